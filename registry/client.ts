@@ -1,0 +1,138 @@
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import type {
+  InstanceView,
+  LeaseResponse,
+  RegisterResponse,
+  RegistrationInput,
+  RegistryEvent,
+  ServicesListing,
+} from './protocol.ts';
+
+/** The registry answered with an error (status and code from its JSON error), or could not be reached (status 0). */
+export class RegistryError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+
+  get unreachable(): boolean {
+    return this.status === 0;
+  }
+}
+
+export interface RegistryClientOptions {
+  registryUrl: string;
+  token?: string;
+  timeoutMs?: number;
+}
+
+function toRegistryError(err: unknown, registryUrl: string): RegistryError {
+  if (isAxiosError(err)) {
+    const body = err.response?.data as { error?: { code?: string; message?: string } } | undefined;
+    if (err.response) {
+      return new RegistryError(
+        err.response.status,
+        body?.error?.code ?? 'http_error',
+        body?.error?.message ?? `registry answered ${err.response.status}`,
+      );
+    }
+    return new RegistryError(0, err.code ?? 'unreachable', `registry at ${registryUrl} is unreachable (${err.code ?? err.message})`);
+  }
+  return new RegistryError(0, 'unreachable', (err as Error).message);
+}
+
+/** The typed client of the registry's HTTP protocol (docs/protocol.md). */
+export class RegistryClient {
+  private readonly http: AxiosInstance;
+  readonly registryUrl: string;
+
+  constructor(options: RegistryClientOptions) {
+    this.registryUrl = options.registryUrl.replace(/\/+$/, '');
+    this.http = axios.create({
+      baseURL: this.registryUrl,
+      timeout: options.timeoutMs ?? 5000,
+      headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
+      maxContentLength: 64 * 1024 * 1024,
+    });
+  }
+
+  private async call<T>(run: (http: AxiosInstance) => Promise<{ data: T }>): Promise<T> {
+    try {
+      return (await run(this.http)).data;
+    } catch (err) {
+      throw toRegistryError(err, this.registryUrl);
+    }
+  }
+
+  register(registration: RegistrationInput): Promise<RegisterResponse> {
+    return this.call((http) => http.post<RegisterResponse>('/services', registration));
+  }
+
+  deregister(serviceURLOrInstanceId: string): Promise<{ deregistered: InstanceView }> {
+    if (/^https?:\/\//.test(serviceURLOrInstanceId)) {
+      return this.call((http) =>
+        http.delete('/services', { data: serviceURLOrInstanceId, headers: { 'content-type': 'text/plain' } }),
+      );
+    }
+    return this.call((http) => http.delete(`/services/${encodeURIComponent(serviceURLOrInstanceId)}`));
+  }
+
+  renewLease(instanceId: string): Promise<LeaseResponse> {
+    return this.call((http) => http.put<LeaseResponse>(`/services/${encodeURIComponent(instanceId)}/lease`));
+  }
+
+  async list(names?: string[]): Promise<InstanceView[]> {
+    const listing = await this.call((http) =>
+      http.get<ServicesListing>('/services', { params: names?.length ? { name: names.join(',') } : {} }),
+    );
+    return listing.instances;
+  }
+
+  /** Up providers of each name, as a re-sync needs them. */
+  async providers(names: string[]): Promise<Record<string, string[]>> {
+    const instances = names.length ? await this.list(names) : [];
+    const map: Record<string, string[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (const instance of instances) if (instance.state === 'up') map[instance.serviceName]?.push(instance.serviceURL);
+    return map;
+  }
+
+  /**
+   * Follows GET /services/stream until the signal aborts, calling onEvent for each event.
+   * Resolves when the stream ends; rejects with a RegistryError when it can't connect.
+   */
+  async watch(onEvent: (event: RegistryEvent) => void, signal: AbortSignal, names?: string[]): Promise<void> {
+    const query = names?.length ? `?name=${encodeURIComponent(names.join(','))}` : '';
+    let response: Response;
+    try {
+      response = await fetch(`${this.registryUrl}/services/stream${query}`, { signal, headers: { accept: 'text/event-stream' } });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new RegistryError(0, 'unreachable', `registry at ${this.registryUrl} is unreachable (${(err as Error).message})`);
+    }
+    if (!response.ok || !response.body) throw new RegistryError(response.status, 'http_error', `registry answered ${response.status}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of response.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((line) => line.startsWith('data: '))
+            .map((line) => line.slice(6))
+            .join('\n');
+          if (data) onEvent(JSON.parse(data) as RegistryEvent);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw new RegistryError(0, 'stream_lost', `lost the registry stream: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import http from 'node:http';
+import https from 'node:https';
+
+/** How an outbound call ended. 'connection' errors (refused, reset) are strong evidence of death. */
+export type OutboundResult =
+  | { ok: true; status: number; latencyMs: number }
+  | { ok: false; kind: 'timeout' | 'connection' | 'status'; status?: number; message: string; latencyMs: number };
+
+/**
+ * Keep-alive agents for the registry's own calls (heartbeats and patches): one small
+ * request per instance per interval, so connection reuse is most of the cost saved.
+ */
+export class Outbound {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(maxFreeSockets = 256) {
+    this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets, scheduling: 'lifo' });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxFreeSockets, scheduling: 'lifo' });
+  }
+
+  /** Sends one request with a hard deadline; `fresh` skips the pooled connections. */
+  request(method: 'GET' | 'POST', url: string, timeoutMs: number, body?: string, fresh = false): Promise<OutboundResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
+    return new Promise((resolve) => {
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch {
+        resolve({ ok: false, kind: 'connection', message: `invalid URL ${url}`, latencyMs: 0 });
+        return;
+      }
+      const secure = target.protocol === 'https:';
+      const transport = secure ? https : http;
+      const agent = fresh ? false : secure ? this.httpsAgent : this.httpAgent;
+      let settled = false;
+      const finish = (result: OutboundResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const req = transport.request(target, {
+        method,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      const timer = setTimeout(() => {
+        finish({ ok: false, kind: 'timeout', message: `no answer within ${timeoutMs} ms`, latencyMs: elapsed() });
+        req.destroy();
+      }, timeoutMs);
+      req.on('response', (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        const ok = status >= 200 && status < 300;
+        res.on('end', () =>
+          finish(ok ? { ok: true, status, latencyMs: elapsed() } : { ok: false, kind: 'status', status, message: `answered ${status}`, latencyMs: elapsed() }),
+        );
+        res.on('error', (err) => finish({ ok: false, kind: 'connection', message: err.message, latencyMs: elapsed() }));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // Refused, reset, unreachable, hang-up: the peer is not there to answer.
+        finish({ ok: false, kind: 'connection', message: err.code ? `${err.code}: ${err.message}` : err.message, latencyMs: elapsed() });
+      });
+      req.end(body);
+    });
+  }
+
+  destroy(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}

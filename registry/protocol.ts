@@ -1,0 +1,119 @@
+/**
+ * The registry's wire protocol: what services send and what they get back.
+ * Both ends (registry/server.ts and registry/client.ts) import these types. See docs/protocol.md.
+ */
+import { z } from 'zod';
+import { httpUrl } from '../shared/validate.ts';
+
+export const serviceName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be letters, digits, ".", "_" or "-"');
+
+export const registrationSchema = z
+  .object({
+    serviceName,
+    serviceURL: httpUrl,
+    requiredServices: z.array(serviceName).max(64).nullish().transform((v) => [...new Set(v ?? [])]),
+    serviceUpdateURL: z.union([httpUrl, z.literal('')]).nullish().transform((v) => v || undefined),
+    heartbeatURL: z.union([httpUrl, z.literal('')]).nullish().transform((v) => v || undefined),
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
+      .optional(),
+    metadata: z.record(z.string().max(128), z.string().max(1024)).optional(),
+    ttlSeconds: z.number().positive().max(3600).optional(),
+  })
+  .superRefine((reg, ctx) => {
+    if (!reg.heartbeatURL && reg.ttlSeconds === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['heartbeatURL'], message: 'is required unless ttlSeconds (a lease) is given' });
+    }
+    if (reg.requiredServices.length > 0 && !reg.serviceUpdateURL && reg.ttlSeconds === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['serviceUpdateURL'], message: 'is required when requiredServices is not empty' });
+    }
+    if (reg.metadata && Object.keys(reg.metadata).length > 32) {
+      ctx.addIssue({ code: 'custom', path: ['metadata'], message: 'has more than 32 entries' });
+    }
+  });
+
+export type RegistrationInput = z.input<typeof registrationSchema>;
+export type Registration = z.output<typeof registrationSchema>;
+
+/** The field names a registration may use, in their canonical spelling (matched case-insensitively). */
+export const registrationFields = [
+  'serviceName',
+  'serviceURL',
+  'requiredServices',
+  'serviceUpdateURL',
+  'heartbeatURL',
+  'instanceId',
+  'metadata',
+  'ttlSeconds',
+] as const;
+
+/** name -> live provider URLs */
+export type ProviderMap = Record<string, string[]>;
+
+export interface RegisterResponse {
+  instanceId: string;
+  /** Live providers of each required service, at the moment of registration. */
+  providers: ProviderMap;
+  /** The sequence number of the first patch that follows this answer. */
+  seq: number;
+  heartbeatIntervalMs: number;
+  leaseExpiresAt?: string;
+}
+
+export interface LeaseResponse {
+  instanceId: string;
+  leaseExpiresAt: string;
+  providers: ProviderMap;
+}
+
+export interface PatchEntry {
+  name: string;
+  url: string;
+}
+
+/** What the registry POSTs to a serviceUpdateURL. Go's decoder accepts these camelCase names. */
+export interface Patch {
+  added: PatchEntry[];
+  removed: PatchEntry[];
+  /** Per subscriber, increasing by one per patch; a gap means a patch was lost: re-sync. */
+  seq: number;
+}
+
+export type InstanceState = 'up' | 'down';
+
+/** One instance as the admin listing (GET /services) shows it. */
+export interface InstanceView {
+  instanceId: string;
+  serviceName: string;
+  serviceURL: string;
+  serviceUpdateURL?: string;
+  heartbeatURL?: string;
+  requiredServices: string[];
+  metadata: Record<string, string>;
+  state: InstanceState;
+  registeredAt: string;
+  lastCheckAt?: string;
+  lastLatencyMs?: number;
+  consecutiveFailures: number;
+  lastError?: string;
+  downSince?: string;
+  upSince?: string;
+  ttlSeconds?: number;
+  leaseExpiresAt?: string;
+}
+
+export interface ServicesListing {
+  instances: InstanceView[];
+}
+
+/** Server-sent events on GET /services/stream. */
+export type RegistryEvent =
+  | { type: 'snapshot'; instances: InstanceView[] }
+  | { type: 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted'; instance: InstanceView }
+  | { type: 'checked'; instances: Pick<InstanceView, 'instanceId' | 'lastCheckAt' | 'lastLatencyMs' | 'consecutiveFailures' | 'state'>[] };

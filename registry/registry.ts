@@ -1,0 +1,239 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { InstanceState, InstanceView, ProviderMap, Registration } from './protocol.ts';
+
+/** One registered instance, as the registry keeps it. Times are epoch milliseconds. */
+export interface InstanceRecord {
+  instanceId: string;
+  serviceName: string;
+  serviceURL: string;
+  serviceUpdateURL?: string;
+  heartbeatURL?: string;
+  requiredServices: string[];
+  metadata: Record<string, string>;
+  ttlSeconds?: number;
+  leaseExpiresAt?: number;
+  state: InstanceState;
+  registeredAt: number;
+  upSince?: number;
+  downSince?: number;
+  lastCheckAt?: number;
+  lastLatencyMs?: number;
+  consecutiveFailures: number;
+  lastError?: string;
+}
+
+export type ChangeType = 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted';
+
+export interface RegistryChange {
+  type: ChangeType;
+  instance: InstanceRecord;
+  /** Set on 'updated' when the instance was offered before the change (name or URL may have changed). */
+  previous?: { serviceName: string; serviceURL: string; state: InstanceState };
+}
+
+export interface RegistryEvents {
+  change: [RegistryChange];
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export function toView(record: InstanceRecord): InstanceView {
+  return {
+    instanceId: record.instanceId,
+    serviceName: record.serviceName,
+    serviceURL: record.serviceURL,
+    serviceUpdateURL: record.serviceUpdateURL,
+    heartbeatURL: record.heartbeatURL,
+    requiredServices: record.requiredServices,
+    metadata: record.metadata,
+    state: record.state,
+    registeredAt: iso(record.registeredAt)!,
+    lastCheckAt: iso(record.lastCheckAt),
+    lastLatencyMs: record.lastLatencyMs,
+    consecutiveFailures: record.consecutiveFailures,
+    lastError: record.lastError,
+    downSince: iso(record.downSince),
+    upSince: iso(record.upSince),
+    ttlSeconds: record.ttlSeconds,
+    leaseExpiresAt: iso(record.leaseExpiresAt),
+  };
+}
+
+/**
+ * The instances (by id, by URL and by service name) and who requires what.
+ * Every change is announced as a 'change' event; the notifier, the store and the stream listen.
+ */
+export class Registry extends EventEmitter<RegistryEvents> {
+  private readonly byId = new Map<string, InstanceRecord>();
+  private readonly idByUrl = new Map<string, string>();
+  private readonly idsByName = new Map<string, Set<string>>();
+  private readonly subscriberIdsByRequirement = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(instanceId: string): InstanceRecord | undefined {
+    return this.byId.get(instanceId);
+  }
+
+  getByUrl(serviceURL: string): InstanceRecord | undefined {
+    const id = this.idByUrl.get(serviceURL);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  all(): IterableIterator<InstanceRecord> {
+    return this.byId.values();
+  }
+
+  list(names?: string[]): InstanceRecord[] {
+    if (!names || names.length === 0) return [...this.byId.values()];
+    const out: InstanceRecord[] = [];
+    for (const name of names) {
+      for (const id of this.idsByName.get(name) ?? []) out.push(this.byId.get(id)!);
+    }
+    return out;
+  }
+
+  /** URLs of the up instances of a service. */
+  providers(name: string): string[] {
+    const urls: string[] = [];
+    for (const id of this.idsByName.get(name) ?? []) {
+      const record = this.byId.get(id)!;
+      if (record.state === 'up') urls.push(record.serviceURL);
+    }
+    return urls;
+  }
+
+  providerMap(names: string[]): ProviderMap {
+    const map: ProviderMap = {};
+    for (const name of names) map[name] = this.providers(name);
+    return map;
+  }
+
+  /** Instances that require the named service (they get patches about it). */
+  dependentsOf(name: string): InstanceRecord[] {
+    return [...(this.subscriberIdsByRequirement.get(name) ?? [])].map((id) => this.byId.get(id)!);
+  }
+
+  /** Adds or updates an instance. The same serviceURL (or instanceId) updates; it never duplicates. */
+  register(registration: Registration, now = Date.now()): { record: InstanceRecord; created: boolean } {
+    const existing =
+      this.getByUrl(registration.serviceURL) ??
+      (registration.instanceId ? this.byId.get(registration.instanceId) : undefined);
+    const leaseExpiresAt = registration.ttlSeconds !== undefined ? now + registration.ttlSeconds * 1000 : undefined;
+
+    if (!existing) {
+      const record: InstanceRecord = {
+        instanceId: registration.instanceId ?? randomUUID(),
+        serviceName: registration.serviceName,
+        serviceURL: registration.serviceURL,
+        serviceUpdateURL: registration.serviceUpdateURL,
+        heartbeatURL: registration.heartbeatURL,
+        requiredServices: registration.requiredServices,
+        metadata: registration.metadata ?? {},
+        ttlSeconds: registration.ttlSeconds,
+        leaseExpiresAt,
+        state: 'up',
+        registeredAt: now,
+        upSince: now,
+        consecutiveFailures: 0,
+      };
+      if (this.byId.has(record.instanceId)) record.instanceId = randomUUID();
+      this.index(record);
+      this.emit('change', { type: 'registered', instance: record });
+      return { record, created: true };
+    }
+
+    const previous = { serviceName: existing.serviceName, serviceURL: existing.serviceURL, state: existing.state };
+    this.unindex(existing);
+    Object.assign(existing, {
+      instanceId: registration.instanceId ?? existing.instanceId,
+      serviceName: registration.serviceName,
+      serviceURL: registration.serviceURL,
+      serviceUpdateURL: registration.serviceUpdateURL,
+      heartbeatURL: registration.heartbeatURL,
+      requiredServices: registration.requiredServices,
+      metadata: registration.metadata ?? existing.metadata,
+      ttlSeconds: registration.ttlSeconds,
+      leaseExpiresAt,
+      state: 'up' as const,
+      upSince: existing.state === 'up' ? existing.upSince : now,
+      downSince: undefined,
+      consecutiveFailures: 0,
+      lastError: undefined,
+    });
+    if (this.byId.has(existing.instanceId)) existing.instanceId = randomUUID();
+    this.index(existing);
+    this.emit('change', { type: 'updated', instance: existing, previous });
+    return { record: existing, created: false };
+  }
+
+  /** Puts back an instance read from the store, without announcing it. */
+  restore(record: InstanceRecord): void {
+    if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return;
+    this.index(record);
+  }
+
+  remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered'): InstanceRecord | undefined {
+    const record = this.byId.get(instanceId);
+    if (!record) return undefined;
+    this.unindex(record);
+    this.emit('change', { type, instance: record });
+    return record;
+  }
+
+  markUp(record: InstanceRecord, now = Date.now()): void {
+    record.consecutiveFailures = 0;
+    record.lastError = undefined;
+    if (record.state === 'up') return;
+    record.state = 'up';
+    record.upSince = now;
+    record.downSince = undefined;
+    this.emit('change', { type: 'up', instance: record });
+  }
+
+  markDown(record: InstanceRecord, reason: string, now = Date.now()): void {
+    record.lastError = reason;
+    if (record.state === 'down') return;
+    record.state = 'down';
+    record.downSince = now;
+    record.upSince = undefined;
+    this.emit('change', { type: 'down', instance: record });
+  }
+
+  /** Extends a lease; a lapsed one comes back up. */
+  renewLease(record: InstanceRecord, now = Date.now()): void {
+    record.leaseExpiresAt = now + (record.ttlSeconds ?? 0) * 1000;
+    record.lastCheckAt = now;
+    this.markUp(record, now);
+  }
+
+  private index(record: InstanceRecord): void {
+    this.byId.set(record.instanceId, record);
+    this.idByUrl.set(record.serviceURL, record.instanceId);
+    addTo(this.idsByName, record.serviceName, record.instanceId);
+    for (const name of record.requiredServices) addTo(this.subscriberIdsByRequirement, name, record.instanceId);
+  }
+
+  private unindex(record: InstanceRecord): void {
+    this.byId.delete(record.instanceId);
+    this.idByUrl.delete(record.serviceURL);
+    removeFrom(this.idsByName, record.serviceName, record.instanceId);
+    for (const name of record.requiredServices) removeFrom(this.subscriberIdsByRequirement, name, record.instanceId);
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

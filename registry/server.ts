@@ -1,0 +1,386 @@
+import type http from 'node:http';
+import dns from 'node:dns/promises';
+import { timingSafeEqual } from 'node:crypto';
+import express, { type Express, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import type { Logger } from 'winston';
+import { Registry, toView, type InstanceRecord, type RegistryChange } from './registry.ts';
+import { HealthChecker } from './healthChecker.ts';
+import { Notifier } from './notifier.ts';
+import { Outbound } from './outbound.ts';
+import { RegistrationStore } from './store.ts';
+import {
+  registrationSchema,
+  type InstanceView,
+  type LeaseResponse,
+  type RegisterResponse,
+  type RegistryEvent,
+  type ServicesListing,
+} from './protocol.ts';
+import { createApp, finishApp, listen, closeServer, boundPort, DEFAULT_JSON_LIMIT } from '../shared/http.ts';
+import { HttpError, methodNotAllowed } from '../shared/errors.ts';
+import { parseBody, parseWith, httpUrl } from '../shared/validate.ts';
+import { createMetrics, prom } from '../shared/metrics.ts';
+import { createLogger } from '../shared/logger.ts';
+import { isLoopback } from '../shared/config.ts';
+import { dashboardPage } from './dashboard.ts';
+
+export interface RegistryOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** When set, POST, PUT and DELETE need `Authorization: Bearer <token>`. */
+  token?: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  heartbeatFailures: number;
+  heartbeatConcurrency: number;
+  evictAfterMs: number;
+  notifyTimeoutMs: number;
+  notifyRetries: number;
+  /** Let a caller register URLs on hosts other than its own address (for registrars behind NAT). */
+  allowForeignHosts: boolean;
+  logger?: Logger;
+}
+
+export const registryDefaults = {
+  host: '127.0.0.1',
+  port: 3000,
+  heartbeatIntervalMs: 1000,
+  heartbeatTimeoutMs: 1000,
+  heartbeatFailures: 3,
+  heartbeatConcurrency: 128,
+  evictAfterMs: 10 * 60 * 1000,
+  notifyTimeoutMs: 2000,
+  notifyRetries: 3,
+  allowForeignHosts: false,
+} satisfies Partial<RegistryOptions>;
+
+const instanceIdParam = z.object({ instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'is not a valid instance id') });
+const nameQuery = z.object({ name: z.union([z.string(), z.array(z.string())]).optional() });
+
+function namesFrom(query: unknown): string[] | undefined {
+  const { name } = parseWith(nameQuery, query);
+  if (name === undefined) return undefined;
+  return (Array.isArray(name) ? name : [name]).flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+}
+
+/** The central registry: the HTTP surface over Registry, HealthChecker, Notifier and RegistrationStore. */
+export class RegistryServer {
+  readonly registry = new Registry();
+  readonly logger: Logger;
+  readonly app: Express;
+  private server?: http.Server;
+  private readonly outbound = new Outbound();
+  private readonly checker: HealthChecker;
+  private readonly notifier: Notifier;
+  private readonly store: RegistrationStore;
+  private readonly streams = new Set<{ res: Response; names?: Set<string> }>();
+  private readonly checkedSinceFlush = new Set<string>();
+  private streamTimer?: NodeJS.Timeout;
+  readonly metrics = createMetrics('registry');
+
+  constructor(readonly options: RegistryOptions) {
+    this.logger = options.logger ?? createLogger('registry');
+    const checks = new prom.Counter({ name: 'registry_checks_total', help: 'Heartbeat checks by result', labelNames: ['result'], registers: [this.metrics] });
+    const checkLatency = new prom.Histogram({
+      name: 'registry_check_latency_seconds',
+      help: 'Heartbeat check latency',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [this.metrics],
+    });
+    const patchesSent = new prom.Counter({ name: 'registry_patches_sent_total', help: 'Patches delivered', registers: [this.metrics] });
+    const patchesFailed = new prom.Counter({ name: 'registry_patches_failed_total', help: 'Patches given up after retries', registers: [this.metrics] });
+    const patchLatency = new prom.Histogram({
+      name: 'registry_patch_latency_seconds',
+      help: 'From a change to its patch being acknowledged',
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5],
+      registers: [this.metrics],
+    });
+    const registry = this.registry;
+    new prom.Gauge({
+      name: 'registry_instances',
+      help: 'Registered instances by state',
+      labelNames: ['state'],
+      registers: [this.metrics],
+      collect() {
+        let up = 0;
+        let down = 0;
+        for (const record of registry.all()) record.state === 'up' ? up++ : down++;
+        this.set({ state: 'up' }, up);
+        this.set({ state: 'down' }, down);
+      },
+    });
+    this.registrations = new prom.Counter({ name: 'registry_registrations_total', help: 'Registrations accepted', registers: [this.metrics] });
+
+    this.checker = new HealthChecker(
+      this.registry,
+      this.outbound,
+      {
+        intervalMs: options.heartbeatIntervalMs,
+        timeoutMs: options.heartbeatTimeoutMs,
+        failuresBeforeDown: options.heartbeatFailures,
+        maxConcurrent: options.heartbeatConcurrency,
+        evictAfterMs: options.evictAfterMs,
+      },
+      this.logger,
+      {
+        onCheck: (record, result) => {
+          checks.inc({ result: result.ok ? 'ok' : result.kind });
+          checkLatency.observe(result.latencyMs / 1000);
+          if (this.streams.size > 0) this.checkedSinceFlush.add(record.instanceId);
+        },
+      },
+    );
+    this.notifier = new Notifier(this.outbound, { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries }, this.logger, {
+      onSent: (ms) => {
+        patchesSent.inc();
+        patchLatency.observe(ms / 1000);
+      },
+      onFailed: () => patchesFailed.inc(),
+    });
+    this.store = new RegistrationStore(options.dataDir, () => [...this.registry.all()], this.logger);
+    this.registry.on('change', (change) => this.onChange(change));
+    this.app = this.buildApp();
+  }
+
+  private readonly registrations: prom.Counter;
+
+  get url(): string {
+    if (!this.server) throw new Error('registry is not listening');
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return `http://${host}:${boundPort(this.server)}`;
+  }
+
+  async start(): Promise<this> {
+    const restored = this.store.load();
+    for (const record of restored) {
+      this.registry.restore(record);
+      this.checker.checkSoon(record.instanceId);
+    }
+    if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
+    this.server = await listen(this.app, this.options.host, this.options.port);
+    this.checker.start();
+    this.streamTimer = setInterval(() => this.flushChecked(), 1000);
+    this.streamTimer.unref();
+    if (!this.options.token && !isLoopback(this.options.host)) {
+      this.logger.warn(
+        `!!! the registry listens on ${this.options.host} without REGISTRY_TOKEN: anyone who can reach it can register and deregister services. Set REGISTRY_TOKEN. !!!`,
+      );
+    }
+    this.logger.info(`registry listening on ${this.url}`);
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.checker.stop();
+    clearInterval(this.streamTimer);
+    for (const { res } of this.streams) res.end();
+    this.streams.clear();
+    if (this.server) await closeServer(this.server, 1000);
+    this.notifier.close();
+    await this.store.flush();
+    this.outbound.destroy();
+  }
+
+  /** Checks every instance now (used by benchmarks to time one sweep). */
+  sweep(): Promise<void> {
+    return this.checker.sweep();
+  }
+
+  private onChange(change: RegistryChange): void {
+    const { type, instance } = change;
+    this.store.markDirty();
+    const entry = { name: instance.serviceName, url: instance.serviceURL };
+    if (change.previous && (change.previous.serviceName !== instance.serviceName || change.previous.serviceURL !== instance.serviceURL)) {
+      const old = { name: change.previous.serviceName, url: change.previous.serviceURL };
+      for (const dependent of this.registry.dependentsOf(old.name)) this.patch(dependent, [], [old]);
+    }
+    const offered = instance.state === 'up' && (type === 'registered' || type === 'updated' || type === 'up');
+    for (const dependent of this.registry.dependentsOf(instance.serviceName)) {
+      if (dependent === instance) continue;
+      if (offered) this.patch(dependent, [entry], []);
+      else this.patch(dependent, [], [entry]);
+    }
+    if (offered) {
+      // The instance itself learns every live provider it needs (also after being down: it may have missed patches).
+      const added = instance.requiredServices.flatMap((name) => this.registry.providers(name).map((url) => ({ name, url })));
+      this.patch(instance, added, []);
+      this.checker.checkSoon(instance.instanceId);
+    }
+    if (type === 'deregistered' || type === 'evicted') {
+      this.notifier.forget(instance.instanceId);
+      this.checker.forget(instance.instanceId);
+    }
+    this.broadcast({ type, instance: toView(instance) }, instance.serviceName);
+  }
+
+  private patch(subscriber: InstanceRecord, added: { name: string; url: string }[], removed: { name: string; url: string }[]): void {
+    if (!subscriber.serviceUpdateURL) return;
+    this.notifier.enqueue(subscriber.instanceId, subscriber.serviceUpdateURL, added, removed);
+  }
+
+  private broadcast(event: RegistryEvent, serviceName?: string): void {
+    if (this.streams.size === 0) return;
+    const data = `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    for (const stream of this.streams) {
+      if (serviceName && stream.names && !stream.names.has(serviceName)) continue;
+      stream.res.write(data);
+    }
+  }
+
+  private flushChecked(): void {
+    if (this.checkedSinceFlush.size === 0) return;
+    const instances = [];
+    for (const id of this.checkedSinceFlush) {
+      const record = this.registry.get(id);
+      if (!record) continue;
+      const view = toView(record);
+      instances.push({
+        instanceId: view.instanceId,
+        state: view.state,
+        lastCheckAt: view.lastCheckAt,
+        lastLatencyMs: view.lastLatencyMs,
+        consecutiveFailures: view.consecutiveFailures,
+      });
+    }
+    this.checkedSinceFlush.clear();
+    if (instances.length) this.broadcast({ type: 'checked', instances });
+  }
+
+  private requireToken: RequestHandler = (req, _res, next) => {
+    const token = this.options.token;
+    if (!token || req.method === 'GET' || req.method === 'HEAD') return next();
+    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    if (a.length === b.length && timingSafeEqual(a, b)) return next();
+    next(new HttpError(401, 'unauthorized', 'this registry needs Authorization: Bearer <REGISTRY_TOKEN> for changes', { 'WWW-Authenticate': 'Bearer' }));
+  };
+
+  /** The registering caller must own the host it asks us to call: its own address (or loopback to loopback). */
+  private async assertOwnsHost(remoteAddress: string | undefined, serviceURL: string): Promise<void> {
+    if (this.options.allowForeignHosts) return;
+    const remote = (remoteAddress ?? '').replace(/^::ffff:/, '');
+    const hostname = new URL(serviceURL).hostname.replace(/^\[|\]$/g, '');
+    let addresses: string[];
+    try {
+      addresses = (await dns.lookup(hostname, { all: true })).map((a) => a.address.replace(/^::ffff:/, ''));
+    } catch {
+      throw new HttpError(400, 'invalid_field', `serviceURL: host "${hostname}" does not resolve`);
+    }
+    const owns = addresses.some((address) => address === remote || (isLoopback(address) && isLoopback(remote)));
+    if (!owns) {
+      throw new HttpError(
+        403,
+        'foreign_host',
+        `serviceURL: host "${hostname}" is not the caller's address (${remote}); a service may only register URLs on its own host`,
+      );
+    }
+  }
+
+  private buildApp(): Express {
+    const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
+    app.use(this.requireToken);
+
+    app.get('/', (_req, res) => {
+      res.type('html').send(dashboardPage());
+    });
+    app.get('/health', (_req, res) => {
+      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight });
+    });
+
+    app.get('/services', (req, res) => {
+      const listing: ServicesListing = { instances: this.registry.list(namesFrom(req.query)).map(toView) };
+      res.json(listing);
+    });
+
+    app.post('/services', async (req, res) => {
+      if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
+      const registration = parseBody(registrationSchema, req.body, 'invalid_field');
+      const host = new URL(registration.serviceURL).host;
+      for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
+        const value = registration[field];
+        if (value && new URL(value).host !== host) {
+          throw new HttpError(400, 'invalid_field', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).host}`);
+        }
+      }
+      await this.assertOwnsHost(req.socket.remoteAddress, registration.serviceURL);
+      const previousId = this.registry.getByUrl(registration.serviceURL)?.instanceId;
+      const seqBefore = previousId ? this.notifier.lastSeq(previousId) : 0;
+      const { record, created } = this.registry.register(registration);
+      if (previousId && previousId !== record.instanceId) this.notifier.rename(previousId, record.instanceId);
+      this.registrations.inc();
+      this.logger.info(`${created ? 'registered' : 're-registered'} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
+      const answer: RegisterResponse = {
+        instanceId: record.instanceId,
+        providers: this.registry.providerMap(record.requiredServices),
+        seq: seqBefore,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+        leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt).toISOString() : undefined,
+      };
+      res.status(200).json(answer);
+    });
+
+    const deregister = (record: InstanceRecord | undefined, what: string) => {
+      if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
+      this.registry.remove(record.instanceId, 'deregistered');
+      this.logger.info(`deregistered ${record.serviceName} at ${record.serviceURL}`);
+      return toView(record);
+    };
+
+    // The reference Go client sends the URL as the body, without a Content-Type.
+    app.delete('/services', express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), (req, res) => {
+      const raw = typeof req.body === 'string' ? req.body.trim() : '';
+      if (!raw) throw new HttpError(400, 'invalid_field', 'body: send the serviceURL to deregister as text/plain');
+      const url = parseWith(httpUrl, raw, 'invalid_field');
+      res.json({ deregistered: deregister(this.registry.getByUrl(url), `at ${url}`) });
+    });
+
+    app.delete('/services/:instanceId', (req, res) => {
+      const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
+      res.json({ deregistered: deregister(this.registry.get(instanceId), `with id ${instanceId}`) });
+    });
+
+    app.put('/services/:instanceId/lease', (req, res) => {
+      const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
+      const record = this.registry.get(instanceId);
+      if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance with id ${instanceId}; register again`);
+      if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
+      this.registry.renewLease(record);
+      const answer: LeaseResponse = {
+        instanceId,
+        leaseExpiresAt: new Date(record.leaseExpiresAt!).toISOString(),
+        providers: this.registry.providerMap(record.requiredServices),
+      };
+      res.json(answer);
+    });
+
+    app.get('/services/stream', (req, res) => {
+      const names = namesFrom(req.query);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const stream = { res, names: names ? new Set(names) : undefined };
+      const snapshot: InstanceView[] = this.registry.list(names).map(toView);
+      res.write(`retry: 1000\nevent: snapshot\ndata: ${JSON.stringify({ type: 'snapshot', instances: snapshot })}\n\n`);
+      this.streams.add(stream);
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      req.on('close', () => {
+        clearInterval(keepAlive);
+        this.streams.delete(stream);
+      });
+    });
+
+    app.all('/services', methodNotAllowed(['GET', 'POST', 'DELETE']));
+    app.all('/services/stream', methodNotAllowed(['GET']));
+    app.all('/services/:instanceId', methodNotAllowed(['DELETE']));
+    app.all('/services/:instanceId/lease', methodNotAllowed(['PUT']));
+    app.all('/health', methodNotAllowed(['GET']));
+    finishApp(app, this.logger);
+    return app;
+  }
+}

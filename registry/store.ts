@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'winston';
+import type { InstanceRecord } from './registry.ts';
+import { writeFileAtomic } from '../shared/files.ts';
+
+const FILE = 'registrations.json';
+
+/** Registrations on disk under DATA_DIR, so a restarted registry checks everyone again instead of forgetting them. */
+export class RegistrationStore {
+  private readonly file: string;
+  private timer?: NodeJS.Timeout;
+  private writing?: Promise<void>;
+  private dirty = false;
+
+  constructor(
+    dataDir: string,
+    private readonly snapshot: () => InstanceRecord[],
+    private readonly logger: Logger,
+    private readonly debounceMs = 200,
+  ) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.file = path.join(dataDir, FILE);
+  }
+
+  load(): InstanceRecord[] {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text) as { instances?: InstanceRecord[] };
+      return Array.isArray(parsed.instances) ? parsed.instances : [];
+    } catch (err) {
+      this.logger.error(`ignoring unreadable ${this.file}: ${(err as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Something changed: write soon, coalescing bursts into one write. */
+  markDirty(): void {
+    this.dirty = true;
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.debounceMs);
+  }
+
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.writing) await this.writing;
+    if (!this.dirty) return;
+    this.dirty = false;
+    const instances = this.snapshot().map(({ lastError: _e, ...persisted }) => persisted);
+    this.writing = writeFileAtomic(this.file, JSON.stringify({ version: 1, instances }))
+      .catch((err) => {
+        this.dirty = true;
+        this.logger.error(`could not save registrations: ${(err as Error).message}`);
+      })
+      .finally(() => (this.writing = undefined));
+    await this.writing;
+  }
+}

@@ -1,0 +1,67 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import type { Logger } from 'winston';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { errorHandler, notFoundHandler } from './errors.ts';
+import { requestIdMiddleware } from './requestContext.ts';
+import { metricsHandler } from './metrics.ts';
+
+export const DEFAULT_JSON_LIMIT = '64kb';
+
+/** An express app with what every service has: request ids, JSON and text bodies (limited), /metrics. */
+export function createApp(options: { metrics: MetricsRegistry; jsonLimit?: string | number }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestIdMiddleware);
+  app.get('/metrics', metricsHandler(options.metrics));
+  const limit = options.jsonLimit ?? DEFAULT_JSON_LIMIT;
+  app.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
+  app.use(express.text({ limit, type: 'text/plain' }));
+  return app;
+}
+
+/** The 404 and the JSON error handler; mount after the routes. */
+export function finishApp(app: Express, logger: Logger): void {
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+}
+
+export interface ServerTimeouts {
+  /** Whole request (headers and body) must arrive within this. */
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+}
+
+/** Listens on host:port (0 is ephemeral) with timeouts that stop slow clients from holding sockets. */
+export async function listen(app: Express, host: string, port: number, timeouts: ServerTimeouts = {}): Promise<http.Server> {
+  const server = http.createServer(app);
+  server.requestTimeout = timeouts.requestTimeoutMs ?? 30_000;
+  server.headersTimeout = timeouts.headersTimeoutMs ?? 10_000;
+  server.keepAliveTimeout = timeouts.keepAliveTimeoutMs ?? 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+export function boundPort(server: http.Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, lets in-flight requests finish (up to graceMs), then drops what's left. */
+export async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  timer.unref();
+  await closed;
+  clearTimeout(timer);
+}

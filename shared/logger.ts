@@ -1,0 +1,42 @@
+import winston from 'winston';
+import { currentRequestId } from './requestContext.ts';
+
+export type Logger = winston.Logger;
+
+/** Stamps every line with the current request id, when there is one. */
+const requestIdFormat = winston.format((info) => {
+  if (info.requestId === undefined) {
+    const requestId = currentRequestId();
+    if (requestId) info.requestId = requestId;
+  }
+  return info;
+});
+
+const consoleLine = winston.format.printf((info) => {
+  const { timestamp, level, message, service, requestId, ...meta } = info;
+  const rid = requestId ? ` (${String(requestId).slice(0, 8)})` : '';
+  const rest = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : '';
+  return `${timestamp} ${level} [${service}]${rid} ${message}${rest}`;
+});
+
+export interface LoggerOptions {
+  level?: string;
+  /** Console output format: "text" for people, "json" for machines. */
+  format?: 'text' | 'json';
+}
+
+/** A winston logger for one service. More transports (the remote log service) are added with logger.add(). */
+export function createLogger(service: string, options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  const format = options.format ?? (process.env.LOG_FORMAT === 'json' ? 'json' : 'text');
+  return winston.createLogger({
+    level,
+    defaultMeta: { service },
+    format: winston.format.combine(requestIdFormat(), winston.format.timestamp()),
+    transports: [
+      new winston.transports.Console({
+        format: format === 'json' ? winston.format.json() : consoleLine,
+      }),
+    ],
+  });
+}

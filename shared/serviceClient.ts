@@ -1,0 +1,74 @@
+import axios, { type AxiosInstance, type AxiosRequestConfig, type InternalAxiosRequestConfig, isAxiosError } from 'axios';
+import http from 'node:http';
+import type { ProviderTable } from './providers.ts';
+import { currentRequestId, REQUEST_ID_HEADER } from './requestContext.ts';
+
+/** No instance of the service is up: thrown at once, never a hang. */
+export class NoProviderError extends Error {
+  readonly code = 'no_provider';
+  constructor(readonly service: string) {
+    super(`no instance of "${service}" is up (the registry lists none)`);
+    this.name = 'NoProviderError';
+  }
+}
+
+export function isNoProviderError(err: unknown): err is NoProviderError {
+  return err instanceof NoProviderError || (isAxiosError(err) && err.cause instanceof NoProviderError);
+}
+
+const IDEMPOTENT = new Set(['get', 'head', 'put', 'delete', 'options']);
+/** Errors that mean the request never reached a live server (safe to send elsewhere). */
+const NOT_DELIVERED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Errors after which a request may or may not have been handled (only idempotent ones go elsewhere). */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+
+interface FailoverState {
+  service: string;
+  tried: Set<string>;
+}
+
+type FailoverConfig = InternalAxiosRequestConfig & { failover?: FailoverState };
+
+export interface ServiceClientOptions {
+  timeoutMs?: number;
+  /** Extra instances to try after a connection error (default: every other instance). */
+  maxFailovers?: number;
+}
+
+const keepAliveAgent = () => new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/**
+ * An axios instance for one required service: each request goes to the next provider
+ * (round-robin), fails over to another instance on a connection error, carries the current
+ * request id, and has a timeout.
+ */
+export function createServiceClient(service: string, providers: ProviderTable, options: ServiceClientOptions = {}): AxiosInstance {
+  const instance = axios.create({ timeout: options.timeoutMs ?? 10_000, httpAgent: keepAliveAgent(), maxRedirects: 0 });
+
+  instance.interceptors.request.use((config: FailoverConfig) => {
+    config.failover ??= { service, tried: new Set() };
+    const url = providers.pick(service, config.failover.tried);
+    if (!url) throw new NoProviderError(service);
+    config.failover.tried.add(url);
+    config.baseURL = url;
+    const requestId = currentRequestId();
+    if (requestId && !config.headers.has(REQUEST_ID_HEADER)) config.headers.set(REQUEST_ID_HEADER, requestId);
+    return config;
+  });
+
+  instance.interceptors.response.use(undefined, async (err: unknown) => {
+    if (!isAxiosError(err) || !err.config) throw err;
+    const config = err.config as FailoverConfig;
+    const state = config.failover;
+    const code = err.code ?? '';
+    const method = (config.method ?? 'get').toLowerCase();
+    const retryable = !err.response && (NOT_DELIVERED.has(code) || (CONNECTION_LOST.has(code) && IDEMPOTENT.has(method)));
+    if (!state || !retryable) throw err;
+    if (config.baseURL) providers.markSuspect(config.baseURL);
+    const limit = options.maxFailovers ?? Infinity;
+    if (state.tried.size > limit || !providers.pick(service, state.tried)) throw err;
+    return instance.request(config as AxiosRequestConfig);
+  });
+
+  return instance;
+}
