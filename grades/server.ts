@@ -1,0 +1,111 @@
+import express, { type Router } from 'express';
+import type { Logger } from 'winston';
+import { startService, type Service } from '../shared/service.ts';
+import { serviceConfig, type ServiceConfig } from '../shared/config.ts';
+import { HttpError, methodNotAllowed } from '../shared/errors.ts';
+import { parseBody } from '../shared/validate.ts';
+import { prom } from '../shared/metrics.ts';
+import { newGradeSchema, parseStudentId } from './protocol.ts';
+import { GradeStore } from './store.ts';
+
+export const GRADES_SERVICE = 'grades';
+export const GRADES_DEFAULT_PORT = 6000;
+/** A grade is three short fields: anything near this size is not a grade. */
+export const GRADES_BODY_LIMIT = '16kb';
+
+function studentIdFrom(raw: string): number {
+  const id = parseStudentId(raw);
+  if (id === undefined) throw new HttpError(404, 'student_not_found', `no student with id "${raw.slice(0, 40)}" (ids are positive integers)`);
+  return id;
+}
+
+/** GET /students, GET /students/:id, POST /students/:id/grades; every other method is a 405. */
+export function gradesRoutes(store: GradeStore, svc: Service): Router {
+  const requests = new prom.Counter({
+    name: 'grades_requests_total',
+    help: 'Requests to the grades API by route',
+    labelNames: ['route'],
+    registers: [svc.metrics],
+  });
+  const added = new prom.Counter({ name: 'grades_added_total', help: 'Grades stored', registers: [svc.metrics] });
+  const router = express.Router();
+
+  router.get('/students', (_req, res) => {
+    requests.inc({ route: 'list' });
+    res.json(store.listStudents());
+  });
+
+  router.get('/students/:id', (req, res) => {
+    requests.inc({ route: 'get' });
+    const id = studentIdFrom(req.params.id);
+    const student = store.getStudent(id);
+    if (!student) throw new HttpError(404, 'student_not_found', `no student with id ${id}`);
+    res.json(student);
+  });
+
+  router.post('/students/:id/grades', (req, res) => {
+    requests.inc({ route: 'add' });
+    const id = studentIdFrom(req.params.id);
+    const input = parseBody(newGradeSchema, req.body, 'invalid_grade');
+    const grade = store.addGrade(id, input);
+    if (!grade) throw new HttpError(404, 'student_not_found', `no student with id ${id}`);
+    added.inc();
+    svc.logger.info(`grade added for student ${id}: ${grade.type} "${grade.title}" ${grade.score}`);
+    res.status(201).json(grade);
+  });
+
+  router.all('/students', methodNotAllowed(['GET']));
+  router.all('/students/:id', methodNotAllowed(['GET']));
+  router.all('/students/:id/grades', methodNotAllowed(['POST']));
+  return router;
+}
+
+export interface GradesOptions {
+  config?: Partial<ServiceConfig>;
+  logger?: Logger;
+}
+
+/** A running grades service: the registered service plus its store, closed after the last request. */
+export class GradesService {
+  constructor(
+    readonly service: Service,
+    readonly store: GradeStore,
+  ) {}
+
+  get url(): string {
+    return this.service.url;
+  }
+
+  get logger(): Logger {
+    return this.service.logger;
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.service.stop();
+    } finally {
+      this.store.close();
+    }
+  }
+}
+
+export async function startGrades(options: GradesOptions = {}): Promise<GradesService> {
+  const config = { ...serviceConfig(GRADES_SERVICE, GRADES_DEFAULT_PORT), ...options.config };
+  const store = GradeStore.open(config.dataDir);
+  try {
+    const service = await startService({
+      name: GRADES_SERVICE,
+      requiredServices: ['log'],
+      config,
+      defaultPort: GRADES_DEFAULT_PORT,
+      bodyLimit: GRADES_BODY_LIMIT,
+      logger: options.logger,
+      routes: (svc) => gradesRoutes(store, svc),
+    });
+    service.logger.info(`grades database at ${config.dataDir}`);
+    return new GradesService(service, store);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { averageOf, type Grade, type GradeType, type NewGrade, type Student } from './protocol.ts';
+import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
+
+export const DATABASE_FILE = 'grades.db';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS students (
+    id INTEGER PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS grades (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    student_id INTEGER NOT NULL REFERENCES students(id),
+    title TEXT NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('Test', 'Homework', 'Quiz')),
+    score REAL NOT NULL CHECK (score >= 0 AND score <= 100),
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS grades_by_student ON grades (student_id, id);
+`;
+
+interface StudentRow {
+  id: number;
+  first_name: string;
+  last_name: string;
+}
+
+interface GradeRow {
+  id: number;
+  student_id: number;
+  title: string;
+  type: GradeType;
+  score: number;
+  created_at: string;
+}
+
+function toGrade(row: GradeRow): Grade {
+  return { id: row.id, studentId: row.student_id, title: row.title, type: row.type, score: row.score, createdAt: row.created_at };
+}
+
+function toStudent(row: StudentRow, grades: Grade[]): Student {
+  return { id: row.id, firstName: row.first_name, lastName: row.last_name, grades, average: averageOf(grades) };
+}
+
+/**
+ * Students and their grades in embedded SQLite (WAL) under the data directory. Several grades
+ * processes on one machine may share the file: SQLite serialises their writes.
+ */
+export class GradeStore {
+  private readonly statements;
+
+  private constructor(private readonly db: Database.Database) {
+    this.statements = {
+      students: db.prepare<[], StudentRow>('SELECT id, first_name, last_name FROM students ORDER BY id'),
+      student: db.prepare<[number], StudentRow>('SELECT id, first_name, last_name FROM students WHERE id = ?'),
+      allGrades: db.prepare<[], GradeRow>('SELECT * FROM grades ORDER BY student_id, id'),
+      gradesOf: db.prepare<[number], GradeRow>('SELECT * FROM grades WHERE student_id = ? ORDER BY id'),
+      insertGrade: db.prepare<[number, string, string, number, string], GradeRow>(
+        'INSERT INTO grades (student_id, title, type, score, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      ),
+      insertStudent: db.prepare<[number, string, string]>('INSERT INTO students (id, first_name, last_name) VALUES (?, ?, ?)'),
+    };
+  }
+
+  /** Opens (or creates and seeds) the database in dataDir. */
+  static open(dataDir: string, seed: readonly SeedStudent[] = SEED_STUDENTS): GradeStore {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const db = new Database(path.join(dataDir, DATABASE_FILE), { timeout: 5000 });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      const store = new GradeStore(db);
+      store.migrate(seed);
+      return store;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Seeds on the first start only; IMMEDIATE so two processes starting at once seed once. */
+  private migrate(seed: readonly SeedStudent[]): void {
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        if (version >= SCHEMA_VERSION) return;
+        const now = new Date().toISOString();
+        for (const student of seed) {
+          this.statements.insertStudent.run(student.id, student.firstName, student.lastName);
+          for (const grade of student.grades) this.statements.insertGrade.get(student.id, grade.title, grade.type, grade.score, now);
+        }
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
+  }
+
+  listStudents(): Student[] {
+    const byStudent = new Map<number, Grade[]>();
+    for (const row of this.statements.allGrades.all()) {
+      const list = byStudent.get(row.student_id) ?? [];
+      list.push(toGrade(row));
+      byStudent.set(row.student_id, list);
+    }
+    return this.statements.students.all().map((row) => toStudent(row, byStudent.get(row.id) ?? []));
+  }
+
+  getStudent(id: number): Student | undefined {
+    const row = this.statements.student.get(id);
+    return row && toStudent(row, this.statements.gradesOf.all(id).map(toGrade));
+  }
+
+  /** Stores a grade, or answers undefined (and writes nothing) when the student is unknown. */
+  addGrade(studentId: number, grade: NewGrade): Grade | undefined {
+    return this.db
+      .transaction(() => {
+        if (!this.statements.student.get(studentId)) return undefined;
+        const row = this.statements.insertGrade.get(studentId, grade.title, grade.type, grade.score, new Date().toISOString());
+        return row && toGrade(row);
+      })
+      .immediate();
+  }
+
+  countGrades(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM grades').get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
