@@ -1,0 +1,79 @@
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { RegistryClient, RegistryError } from '../registry/client.ts';
+import { NoProviderError } from '../shared/serviceClient.ts';
+
+/** A mistake the person can fix: printed as one line, exit code 1. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface CliContext {
+  registry: RegistryClient;
+  json: boolean;
+  out: (line: string) => void;
+  /** An axios instance for an up instance of the named service, found through the registry. */
+  service(name: string): Promise<AxiosInstance>;
+}
+
+export function createContext(options: { registryUrl: string; token?: string; json: boolean; out?: (line: string) => void }): CliContext {
+  const registry = new RegistryClient({ registryUrl: options.registryUrl, token: options.token, timeoutMs: 5000 });
+  return {
+    registry,
+    json: options.json,
+    out: options.out ?? ((line) => process.stdout.write(`${line}\n`)),
+    async service(name: string) {
+      const urls = (await registry.providers([name]))[name] ?? [];
+      if (urls.length === 0) throw new NoProviderError(name);
+      return axios.create({ baseURL: urls[Math.floor(Math.random() * urls.length)], timeout: 30_000 });
+    },
+  };
+}
+
+/** Turns any failure into one line a person can act on (never a stack trace). */
+export function describeError(err: unknown, registryUrl: string): string {
+  if (err instanceof CliError) return err.message;
+  if (err instanceof NoProviderError) return `${err.message}. Is it running? (npm start runs everything)`;
+  if (err instanceof RegistryError) {
+    if (err.unreachable) return `cannot reach the registry at ${registryUrl}: is it running? (set REGISTRY_URL or --registry)`;
+    return `the registry refused: ${err.message}`;
+  }
+  if (isAxiosError(err)) {
+    const body = err.response?.data as { error?: { code?: string; message?: string } } | undefined;
+    if (err.response) return `${err.config?.baseURL ?? 'the service'} answered ${err.response.status}: ${body?.error?.message ?? err.message}`;
+    return `${err.config?.baseURL ?? 'the service'} is unreachable (${err.code ?? err.message})`;
+  }
+  return (err as Error).message ?? String(err);
+}
+
+/** A plain text table with aligned columns. */
+export function table(header: string[], rows: (string | number | undefined)[][]): string {
+  const all = [header, ...rows.map((row) => row.map((cell) => (cell === undefined ? '' : String(cell))))];
+  const widths = header.map((_, col) => Math.max(...all.map((row) => row[col].length)));
+  const line = (row: string[]) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd();
+  return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
+}
+
+export function printJson(ctx: CliContext, value: unknown): void {
+  ctx.out(JSON.stringify(value, null, 2));
+}
+
+/** Parses a whole number from a flag, or says which flag is wrong. */
+export function intOption(value: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export function ago(iso?: string): string {
+  if (!iso) return '';
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 90) return `${Math.round(s)}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  return `${Math.round(s / 3600)}h ago`;
+}

@@ -1,0 +1,182 @@
+import path from 'node:path';
+import { concurrently, type Command } from 'concurrently';
+import { RegistryClient } from '../registry/client.ts';
+import type { InstanceView } from '../registry/protocol.ts';
+import { PLATFORM_SERVICES, platformService, type PlatformService } from './services.ts';
+
+export interface LaunchOptions {
+  /** Service ids to run (see PLATFORM_SERVICES). */
+  services: string[];
+  workers: number;
+  dataDir: string;
+  host: string;
+  /** Port per service id; a missing one uses the service's default. 0 means ephemeral. */
+  ports: Record<string, number>;
+  /** Extra arguments for each worker (e.g. --concurrency). */
+  workerArgs: string[];
+  /** Where launcher messages go (people read them). */
+  print: (line: string) => void;
+  /** How long to wait for every service to register before saying which are missing. */
+  readyTimeoutMs: number;
+}
+
+interface Child {
+  service: PlatformService;
+  command: Command;
+  restarts: number;
+  startedAt: number;
+}
+
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A child that ran this long without crashing starts its backoff from the beginning again. */
+const STABLE_AFTER_MS = 60_000;
+
+/**
+ * Starts the platform's services as separate processes (concurrently spawns them and prefixes
+ * their lines), restarts a crashed one with capped exponential backoff, prints where everything
+ * is once all have registered, and stops them all gracefully on SIGINT/SIGTERM.
+ */
+export class Launcher {
+  private readonly children: Child[] = [];
+  private stopping = false;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  readonly registryUrl: string;
+
+  constructor(private readonly options: LaunchOptions) {
+    for (const id of options.services) platformService(id);
+    const registryPort = options.ports.registry ?? platformService('registry').defaultPort;
+    this.registryUrl = `http://${options.host}:${registryPort}`;
+  }
+
+  private commandsFor(service: PlatformService, count: number) {
+    const port = this.options.ports[service.id] ?? service.defaultPort;
+    const args = service.id === 'worker' ? ` ${this.options.workerArgs.join(' ')}` : '';
+    return Array.from({ length: count }, (_, i) => ({
+      name: count > 1 ? `${service.id}-${i + 1}` : service.id,
+      // exec: the shell gives way to node, so signals reach the service itself.
+      command: `exec "${process.execPath}" --import tsx ${service.entry}${args}`,
+      env: {
+        PORT: String(count > 1 ? 0 : port),
+        HOST: this.options.host,
+        REGISTRY_URL: this.registryUrl,
+        DATA_DIR: path.join(this.options.dataDir, count > 1 ? `${service.id}-${i + 1}` : service.id),
+      },
+    }));
+  }
+
+  /** Starts everything; resolves when every child has exited after stop(). */
+  async run(): Promise<void> {
+    const wanted = PLATFORM_SERVICES.filter((s) => this.options.services.includes(s.id));
+    const inputs = wanted.flatMap((service) => this.commandsFor(service, service.id === 'worker' ? this.options.workers : 1));
+    const { commands } = concurrently(inputs, {
+      prefix: 'name',
+      padPrefix: true,
+      restartTries: 0,
+      killSignal: 'SIGTERM',
+      killTimeout: 15_000,
+      cwd: process.cwd(),
+    });
+    let index = 0;
+    for (const service of wanted) {
+      const count = service.id === 'worker' ? this.options.workers : 1;
+      for (let i = 0; i < count; i++) {
+        const child: Child = { service, command: commands[index++], restarts: 0, startedAt: Date.now() };
+        this.children.push(child);
+        child.command.close.subscribe((event) => this.onExit(child, event.exitCode));
+      }
+    }
+    void this.announceWhenReady(wanted);
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (this.stopping && this.children.every((c) => c.command.state !== 'started')) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 100);
+    });
+  }
+
+  private onExit(child: Child, exitCode: string | number): void {
+    if (this.stopping) return;
+    if (Date.now() - child.startedAt > STABLE_AFTER_MS) child.restarts = 0;
+    const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** child.restarts);
+    child.restarts++;
+    this.options.print(
+      `[platform] ${child.command.name} exited (${exitCode}); restarting in ${(delay / 1000).toFixed(1)} s (restart #${child.restarts})`,
+    );
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      if (this.stopping) return;
+      child.startedAt = Date.now();
+      child.command.start();
+      this.options.print(`[platform] ${child.command.name} restarted`);
+    }, delay);
+    this.restartTimers.add(timer);
+  }
+
+  /** Stops every child with the signal (they deregister and drain) and waits for them. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.options.print(`[platform] ${signal}: stopping ${this.children.length} processes`);
+    // Services first, the registry last, so they can deregister.
+    const registry = this.children.filter((c) => c.service.id === 'registry');
+    const others = this.children.filter((c) => c.service.id !== 'registry');
+    for (const child of others) if (child.command.state === 'started') child.command.kill(signal);
+    const waitForOthers = setInterval(() => {
+      if (others.some((c) => c.command.state === 'started')) return;
+      clearInterval(waitForOthers);
+      for (const child of registry) if (child.command.state === 'started') child.command.kill(signal);
+    }, 50);
+    // Whatever hasn't gone in 20 s is killed.
+    setTimeout(() => {
+      for (const child of this.children) if (child.command.state === 'started') child.command.kill('SIGKILL');
+    }, 20_000).unref();
+  }
+
+  private async announceWhenReady(wanted: PlatformService[]): Promise<void> {
+    const registry = new RegistryClient({ registryUrl: this.registryUrl, timeoutMs: 2000 });
+    const expected = new Map<string, number>();
+    for (const s of wanted) if (s.registersAs) expected.set(s.registersAs, s.id === 'worker' ? this.options.workers : 1);
+    const deadline = Date.now() + this.options.readyTimeoutMs;
+    let warned = false;
+    while (!this.stopping) {
+      let instances: InstanceView[] | undefined;
+      try {
+        instances = await registry.list();
+      } catch {
+        instances = undefined;
+      }
+      if (instances) {
+        const missing = [...expected].filter(([name, count]) => instances!.filter((i) => i.serviceName === name && i.state === 'up').length < count);
+        if (missing.length === 0) {
+          this.options.print(renderTable(wanted, instances, this.registryUrl));
+          return;
+        }
+        if (!warned && Date.now() > deadline) {
+          warned = true;
+          this.options.print(`[platform] still waiting for: ${missing.map(([name]) => name).join(', ')}`);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** The table of what runs where, printed once everything has registered. */
+export function renderTable(wanted: PlatformService[], instances: InstanceView[], registryUrl: string): string {
+  const rows: string[][] = [['service', 'registered as', 'instances', 'URL', 'page']];
+  for (const service of wanted) {
+    if (!service.registersAs) {
+      rows.push([service.id, '-', '1', registryUrl, `${registryUrl}/  (${service.page})`]);
+      continue;
+    }
+    const up = instances.filter((i) => i.serviceName === service.registersAs && i.state === 'up');
+    const url = up.map((i) => i.serviceURL).join(' ');
+    rows.push([service.id, service.registersAs, String(up.length), url, service.page && up[0] ? `${up[0].serviceURL}/  (${service.page})` : '']);
+  }
+  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
+  const line = (row: string[]) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd();
+  return ['', 'Switchboard is running:', '', line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line), '', 'Press Ctrl-C to stop everything.', ''].join('\n');
+}

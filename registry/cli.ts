@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import type { RegistryEvent } from './protocol.ts';
+import { ago, printJson, table, type CliContext } from '../platform/cli.ts';
+
+/** `services list | watch | deregister`: the registry from a terminal. */
+export function servicesCommands(program: Command, context: () => CliContext): void {
+  const services = program.command('services').description('registered services and instances');
+
+  services
+    .command('list')
+    .description('every instance, with state and last check')
+    .option('--name <name>', 'only this service')
+    .action(async (opts: { name?: string }) => {
+      const ctx = context();
+      const instances = await ctx.registry.list(opts.name ? [opts.name] : undefined);
+      if (ctx.json) return printJson(ctx, instances);
+      if (instances.length === 0) return ctx.out('no services are registered');
+      const rows = instances
+        .sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.serviceURL.localeCompare(b.serviceURL))
+        .map((i) => [
+          i.serviceName,
+          i.state,
+          i.serviceURL,
+          i.lastCheckAt ? ago(i.lastCheckAt) : i.leaseExpiresAt ? 'lease' : '',
+          i.lastLatencyMs === undefined ? '' : `${i.lastLatencyMs} ms`,
+          i.consecutiveFailures,
+          i.instanceId,
+        ]);
+      ctx.out(table(['service', 'state', 'url', 'checked', 'latency', 'failures', 'instance'], rows));
+    });
+
+  services
+    .command('watch')
+    .description('follow registrations and state changes live (Ctrl-C to stop)')
+    .option('--name <name>', 'only this service')
+    .action(async (opts: { name?: string }) => {
+      const ctx = context();
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      const print = (event: RegistryEvent) => {
+        if (ctx.json) return ctx.out(JSON.stringify(event));
+        const time = new Date().toISOString().slice(11, 19);
+        if (event.type === 'snapshot') {
+          ctx.out(`${time} ${event.instances.length} instance(s) registered`);
+          for (const i of event.instances) ctx.out(`${time}   ${i.serviceName.padEnd(14)} ${i.state.padEnd(4)} ${i.serviceURL}`);
+        } else if (event.type !== 'checked') {
+          const i = event.instance;
+          ctx.out(`${time} ${event.type.padEnd(12)} ${i.serviceName.padEnd(14)} ${i.serviceURL}${i.lastError && event.type === 'down' ? ` (${i.lastError})` : ''}`);
+        }
+      };
+      await ctx.registry.watch(print, abort.signal, opts.name ? [opts.name] : undefined);
+    });
+
+  services
+    .command('deregister <urlOrId>')
+    .description('remove an instance by its URL or instance id')
+    .action(async (target: string) => {
+      const ctx = context();
+      const { deregistered } = await ctx.registry.deregister(target);
+      if (ctx.json) return printJson(ctx, deregistered);
+      ctx.out(`deregistered ${deregistered.serviceName} at ${deregistered.serviceURL} (${deregistered.instanceId})`);
+    });
+}
