@@ -26,7 +26,7 @@ export interface CheckObserver {
 export class HealthChecker {
   private readonly nextCheckAt = new Map<string, number>();
   private readonly inFlight = new Set<string>();
-  private readonly waiting: InstanceRecord[] = [];
+  private readonly waiting = new Set<InstanceRecord>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -92,7 +92,7 @@ export class HealthChecker {
       if (due > now) continue;
       this.nextCheckAt.set(record.instanceId, now + jitter(this.options.intervalMs, 0.05));
       if (this.inFlight.size < this.options.maxConcurrent) void this.check(record);
-      else if (!this.waiting.includes(record)) this.waiting.push(record);
+      else this.waiting.add(record);
     }
     for (const id of this.nextCheckAt.keys()) if (!this.registry.get(id)) this.nextCheckAt.delete(id);
   }
@@ -122,8 +122,18 @@ export class HealthChecker {
       this.apply(record, result);
     } finally {
       this.inFlight.delete(record.instanceId);
-      const waiting = this.waiting.shift();
-      if (waiting && !this.stopped) void this.check(waiting);
+      this.startWaiting();
+    }
+  }
+
+  /** A slot came free: the longest-waiting instance that still exists and isn't being checked goes next. */
+  private startWaiting(): void {
+    for (const waiting of this.waiting) {
+      this.waiting.delete(waiting);
+      if (this.stopped) return;
+      if (this.registry.get(waiting.instanceId) !== waiting || this.inFlight.has(waiting.instanceId)) continue;
+      void this.check(waiting);
+      return;
     }
   }
 

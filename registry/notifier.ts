@@ -7,6 +7,8 @@ export interface NotifierOptions {
   timeoutMs: number;
   /** Attempts per patch after the first; then it is dropped and the subscriber sees a gap in seq. */
   retries: number;
+  /** Sent as `Authorization: Bearer <token>` so subscribers can tell the registry's patches from anyone's. */
+  token?: string;
 }
 
 export interface NotifierObserver {
@@ -31,13 +33,16 @@ class SubscriberQueue {
  */
 export class Notifier {
   private readonly queues = new Map<string, SubscriberQueue>();
+  private readonly headers: Record<string, string>;
 
   constructor(
     private readonly outbound: Outbound,
     private readonly options: NotifierOptions,
     private readonly logger: Logger,
     private readonly observer: NotifierObserver = {},
-  ) {}
+  ) {
+    this.headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
+  }
 
   /** The seq of the last patch given to this subscriber (0 before the first). */
   lastSeq(subscriberId: string): number {
@@ -110,7 +115,7 @@ export class Notifier {
     for (let attempt = 0; attempt <= this.options.retries && !queue.closed; attempt++) {
       if (attempt > 0) await backoff.wait();
       if (queue.closed) return;
-      const result = await this.outbound.request('POST', queue.updateURL, this.options.timeoutMs, body);
+      const result = await this.outbound.request('POST', queue.updateURL, this.options.timeoutMs, body, false, this.headers);
       if (result.ok) {
         this.observer.onSent?.(performance.now() - enqueuedAt);
         return;

@@ -20,7 +20,14 @@ export class Outbound {
   }
 
   /** Sends one request with a hard deadline; `fresh` skips the pooled connections. */
-  request(method: 'GET' | 'POST', url: string, timeoutMs: number, body?: string, fresh = false): Promise<OutboundResult> {
+  request(
+    method: 'GET' | 'POST',
+    url: string,
+    timeoutMs: number,
+    body?: string,
+    fresh = false,
+    headers: Record<string, string> = {},
+  ): Promise<OutboundResult> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
     return new Promise((resolve) => {
@@ -44,7 +51,8 @@ export class Outbound {
       const req = transport.request(target, {
         method,
         agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers:
+          body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
       });
       const timer = setTimeout(() => {
         finish({ ok: false, kind: 'timeout', message: `no answer within ${timeoutMs} ms`, latencyMs: elapsed() });

@@ -60,7 +60,7 @@ export interface RegisterResponse {
   instanceId: string;
   /** Live providers of each required service, at the moment of registration. */
   providers: ProviderMap;
-  /** The sequence number of the first patch that follows this answer. */
+  /** The seq of the last patch sent to this instance before this answer (0: none); the next patch is seq + 1. */
   seq: number;
   heartbeatIntervalMs: number;
   leaseExpiresAt?: string;

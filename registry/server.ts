@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import dns from 'node:dns/promises';
+import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
@@ -56,6 +57,7 @@ export const registryDefaults = {
   allowForeignHosts: false,
 } satisfies Partial<RegistryOptions>;
 
+const MAX_BODY_BYTES = 64 * 1024;
 const instanceIdParam = z.object({ instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'is not a valid instance id') });
 const nameQuery = z.object({ name: z.union([z.string(), z.array(z.string())]).optional() });
 
@@ -132,7 +134,7 @@ export class RegistryServer {
         },
       },
     );
-    this.notifier = new Notifier(this.outbound, { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries }, this.logger, {
+    this.notifier = new Notifier(this.outbound, { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries, token: options.token }, this.logger, {
       onSent: (ms) => {
         patchesSent.inc();
         patchLatency.observe(ms / 1000);
@@ -258,6 +260,19 @@ export class RegistryServer {
     next(new HttpError(401, 'unauthorized', 'this registry needs Authorization: Bearer <REGISTRY_TOKEN> for changes', { 'WWW-Authenticate': 'Bearer' }));
   };
 
+  /** Addresses of a host name, cached for a minute: registrations come in bursts and getaddrinfo is slow. */
+  private readonly resolved = new Map<string, { addresses: string[]; until: number }>();
+
+  private async addressesOf(hostname: string): Promise<string[]> {
+    if (net.isIP(hostname)) return [hostname.replace(/^::ffff:/, '')];
+    const cached = this.resolved.get(hostname);
+    if (cached && cached.until > Date.now()) return cached.addresses;
+    const addresses = (await dns.lookup(hostname, { all: true })).map((a) => a.address.replace(/^::ffff:/, ''));
+    if (this.resolved.size > 1000) this.resolved.clear();
+    this.resolved.set(hostname, { addresses, until: Date.now() + 60_000 });
+    return addresses;
+  }
+
   /** The registering caller must own the host it asks us to call: its own address (or loopback to loopback). */
   private async assertOwnsHost(remoteAddress: string | undefined, serviceURL: string): Promise<void> {
     if (this.options.allowForeignHosts) return;
@@ -265,7 +280,7 @@ export class RegistryServer {
     const hostname = new URL(serviceURL).hostname.replace(/^\[|\]$/g, '');
     let addresses: string[];
     try {
-      addresses = (await dns.lookup(hostname, { all: true })).map((a) => a.address.replace(/^::ffff:/, ''));
+      addresses = await this.addressesOf(hostname);
     } catch {
       throw new HttpError(400, 'invalid_field', `serviceURL: host "${hostname}" does not resolve`);
     }
@@ -282,6 +297,12 @@ export class RegistryServer {
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
     app.use(this.requireToken);
+    // Whatever its type, no request to the registry needs more than 64 KiB.
+    app.use((req, _res, next) => {
+      const length = Number(req.get('content-length') ?? 0);
+      if (length > MAX_BODY_BYTES) return next(new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${MAX_BODY_BYTES} bytes`));
+      next();
+    });
 
     app.get('/', (_req, res) => {
       res.type('html').send(dashboardPage());
@@ -298,11 +319,11 @@ export class RegistryServer {
     app.post('/services', async (req, res) => {
       if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
       const registration = parseBody(registrationSchema, req.body, 'invalid_field');
-      const host = new URL(registration.serviceURL).host;
+      const host = new URL(registration.serviceURL).hostname;
       for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
         const value = registration[field];
-        if (value && new URL(value).host !== host) {
-          throw new HttpError(400, 'invalid_field', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).host}`);
+        if (value && new URL(value).hostname !== host) {
+          throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
         }
       }
       await this.assertOwnsHost(req.socket.remoteAddress, registration.serviceURL);

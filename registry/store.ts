@@ -5,6 +5,8 @@ import type { InstanceRecord } from './registry.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
 const FILE = 'registrations.json';
+const WRITE_SPACING = 20;
+const MAX_DELAY_MS = 5000;
 
 /** Registrations on disk under DATA_DIR, so a restarted registry checks everyone again instead of forgetting them. */
 export class RegistrationStore {
@@ -12,6 +14,8 @@ export class RegistrationStore {
   private timer?: NodeJS.Timeout;
   private writing?: Promise<void>;
   private dirty = false;
+  /** How long the last write took: the next one waits WRITE_SPACING times that, so big registries don't write non-stop. */
+  private lastWriteMs = 0;
 
   constructor(
     dataDir: string,
@@ -40,14 +44,15 @@ export class RegistrationStore {
     }
   }
 
-  /** Something changed: write soon, coalescing bursts into one write. */
+  /** Something changed: write soon, coalescing bursts into one write (at most ~5% of the time spent writing). */
   markDirty(): void {
     this.dirty = true;
     if (this.timer) return;
+    const delay = Math.min(MAX_DELAY_MS, Math.max(this.debounceMs, this.lastWriteMs * WRITE_SPACING));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.debounceMs);
+    }, delay);
   }
 
   async flush(): Promise<void> {
@@ -56,8 +61,12 @@ export class RegistrationStore {
     while (this.writing) await this.writing;
     if (!this.dirty) return;
     this.dirty = false;
+    const started = performance.now();
     const instances = this.snapshot().map(({ lastError: _e, ...persisted }) => persisted);
     this.writing = writeFileAtomic(this.file, JSON.stringify({ version: 1, instances }))
+      .then(() => {
+        this.lastWriteMs = performance.now() - started;
+      })
       .catch((err) => {
         this.dirty = true;
         this.logger.error(`could not save registrations: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Express, Router } from 'express';
 import type { AxiosInstance } from 'axios';
+import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { createApp, finishApp, listen, closeServer, boundPort, type ServerTimeouts } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -10,6 +11,7 @@ import { createServiceClient, type ServiceClientOptions } from './serviceClient.
 import { Backoff } from './backoff.ts';
 import { advertisedUrl, serviceConfig, type ServiceConfig } from './config.ts';
 import { parseBody } from './validate.ts';
+import { HttpError } from './errors.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import type { RegistrationInput, RegisterResponse } from '../registry/protocol.ts';
 
@@ -64,6 +66,9 @@ export class Service {
   private readonly clients = new Map<string, AxiosInstance>();
   private readonly abort = new AbortController();
   private lastSeq?: number;
+  private patchesApplied = 0;
+  private resyncing?: Promise<void>;
+  private resyncAgain = false;
   private lastHeartbeatAt = Date.now();
   private heartbeatIntervalMs = 1000;
   private registering?: Promise<void>;
@@ -114,6 +119,7 @@ export class Service {
       res.json({ status: this.stopping ? 'stopping' : 'ok', name: this.name, instanceId: this.instanceId, providers: this.providers.snapshot() });
     });
     app.post('/services', (req, res) => {
+      this.assertFromRegistry(req.get('authorization'));
       const patch = parseBody(patchSchema, req.body, 'invalid_patch');
       const added = parseEntries(patch.added);
       const removed = parseEntries(patch.removed);
@@ -177,37 +183,65 @@ export class Service {
     this.instanceId = answer.instanceId;
     this.heartbeatIntervalMs = answer.heartbeatIntervalMs || 1000;
     this.lastHeartbeatAt = Date.now();
+    // A patch newer than this answer already arrived (it raced the answer): the answer's list may be older than it.
     const patchesAhead = this.lastSeq !== undefined && this.lastSeq > answer.seq;
     for (const [name, urls] of Object.entries(answer.providers)) this.providers.replace(name, urls);
-    this.lastSeq = answer.seq;
+    if (!patchesAhead) this.lastSeq = answer.seq;
     this.logger.info(`${first ? 'registered' : 'registered again'} as ${this.name} (${answer.instanceId}) with ${this.config.registryUrl}`);
     this.resolveRegistered();
-    // A patch newer than this answer already arrived: the snapshot may be older than it.
     if (patchesAhead) void this.resync();
   }
 
+  /** With REGISTRY_TOKEN set, only the registry (which sends it) may change our provider table. */
+  private assertFromRegistry(authorization: string | undefined): void {
+    const token = this.config.registryToken;
+    if (!token) return;
+    const given = Buffer.from(/^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '');
+    const expected = Buffer.from(token);
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+    throw new HttpError(401, 'unauthorized', 'patches need Authorization: Bearer <REGISTRY_TOKEN>', { 'WWW-Authenticate': 'Bearer' });
+  }
+
   private applyPatch(added: { name: string; url: string }[], removed: { name: string; url: string }[], seq?: number): void {
+    this.patchesApplied++;
     for (const { name, url } of removed) this.providers.remove(name, url);
     for (const { name, url } of added) if (this.requiredServices.includes(name)) this.providers.add(name, url);
     if (seq === undefined) return;
-    const gap = this.lastSeq !== undefined && seq !== this.lastSeq + 1;
-    this.lastSeq = Math.max(this.lastSeq ?? 0, seq);
-    if (gap) {
-      this.logger.info(`patch ${seq} after ${this.lastSeq}: a patch was lost; re-syncing from the registry`);
+    const expected = this.lastSeq === undefined ? undefined : this.lastSeq + 1;
+    // Anything but the next number (a lost patch, or a registry that restarted and counts from 1) means re-sync.
+    this.lastSeq = seq;
+    if (expected !== undefined && seq !== expected) {
+      this.logger.info(`patch ${seq} where ${expected} was expected: re-syncing from the registry`);
       void this.resync();
     }
   }
 
-  /** Rebuilds the provider table from GET /services. */
-  async resync(): Promise<void> {
-    if (this.requiredServices.length === 0) return;
-    try {
-      const map = await this.registry.providers(this.requiredServices);
-      this.resyncs.inc();
-      for (const [name, urls] of Object.entries(map)) this.providers.replace(name, urls);
-    } catch (err) {
-      this.logger.warn(`re-sync failed: ${(err as Error).message}`);
+  /**
+   * Rebuilds the provider table from GET /services. Calls made while one runs share it; if patches
+   * arrived while the listing was on its way, the listing may be older than they are: fetch again.
+   */
+  resync(): Promise<void> {
+    if (this.requiredServices.length === 0) return Promise.resolve();
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return this.resyncing;
     }
+    this.resyncing = (async () => {
+      for (let round = 0; round < 3; round++) {
+        this.resyncAgain = false;
+        const patchesBefore = this.patchesApplied;
+        try {
+          const map = await this.registry.providers(this.requiredServices);
+          this.resyncs.inc();
+          for (const [name, urls] of Object.entries(map)) this.providers.replace(name, urls);
+        } catch (err) {
+          this.logger.warn(`re-sync failed: ${(err as Error).message}`);
+          return;
+        }
+        if (!this.resyncAgain && this.patchesApplied === patchesBefore) return;
+      }
+    })().finally(() => (this.resyncing = undefined));
+    return this.resyncing;
   }
 
   /** Notices when the registry forgot us (no heartbeat for a while, or a lease it doesn't know) and registers again. */
