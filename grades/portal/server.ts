@@ -1,0 +1,229 @@
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
+import { isAxiosError } from 'axios';
+import type { Logger } from 'winston';
+import { startService, type Service } from '../../shared/service.ts';
+import { envInt, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
+import { isNoProviderError } from '../../shared/serviceClient.ts';
+import { GradesApiError, GradesClient } from '../client.ts';
+import { newGradeSchema, parseStudentId } from '../protocol.ts';
+import { emptyGradeForm, errorPage, studentPage, studentsPage, type ErrorPage, type GradeField, type GradeFormState } from './pages.ts';
+
+export const PORTAL_SERVICE = 'portal';
+export const PORTAL_DEFAULT_PORT = 5000;
+const FORM_LIMIT = '16kb';
+/** How long a page waits for grades before it says so (the failover retries fit inside). */
+export const DEFAULT_GRADES_TIMEOUT_MS = 5000;
+const RETRY_SECONDS = 5;
+
+class PageError extends Error {
+  constructor(readonly page: ErrorPage) {
+    super(page.title);
+  }
+}
+
+function studentIdFrom(param: string | string[]): number {
+  const raw = String(param);
+  const id = parseStudentId(raw);
+  if (id === undefined) {
+    throw new PageError({ status: 404, title: 'No such student', explanation: `There is no student with the id “${raw.slice(0, 40)}”.` });
+  }
+  return id;
+}
+
+/** The add-a-grade form, checked with the API's own schema; errors come back by field, values as typed. */
+function readGradeForm(body: unknown): { form: GradeFormState; grade?: ReturnType<typeof newGradeSchema.parse> } {
+  const raw = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const text = (name: GradeField) => (typeof raw[name] === 'string' ? (raw[name] as string) : '');
+  const form: GradeFormState = { values: { title: text('title'), type: text('type'), score: text('score') }, errors: {} };
+  const scoreText = form.values.score.trim();
+  const score = scoreText === '' ? undefined : Number(scoreText);
+  if (score !== undefined && !Number.isFinite(score)) {
+    form.errors.score = 'must be a number';
+  }
+  const result = newGradeSchema.safeParse({ title: form.values.title, type: form.values.type, score });
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = issue.path[0] as GradeField;
+      form.errors[name] ??= issue.message;
+    }
+  }
+  if (Object.keys(form.errors).length > 0) return { form };
+  return { form, grade: result.data };
+}
+
+/** A form posted from another site is refused: the portal has no login, so this is its CSRF guard. */
+const sameOriginForms: RequestHandler = (req, _res, next) => {
+  const origin = req.get('origin');
+  if (origin && origin !== 'null') {
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (host !== req.get('host')) {
+      next(new PageError({ status: 403, title: 'Form refused', explanation: 'The form was sent from another site.' }));
+      return;
+    }
+  }
+  next();
+};
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Explains, for a person, why a page could not be made. */
+function pageFor(err: unknown, req: Request): ErrorPage | undefined {
+  if (err instanceof PageError) return err.page;
+  if (isNoProviderError(err)) {
+    return {
+      status: 503,
+      title: 'The grades service is not available',
+      explanation:
+        'No instance of the grades service is registered right now, so the portal cannot show students or save grades. ' +
+        'Nothing is lost: grades are kept by the grades service, and this page works again as soon as an instance is back.',
+      retrySeconds: RETRY_SECONDS,
+    };
+  }
+  if (err instanceof GradesApiError) {
+    if (err.status === 404) return { status: 404, title: 'No such student', explanation: err.message };
+    return { status: 502, title: 'The grades service answered with an error', explanation: err.message };
+  }
+  if (isAxiosError(err) && !err.response) {
+    const timedOut = err.code === 'ETIMEDOUT' || (err.code === 'ECONNABORTED' && /timeout/i.test(err.message));
+    if (timedOut) {
+      return {
+        status: 504,
+        title: 'The grades service is too slow',
+        explanation: 'The grades service did not answer in time. It may be overloaded; try again in a moment.',
+        retrySeconds: req.method === 'GET' ? RETRY_SECONDS : undefined,
+      };
+    }
+    if (req.method !== 'GET' && err.code !== 'ECONNREFUSED') {
+      return {
+        status: 502,
+        title: 'The grade may not have been saved',
+        explanation: 'The connection to the grades service broke while the grade was being sent. Open the student again to see whether it was saved.',
+      };
+    }
+    if (CONNECTION_ERRORS.has(err.code ?? '')) {
+      return {
+        status: 503,
+        title: 'The grades service cannot be reached',
+        explanation:
+          'Every grades instance the registry lists refused the connection: they have probably just stopped, and the registry is about to notice. ' +
+          'This page works again as soon as an instance is back.',
+        retrySeconds: RETRY_SECONDS,
+      };
+    }
+  }
+  const typed = err as { type?: string; status?: number } | undefined;
+  if (typed?.type === 'entity.too.large' || typed?.type === 'parameters.too.many') {
+    return { status: 413, title: 'The form is too large', explanation: `A grade form is at most ${FORM_LIMIT}.` };
+  }
+  if (err instanceof HttpError) {
+    return { status: err.status, title: err.status === 405 ? 'Method not allowed' : 'Request refused', explanation: err.message };
+  }
+  if (typed?.status && typed.status >= 400 && typed.status < 500) {
+    return { status: typed.status, title: 'Request refused', explanation: 'The request could not be read.' };
+  }
+  return undefined;
+}
+
+function htmlErrors(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    const page = pageFor(err, req);
+    if (!page) {
+      logger.error(`page ${req.method} ${req.path} failed: ${(err as Error)?.stack ?? err}`);
+    } else if (page.status >= 500) {
+      logger.warn(`page ${req.method} ${req.path}: ${page.status} ${page.title} (${(err as Error)?.message ?? err})`);
+    }
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const shown = page ?? { status: 500, title: 'Something went wrong', explanation: 'The portal could not make this page. The error has been logged.' };
+    if (err instanceof HttpError) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+    if (shown.retrySeconds) res.setHeader('Retry-After', String(shown.retrySeconds));
+    res.status(shown.status).type('html').send(errorPage(shown));
+  };
+}
+
+/** The teacher portal's pages; grades come only through the given client. */
+export function portalRoutes(grades: GradesClient, logger: Logger): Router {
+  const router = express.Router();
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+
+  router.get('/', (_req, res) => res.redirect(302, '/students'));
+
+  router.get('/students', noStore, async (_req, res) => {
+    res.type('html').send(studentsPage(await grades.listStudents()));
+  });
+
+  router.get('/students/:id', noStore, async (req, res) => {
+    const student = await grades.getStudent(studentIdFrom(req.params.id));
+    const added = typeof req.query.added === 'string' ? parseStudentId(req.query.added) : undefined;
+    res.type('html').send(studentPage(student, emptyGradeForm(), added));
+  });
+
+  router.post(
+    '/students/:id/grades',
+    sameOriginForms,
+    express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 }),
+    async (req, res) => {
+      const id = studentIdFrom(req.params.id);
+      const { form, grade } = readGradeForm(req.body);
+      if (grade) {
+        try {
+          const stored = await grades.addGrade(id, grade);
+          logger.info(`grade ${stored.id} added for student ${id} from the portal`);
+          res.redirect(303, `/students/${id}?added=${stored.id}`);
+          return;
+        } catch (err) {
+          if (!(err instanceof GradesApiError && err.status === 400)) throw err;
+          form.errors.form = err.message;
+        }
+      }
+      const student = await grades.getStudent(id);
+      res.status(400).type('html').send(studentPage(student, form));
+    },
+  );
+
+  router.all('/', methodNotAllowed(['GET']));
+  router.all('/students', methodNotAllowed(['GET']));
+  router.all('/students/:id', methodNotAllowed(['GET']));
+  router.all('/students/:id/grades', methodNotAllowed(['POST']));
+  router.use((req, _res, next) => next(new PageError({ status: 404, title: 'Page not found', explanation: `There is no page at ${req.path}.` })));
+  router.use(htmlErrors(logger));
+  return router;
+}
+
+export interface PortalOptions {
+  config?: Partial<ServiceConfig>;
+  /** Timeout of one call to grades (GRADES_TIMEOUT_MS). */
+  gradesTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export async function startPortal(options: PortalOptions = {}): Promise<Service> {
+  return startService({
+    name: PORTAL_SERVICE,
+    requiredServices: ['grades', 'log'],
+    config: options.config,
+    defaultPort: PORTAL_DEFAULT_PORT,
+    logger: options.logger,
+    clientOptions: { timeoutMs: options.gradesTimeoutMs ?? DEFAULT_GRADES_TIMEOUT_MS },
+    routes: (svc) => portalRoutes(new GradesClient(svc.client('grades')), svc.logger),
+  });
+}
+
+/** The portal's settings from the environment (see README). */
+export function portalConfig(env: NodeJS.ProcessEnv = process.env): PortalOptions {
+  return {
+    config: serviceConfig(PORTAL_SERVICE, PORTAL_DEFAULT_PORT, env),
+    gradesTimeoutMs: envInt('GRADES_TIMEOUT_MS', DEFAULT_GRADES_TIMEOUT_MS, env),
+  };
+}
