@@ -206,8 +206,13 @@ export async function rawRequest(
   options: { method: string; body?: string | Buffer; headers?: Record<string, string> },
 ): Promise<{ status: number; body: any; headers: Record<string, string | string[] | undefined> }> {
   const http = await import('node:http');
+  // Like Go's http.NewRequest with a bytes.Buffer: Content-Length, and no Content-Type unless given.
+  const headers = { ...options.headers };
+  if (options.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
+    headers['content-length'] = String(Buffer.byteLength(options.body));
+  }
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method, headers: options.headers ?? {}, timeout: 10_000 }, (res) => {
+    const req = http.request(url, { method: options.method, headers, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
