@@ -1,0 +1,134 @@
+/**
+ * What the master checks before it accepts an upload: the PNG signature, the header (IHDR) and
+ * the chunk structure, so that a non-PNG, a truncated PNG or a huge one fails at once with its
+ * reason instead of reaching a worker.
+ */
+import zlib from 'node:zlib';
+
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** Signature (8) + IHDR length and type (8) + IHDR data (13) + CRC (4). */
+export const PNG_HEADER_BYTES = 33;
+
+export interface PngHeader {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colorType: number;
+  interlaced: boolean;
+}
+
+/** Why a body is not an acceptable PNG, with the HTTP status it deserves. */
+export class PngError extends Error {
+  constructor(
+    readonly status: 400 | 413 | 415,
+    readonly code: 'not_png' | 'invalid_png' | 'truncated_png' | 'image_too_large',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PngError';
+  }
+}
+
+/** The bit depths the PNG specification allows for each colour type. */
+const DEPTHS_BY_COLOR_TYPE: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+
+const MAX_DIMENSION = 2 ** 31 - 1;
+
+export function hasPngSignature(bytes: Uint8Array): boolean {
+  if (bytes.length < PNG_SIGNATURE.length) return false;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, PNG_SIGNATURE.length).equals(PNG_SIGNATURE);
+}
+
+/**
+ * Reads the signature and IHDR from the first 33 bytes (or fewer, when that is all there is).
+ * Fewer than 8 bytes that match the signature so far count as truncated; anything else that
+ * isn't the signature is "not a PNG".
+ */
+export function readPngHeader(bytes: Uint8Array): PngHeader {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const prefix = Math.min(buf.length, PNG_SIGNATURE.length);
+  if (!buf.subarray(0, prefix).equals(PNG_SIGNATURE.subarray(0, prefix)) || buf.length === 0) {
+    throw new PngError(415, 'not_png', 'the body is not a PNG image (it does not start with the PNG signature)');
+  }
+  if (buf.length < PNG_HEADER_BYTES) {
+    throw new PngError(400, 'truncated_png', `the PNG is truncated: ${buf.length} bytes, too short to hold its header`);
+  }
+  const length = buf.readUInt32BE(8);
+  const type = buf.toString('latin1', 12, 16);
+  if (type !== 'IHDR' || length !== 13) {
+    throw new PngError(415, 'invalid_png', 'the PNG does not begin with a valid IHDR header chunk');
+  }
+  if (zlib.crc32(buf.subarray(12, 29)) !== buf.readUInt32BE(29)) {
+    throw new PngError(415, 'invalid_png', 'the PNG header (IHDR) is corrupt: its checksum does not match');
+  }
+  const header: PngHeader = {
+    width: buf.readUInt32BE(16),
+    height: buf.readUInt32BE(20),
+    bitDepth: buf[24],
+    colorType: buf[25],
+    interlaced: buf[28] === 1,
+  };
+  if (header.width === 0 || header.height === 0 || header.width > MAX_DIMENSION || header.height > MAX_DIMENSION) {
+    throw new PngError(415, 'invalid_png', `the PNG has invalid dimensions ${header.width}x${header.height}`);
+  }
+  const depths = DEPTHS_BY_COLOR_TYPE[header.colorType];
+  if (!depths) throw new PngError(415, 'invalid_png', `the PNG has an unknown colour type ${header.colorType}`);
+  if (!depths.includes(header.bitDepth)) {
+    throw new PngError(415, 'invalid_png', `the PNG has bit depth ${header.bitDepth}, which colour type ${header.colorType} does not allow`);
+  }
+  if (buf[26] !== 0 || buf[27] !== 0 || buf[28] > 1) {
+    throw new PngError(415, 'invalid_png', 'the PNG uses an unknown compression, filter or interlace method');
+  }
+  return header;
+}
+
+/** Refuses images with more pixels than the limit (a 413, before any pixel is decoded). */
+export function assertPixelLimit(header: PngHeader, maxPixels: number): void {
+  const pixels = header.width * header.height;
+  if (pixels > maxPixels) {
+    throw new PngError(
+      413,
+      'image_too_large',
+      `the image is ${header.width}x${header.height} (${(pixels / 1e6).toFixed(1)} MP), more than the limit of ${(maxPixels / 1e6).toFixed(1)} MP`,
+    );
+  }
+}
+
+/**
+ * Walks every chunk of a whole PNG: lengths in bounds, checksums right, at least one IDAT,
+ * and IEND at the end. A body cut short anywhere is reported as truncated.
+ */
+export function checkPngStructure(bytes: Uint8Array): PngHeader {
+  const header = readPngHeader(bytes);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = PNG_SIGNATURE.length;
+  let sawIdat = false;
+  for (;;) {
+    if (offset + 8 > buf.length) {
+      throw new PngError(400, 'truncated_png', `the PNG is truncated: it ends after ${buf.length} bytes, before its IEND chunk`);
+    }
+    const length = buf.readUInt32BE(offset);
+    const type = buf.toString('latin1', offset + 4, offset + 8);
+    if (length > 2 ** 31 - 1 || !/^[A-Za-z]{4}$/.test(type)) {
+      throw new PngError(415, 'invalid_png', `the PNG has a malformed chunk at byte ${offset}`);
+    }
+    const end = offset + 12 + length;
+    if (end > buf.length) {
+      throw new PngError(400, 'truncated_png', `the PNG is truncated: chunk ${type} at byte ${offset} needs ${length} bytes, the body ends first`);
+    }
+    if (zlib.crc32(buf.subarray(offset + 4, offset + 8 + length)) !== buf.readUInt32BE(offset + 8 + length)) {
+      throw new PngError(415, 'invalid_png', `the PNG is corrupt: the checksum of chunk ${type} at byte ${offset} does not match`);
+    }
+    if (type === 'IDAT') sawIdat = true;
+    offset = end;
+    if (type === 'IEND') break;
+  }
+  if (!sawIdat) throw new PngError(415, 'invalid_png', 'the PNG has no image data (IDAT chunk)');
+  return header;
+}

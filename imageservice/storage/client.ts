@@ -1,0 +1,54 @@
+/** The typed client of the storage service, over an axios instance (svc.client('imagestorage') or a fixed URL). */
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import type { ImageState } from '../protocol.ts';
+
+export class StorageClient {
+  constructor(
+    private readonly http: AxiosInstance,
+    private readonly timeoutMs = 60_000,
+  ) {}
+
+  static fromUrl(url: string, timeoutMs?: number): StorageClient {
+    return new StorageClient(axios.create({ baseURL: url, timeout: timeoutMs ?? 60_000 }), timeoutMs);
+  }
+
+  async put(state: ImageState, id: string, png: Uint8Array): Promise<void> {
+    await this.http.put(`/images/${state}/${encodeURIComponent(id)}`, png, {
+      headers: { 'content-type': 'image/png' },
+      timeout: this.timeoutMs,
+      maxBodyLength: Infinity,
+      maxContentLength: Infinity,
+    });
+  }
+
+  async get(state: ImageState, id: string): Promise<Buffer> {
+    const res = await this.http.get<ArrayBuffer>(`/images/${state}/${encodeURIComponent(id)}`, {
+      responseType: 'arraybuffer',
+      timeout: this.timeoutMs,
+      maxContentLength: Infinity,
+    });
+    return Buffer.from(res.data);
+  }
+
+  /** The image's size, or undefined when storage has no such image. */
+  async head(state: ImageState, id: string): Promise<number | undefined> {
+    try {
+      const res = await this.http.head(`/images/${state}/${encodeURIComponent(id)}`, { timeout: this.timeoutMs });
+      return Number(res.headers['content-length']);
+    } catch (err) {
+      if (isAxiosError(err) && err.response?.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes an image; false when there was none. */
+  async delete(state: ImageState, id: string): Promise<boolean> {
+    try {
+      await this.http.delete(`/images/${state}/${encodeURIComponent(id)}`, { timeout: this.timeoutMs });
+      return true;
+    } catch (err) {
+      if (isAxiosError(err) && err.response?.status === 404) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The storage service (registers as `imagestorage`): PNG bytes by state and id.
+ * PUT/GET/HEAD/DELETE /images/:state/:id, where state is working|finished and id matches
+ * ^[A-Za-z0-9_-]{1,64}$; anything else is a 400 before any path is built.
+ */
+import express, { type Request } from 'express';
+import { startService, type Service } from '../../shared/service.ts';
+import { serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
+import { parseWith } from '../../shared/validate.ts';
+import { prom } from '../../shared/metrics.ts';
+import { imagePathParams } from '../protocol.ts';
+import { BodyTooLargeError, ImageStore } from './store.ts';
+
+export const STORAGE_DEFAULT_PORT = 3002;
+export const DEFAULT_MAX_IMAGE_BYTES = 50 * 2 ** 20;
+
+export interface StorageOptions {
+  config?: Partial<ServiceConfig>;
+  /** Largest image accepted, in bytes (then 413). */
+  maxImageBytes?: number;
+  /** fsync each image before the rename (durable across power loss, not only crashes). */
+  fsync?: boolean;
+}
+
+function imageAddress(req: Request) {
+  return parseWith(imagePathParams, req.params, 'invalid_image_address');
+}
+
+export async function startStorage(options: StorageOptions = {}): Promise<Service> {
+  const limit = options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+  const config = { ...serviceConfig('imagestorage', STORAGE_DEFAULT_PORT), ...options.config };
+  const store = new ImageStore(config.dataDir, { fsync: options.fsync ?? true });
+  await store.open();
+  return startService({
+    name: 'imagestorage',
+    requiredServices: ['log'],
+    defaultPort: STORAGE_DEFAULT_PORT,
+    config,
+    // Large images take a while on a slow link; the body limit bounds them, not the clock.
+    timeouts: { requestTimeoutMs: 120_000 },
+    routes: (svc) => {
+      const bytesWritten = new prom.Counter({ name: 'imagestorage_bytes_written_total', help: 'Image bytes stored', registers: [svc.metrics] });
+      const operations = new prom.Counter({
+        name: 'imagestorage_operations_total',
+        help: 'Storage operations by method and result',
+        labelNames: ['method', 'result'],
+        registers: [svc.metrics],
+      });
+      const router = express.Router();
+
+      router.put('/images/:state/:id', async (req, res) => {
+        const { state, id } = imageAddress(req);
+        const declared = Number(req.get('content-length') ?? NaN);
+        if (declared > limit) {
+          operations.inc({ method: 'PUT', result: 'too_large' });
+          req.resume();
+          throw new HttpError(413, 'payload_too_large', `the image is ${declared} bytes, more than the limit of ${limit} bytes`);
+        }
+        try {
+          const bytes = await store.write(state, id, req, limit);
+          bytesWritten.inc(bytes);
+          operations.inc({ method: 'PUT', result: 'ok' });
+          res.status(201).json({ state, id, bytes });
+        } catch (err) {
+          if (err instanceof BodyTooLargeError) {
+            operations.inc({ method: 'PUT', result: 'too_large' });
+            throw new HttpError(413, 'payload_too_large', err.message);
+          }
+          throw err;
+        }
+      });
+
+      router.get('/images/:state/:id', async (req, res) => {
+        const { state, id } = imageAddress(req);
+        const image = await store.read(state, id);
+        if (!image) {
+          operations.inc({ method: 'GET', result: 'not_found' });
+          throw new HttpError(404, 'image_not_found', `no ${state} image ${id}`);
+        }
+        operations.inc({ method: 'GET', result: 'ok' });
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.size });
+        image.stream.pipe(res);
+        image.stream.on('error', () => res.destroy());
+      });
+
+      router.head('/images/:state/:id', async (req, res) => {
+        const { state, id } = imageAddress(req);
+        const stat = await store.stat(state, id);
+        if (!stat) throw new HttpError(404, 'image_not_found', `no ${state} image ${id}`);
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': stat.size }).end();
+      });
+
+      router.delete('/images/:state/:id', async (req, res) => {
+        const { state, id } = imageAddress(req);
+        if (!(await store.remove(state, id))) throw new HttpError(404, 'image_not_found', `no ${state} image ${id}`);
+        operations.inc({ method: 'DELETE', result: 'ok' });
+        res.status(204).end();
+      });
+
+      router.all('/images/:state/:id', methodNotAllowed(['GET', 'HEAD', 'PUT', 'DELETE']));
+      // Any other shape under /images (a slash in the id, a missing part) is a bad address, not a missing route.
+      router.all('/images/*rest', (req) => {
+        throw new HttpError(400, 'invalid_image_address', `${req.path} is not /images/<working|finished>/<id> with an id of 1-64 letters, digits, "_" or "-"`);
+      });
+      return router;
+    },
+  });
+}
