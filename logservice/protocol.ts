@@ -1,0 +1,56 @@
+/**
+ * The log service's wire types: what POST /log takes and answers, and what GET /logs returns.
+ * Both ends (logservice/server.ts and logservice/client.ts) import these.
+ */
+
+/** One log line as it travels and as it is stored (JSON lines). Extra fields are the line's metadata. */
+export interface LogEntry {
+  time: string;
+  level: string;
+  service: string;
+  message: string;
+  requestId?: string;
+  /** Stamped by the log service when it accepted the line. */
+  receivedAt?: string;
+  /** The log service's own order number for the line (increasing, survives restarts). */
+  seq?: number;
+  [meta: string]: unknown;
+}
+
+/** A batch id the log service remembers for a while, so a retried POST is stored once. */
+export const BATCH_ID_HEADER = 'x-log-batch-id';
+/** Who is sending, when the entries themselves don't say (e.g. the plain-text format). */
+export const SERVICE_NAME_HEADER = 'x-service-name';
+export const INSTANCE_ID_HEADER = 'x-instance-id';
+
+export const NDJSON = 'application/x-ndjson';
+
+/** A line the log service refused, by its 1-based position in the body. */
+export interface RejectedLine {
+  line: number;
+  reason: string;
+}
+
+/** 202: every line was accepted. */
+export interface LogAccepted {
+  accepted: number;
+  /** True when this batch id was seen before: nothing was stored twice. */
+  duplicate?: boolean;
+}
+
+/** 400: the error, plus what was accepted anyway and which lines were refused. */
+export interface LogRejected {
+  error: { code: string; message: string };
+  accepted: number;
+  rejected: RejectedLine[];
+  duplicate?: boolean;
+}
+
+export interface LogQueryResult {
+  entries: LogEntry[];
+  /** True when the files were not scanned to the end (scan budget spent). */
+  truncated: boolean;
+}
+
+/** Levels in order of severity (winston's npm levels); lines may carry others. */
+export const LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;

@@ -1,0 +1,206 @@
+/**
+ * The log service: POST /log (plain text, JSON, JSON arrays, NDJSON) into rotated JSON-line files,
+ * GET /logs to search them, GET /logs/stream to follow them live, and GET / to read them.
+ * Registers as "log".
+ */
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { startService, type Service } from '../shared/service.ts';
+import { createLogger } from '../shared/logger.ts';
+import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
+import { prom } from '../shared/metrics.ts';
+import { LogStore } from './store.ts';
+import { LiveTail } from './tail.ts';
+import { BatchMemory, BATCH_ID } from './batches.ts';
+import { CallerDirectory } from './callers.ts';
+import { parseFilter } from './filters.ts';
+import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
+import { viewerPage } from './viewer.ts';
+import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
+import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
+
+interface Answer {
+  status: number;
+  body: LogAccepted | LogRejected;
+}
+
+interface Parts {
+  store: LogStore;
+  tail: LiveTail;
+  batches: BatchMemory<Answer>;
+  callers: CallerDirectory;
+  options: LogServiceOptions;
+}
+
+type BodyKind = 'text' | 'json' | 'ndjson';
+
+function bodyKind(req: Request): BodyKind | undefined {
+  if (req.is(NDJSON)) return 'ndjson';
+  if (req.is(['application/json', 'application/*+json'])) return 'json';
+  if (req.is('text/plain')) return 'text';
+  return undefined;
+}
+
+function describeRejected(parsed: ParsedLines): string {
+  const shown = parsed.rejected.slice(0, 5).map((r) => `line ${r.line}: ${r.reason}`);
+  const more = parsed.rejected.length > 5 ? ` (and ${parsed.rejected.length - 5} more bad lines)` : '';
+  return `${shown.join('; ')}${more}. Accepted ${parsed.entries.length} of ${parsed.total} lines; the others were not stored.`;
+}
+
+function logRoutes(svc: Service, parts: Parts): Router {
+  const { store, tail, batches, callers, options } = parts;
+  const metrics = [svc.metrics];
+  const requests = new prom.Counter({ name: 'log_requests_total', help: 'POST /log requests by outcome', labelNames: ['outcome'], registers: metrics });
+  const accepted = new prom.Counter({ name: 'log_lines_accepted_total', help: 'Lines accepted and queued for the files', registers: metrics });
+  const rejected = new prom.Counter({ name: 'log_lines_rejected_total', help: 'Lines refused as malformed', registers: metrics });
+  new prom.Gauge({ name: 'log_lines_written', help: 'Lines written to the files since start', registers: metrics, collect() { this.set(store.linesWritten); } });
+  new prom.Gauge({ name: 'log_write_queue_bytes', help: 'Bytes accepted but not yet written to the files', registers: metrics, collect() { this.set(store.queuedBytes); } });
+  new prom.Gauge({ name: 'log_index_entries', help: 'Entries in the in-memory index', registers: metrics, collect() { this.set(store.indexedEntries); } });
+  new prom.Gauge({ name: 'log_tail_streams', help: 'Open live tails', registers: metrics, collect() { this.set(tail.size); } });
+  new prom.Gauge({ name: 'log_tail_dropped_lines', help: 'Lines a slow live tail reader missed', registers: metrics, collect() { this.set(tail.droppedTotal); } });
+
+  const busy = (message: string) =>
+    new HttpError(503, 'busy', message, { 'Retry-After': String(options.retryAfterSeconds) });
+
+  /** Before reading a body: refuse when shutting down or when the write queue is full; answer repeats. */
+  const admit: RequestHandler = async (req, res, next) => {
+    if (store.isClosed) {
+      requests.inc({ outcome: 'busy' });
+      throw busy('the log service is shutting down; retry with another instance or later');
+    }
+    const batchId = req.get(BATCH_ID_HEADER);
+    if (batchId !== undefined && !BATCH_ID.test(batchId)) {
+      throw badRequest(`${BATCH_ID_HEADER} must be 1-128 letters, digits, ".", "_", ":" or "-"`, 'invalid_batch_id');
+    }
+    const seen = batchId ? batches.get(batchId) : undefined;
+    if (seen) {
+      const answer = await seen;
+      requests.inc({ outcome: 'duplicate' });
+      res.status(answer.status).json({ ...answer.body, duplicate: true });
+      return;
+    }
+    const size = Number(req.get('content-length')) || (typeof req.body === 'string' ? req.body.length : 0);
+    if (store.isFull(size)) {
+      requests.inc({ outcome: 'busy' });
+      throw busy(`the write queue is full (${store.queuedBytes} bytes waiting for the disk); retry after ${options.retryAfterSeconds} s`);
+    }
+    next();
+  };
+
+  const ingest: RequestHandler = async (req, res) => {
+    const kind = bodyKind(req);
+    if (!kind) {
+      throw new HttpError(415, 'unsupported_media_type', 'POST /log takes text/plain ("[Service] - message"), application/json or application/x-ndjson');
+    }
+    const receivedAt = new Date().toISOString();
+    const body: unknown = req.body;
+    const parsed =
+      kind === 'json'
+        ? body === undefined || req.get('content-length') === '0'
+          ? { entries: [], rejected: [], total: 0 }
+          : parseJsonBody(body, receivedAt)
+        : parseKindText(kind, typeof body === 'string' ? body : '', receivedAt);
+    if (parsed.total === 0) {
+      requests.inc({ outcome: 'invalid' });
+      res.status(400).json({ error: { code: 'empty_body', message: 'the body holds no log lines' }, accepted: 0, rejected: [] } satisfies LogRejected);
+      return;
+    }
+
+    const batchId = req.get(BATCH_ID_HEADER);
+    const work = (async (): Promise<Answer> => {
+      const nameless = parsed.entries.filter((e) => e.service === '');
+      if (nameless.length > 0) {
+        const name = await callers.nameFor(req);
+        for (const entry of nameless) entry.service = name;
+      }
+      if (store.isClosed) return { status: 503, body: { error: { code: 'busy', message: 'the log service is shutting down' }, accepted: 0, rejected: [] } };
+      store.append(parsed.entries, receivedAt);
+      if (parsed.rejected.length === 0) return { status: 202, body: { accepted: parsed.entries.length } };
+      return {
+        status: 400,
+        body: {
+          error: { code: 'invalid_lines', message: describeRejected(parsed) },
+          accepted: parsed.entries.length,
+          rejected: parsed.rejected.slice(0, 100),
+        },
+      };
+    })();
+    if (batchId) batches.remember(batchId, work);
+    let answer: Answer;
+    try {
+      answer = await work;
+    } catch (err) {
+      if (batchId) batches.forget(batchId);
+      throw err;
+    }
+    if (answer.status === 503) {
+      if (batchId) batches.forget(batchId);
+      res.setHeader('Retry-After', String(options.retryAfterSeconds));
+      requests.inc({ outcome: 'busy' });
+    } else {
+      accepted.inc(parsed.entries.length);
+      rejected.inc(parsed.rejected.length);
+      requests.inc({ outcome: answer.status === 202 ? 'accepted' : 'partial' });
+    }
+    res.status(answer.status).json(answer.body);
+  };
+
+  const router = express.Router();
+  router.get('/', (_req, res) => {
+    res.type('html').send(viewerPage());
+  });
+  router.post('/log', admit, express.text({ type: NDJSON, limit: options.bodyLimit }), ingest);
+  router.all('/log', methodNotAllowed(['POST']));
+  router.get('/logs', async (req: Request, res: Response) => {
+    const { filter, limit } = parseFilter(req.query);
+    res.json(await store.query(filter, limit));
+  });
+  router.all('/logs', methodNotAllowed(['GET']));
+  router.get('/logs/stream', (req, res) => {
+    const { filter } = parseFilter(req.query);
+    tail.open(req, res, filter);
+  });
+  router.all('/logs/stream', methodNotAllowed(['GET']));
+  return router;
+}
+
+function parseKindText(kind: 'text' | 'ndjson', text: string, receivedAt: string): ParsedLines {
+  if (text.trim() === '') return { entries: [], rejected: [], total: 0 };
+  return kind === 'text' ? parseTextBody(text, receivedAt) : parseNdjsonBody(text, receivedAt);
+}
+
+/** Opens the files and starts the log service (registered as "log"). */
+export async function startLogService(options: LogServiceOptions): Promise<Service> {
+  const logger = createLogger('log');
+  const store = await LogStore.open({
+    dataDir: options.config.dataDir,
+    maxFileSize: options.maxFileSize,
+    retention: options.retention,
+    queueLimitBytes: options.queueLimitBytes,
+    indexEntries: options.indexEntries,
+    indexBytes: options.indexBytes,
+    queryScanBytes: options.queryScanBytes,
+    logger,
+  });
+  const tail = new LiveTail(options.maxStreams);
+  store.on('stored', (entries, lines) => tail.publish(entries, lines));
+  const batches = new BatchMemory<Answer>(options.batchMemory, options.batchMemoryMs);
+  try {
+    return await startService({
+      name: 'log',
+      defaultPort: LOG_SERVICE_PORT,
+      config: options.config,
+      bodyLimit: options.bodyLimit,
+      logger,
+      routes: (svc) => logRoutes(svc, { store, tail, batches, callers: new CallerDirectory(svc.registry), options }),
+      onStop: async () => {
+        tail.close();
+        await store.close();
+        logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
+      },
+    });
+  } catch (err) {
+    tail.close();
+    await store.close();
+    throw err;
+  }
+}
