@@ -16,7 +16,8 @@ const STYLE = `
   th { color: var(--muted); font-weight: 600; font-size: .85rem; text-transform: uppercase; letter-spacing: .03em; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
   a { color: var(--accent); }
-  .average { font-size: 2rem; font-weight: 700; }
+  .average { font-size: 2rem; font-weight: 700; margin: 0; }
+  .label { margin: 0; }
   .muted { color: var(--muted); }
   .notice { background: #e6f4ea; border: 1px solid #a8d5b5; border-radius: 6px; padding: .6rem .9rem; margin-bottom: 1rem; }
   form .row { display: flex; gap: 1rem; flex-wrap: wrap; align-items: flex-start; }
@@ -123,7 +124,7 @@ export function studentPage(student: Student, form: GradeFormState = emptyGradeF
 ${added ? html`<p class="notice" role="status">Added ${added.type.toLowerCase()} “${added.title}” with a score of ${formatScore(added.score)}.</p>` : ''}
 <section class="card">
   <h1>${fullName(student)}</h1>
-  <p class="muted">Average</p>
+  <p class="muted label">Average</p>
   <p class="average" id="average">${formatAverage(student.average)}</p>
 </section>
 <section class="card">
