@@ -215,7 +215,7 @@ describe("the portal through grades' death and return", () => {
     assert.equal((await getJson(`${portal.url}/health`)).status, 200, 'the portal is still up');
 
     grades = await startGrades(registry.url, dataDir);
-    const back = await waitFor(
+    const back = (await waitFor(
       async () => {
         const answer = await page(`${portal.url}/students/3`);
         return answer.status === 200 && answer;
@@ -223,7 +223,7 @@ describe("the portal through grades' death and return", () => {
       'the student page to work again',
       30_000,
       100,
-    );
+    )) as Page;
     assert.ok(back.text.includes('<td>Kept across the outage</td>'));
     assert.ok(!back.text.includes('While away'));
     assert.equal((await page(`${portal.url}/students`)).status, 200);
