@@ -220,7 +220,7 @@ test('REGISTRY_TOKEN: changes need the bearer token (401 otherwise), reads do no
   const provider = await stub(t);
   const consumer = await stub(t);
 
-  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: token }]) {
+  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: token }] as Record<string, string>[]) {
     const refused = await post(reg.url, provider.registration('echo'), headers);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.error.code, 'unauthorized');

@@ -59,7 +59,7 @@ test('with REGISTRY_TOKEN, a service takes patches from the registry and refuses
   await waitFor(async () => (await providersOf(consumer)).echo?.includes(echo.url), 'the consumer to learn of echo from an authenticated patch');
 
   const forged = { added: [{ name: 'echo', url: 'http://127.0.0.1:9/evil' }], removed: [{ name: 'echo', url: echo.url }], seq: 99 };
-  for (const headers of [{}, { authorization: 'Bearer wrong-secret' }]) {
+  for (const headers of [{}, { authorization: 'Bearer wrong-secret' }] as Record<string, string>[]) {
     const res = await getJson(`${consumer.url}/services`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
