@@ -64,7 +64,7 @@ test('dependents are told of add, remove (SIGTERM deregisters), down (SIGKILL) a
   await waitFor(async () => (await providersOf(consumer)).echo?.includes(second.url), 'the consumer to learn of the second echo');
   const killedAt = Date.now();
   second.child.kill('SIGKILL');
-  const toldAt: number = await waitFor(() => removedAt(watcher, second.url, killedAt), 'the down patch', 15_000);
+  const toldAt = (await waitFor(() => removedAt(watcher, second.url, killedAt), 'the down patch', 15_000))!;
   const elapsed = toldAt - killedAt;
   t.diagnostic(`SIGKILL → dependents told in ${elapsed} ms (bound ${INTERVAL_MS + 1000} ms)`);
   assert.ok(elapsed <= INTERVAL_MS + 1000, `told after ${elapsed} ms, bound ${INTERVAL_MS + 1000} ms`);
@@ -89,7 +89,7 @@ test('a hung provider (SIGSTOP) is down within interval × 3 + timeout + 1 s, an
   const stoppedAt = Date.now();
   echo.child.kill('SIGSTOP');
   const bound = INTERVAL_MS * 3 + TIMEOUT_MS + 1000;
-  const toldAt: number = await waitFor(() => removedAt(watcher, echo.url, stoppedAt), 'the down patch', 15_000);
+  const toldAt = (await waitFor(() => removedAt(watcher, echo.url, stoppedAt), 'the down patch', 15_000))!;
   t.diagnostic(`SIGSTOP → dependents told in ${toldAt - stoppedAt} ms (bound ${bound} ms)`);
   assert.ok(toldAt - stoppedAt <= bound, `told after ${toldAt - stoppedAt} ms, bound ${bound} ms`);
   await waitFor(async () => (await providersOf(consumer)).echo?.length === 0, 'the consumer to drop the hung echo');
@@ -123,7 +123,7 @@ test('a subscriber that never answers its patches delays nobody else', async (t)
   // While the hanging subscriber holds patches open, a crash is still announced to the others in time.
   const killedAt = Date.now();
   echoes[0].child.kill('SIGKILL');
-  const toldAt: number = await waitFor(() => removedAt(watcher, echoes[0].url, killedAt), 'the down patch', 15_000);
+  const toldAt = (await waitFor(() => removedAt(watcher, echoes[0].url, killedAt), 'the down patch', 15_000))!;
   t.diagnostic(`with a hanging subscriber: SIGKILL → others told in ${toldAt - killedAt} ms`);
   assert.ok(toldAt - killedAt <= INTERVAL_MS + 1000, `told after ${toldAt - killedAt} ms`);
   await waitFor(async () => JSON.stringify((await providersOf(consumer)).echo) === JSON.stringify([echoes[1].url]), 'the consumer to drop the dead echo');

@@ -42,10 +42,10 @@ test('a restarted registry keeps its registrations and checks them again right a
     async () => (await instances(reg.url)).every((i) => i.lastCheckAt && Date.parse(i.lastCheckAt) >= restartedAt - 50),
     'every instance to be checked after the restart',
   );
-  const checked: any[] = await waitFor(async () => {
+  const checked = (await waitFor(async () => {
     const list = await instances(reg.url);
     return list.find((i) => i.serviceName === 'doomed')?.state === 'down' ? list : undefined;
-  }, 'the dead instance to be down');
+  }, 'the dead instance to be down'))!;
   assert.equal(checked.find((i: any) => i.serviceName === 'echo').state, 'up');
   assert.deepEqual((await providersOf(consumer)).echo, [echo.url]);
   assert.equal((await getJson(`${consumer.url}/call/echo`)).body.url, echo.url);
@@ -71,10 +71,10 @@ test('after the registry loses its data, services (heartbeat and lease) register
   const restartedAt = Date.now();
   assert.equal((await instances(reg.url)).length, 0, 'the new registry starts empty');
 
-  const list: any[] = await waitFor(async () => {
+  const list = (await waitFor(async () => {
     const now = await instances(reg.url);
     return now.length === 3 && now.every((i) => i.state === 'up') ? now : undefined;
-  }, 'all three services to register again', 20_000);
+  }, 'all three services to register again', 20_000))!;
   t.diagnostic(`all services registered again ${Date.now() - restartedAt} ms after the empty restart`);
   assert.deepEqual(list.map((i: any) => i.serviceName).sort(), ['consumer', 'echo', 'worker']);
   await waitFor(async () => {
