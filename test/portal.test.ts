@@ -181,13 +181,30 @@ describe("the portal through grades' death and return", () => {
   before(async () => {
     registry = await startRegistry();
     grades = await startGrades(registry.url, dataDir);
-    portal = await startPortal(registry.url);
+    portal = await startPortal(registry.url, { GRADES_TIMEOUT_MS: '1500' });
     await waitForProviders(portal, 'grades', [grades.url]);
   });
   after(async () => {
+    grades?.child.kill('SIGCONT');
     await portal?.stop();
     await grades?.stop();
     await registry?.stop();
+  });
+
+  test('a grades instance that hangs (SIGSTOP) gets a 504 or 503 page, not a hung page', async () => {
+    grades.child.kill('SIGSTOP');
+    try {
+      const started = Date.now();
+      const answer = await page(`${portal.url}/students`);
+      // 504 if the call timed out, 503 if the registry already took the silent instance down.
+      assert.ok([503, 504].includes(answer.status), `status ${answer.status}`);
+      assert.match(answer.text, /grades service/);
+      assert.ok(Date.now() - started < 12_000, 'answered within a bound');
+    } finally {
+      grades.child.kill('SIGCONT');
+    }
+    await waitForProviders(portal, 'grades', [grades.url]);
+    await waitFor(async () => (await page(`${portal.url}/students`)).status === 200, 'pages to work after SIGCONT', 30_000, 100);
   });
 
   test('a 503 page that explains while grades is gone, and working pages again when it is back', async () => {

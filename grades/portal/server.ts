@@ -95,7 +95,10 @@ function pageFor(err: unknown, req: Request): ErrorPage | undefined {
       return {
         status: 504,
         title: 'The grades service is too slow',
-        explanation: 'The grades service did not answer in time. It may be overloaded; try again in a moment.',
+        explanation:
+          req.method === 'GET'
+            ? 'The grades service did not answer in time. It may be overloaded; try again in a moment.'
+            : 'The grades service did not answer in time, so the grade may or may not have been saved. Open the student again to see.',
         retrySeconds: req.method === 'GET' ? RETRY_SECONDS : undefined,
       };
     }
