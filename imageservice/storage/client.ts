@@ -13,7 +13,8 @@ export class StorageClient {
   }
 
   async put(state: ImageState, id: string, png: Uint8Array): Promise<void> {
-    await this.http.put(`/images/${state}/${encodeURIComponent(id)}`, png, {
+    // A Buffer view, not a bare Uint8Array: axios would send a Uint8Array's whole underlying ArrayBuffer.
+    await this.http.put(`/images/${state}/${encodeURIComponent(id)}`, asBuffer(png), {
       headers: { 'content-type': 'image/png' },
       timeout: this.timeoutMs,
       maxBodyLength: Infinity,
@@ -51,4 +52,9 @@ export class StorageClient {
       throw err;
     }
   }
+}
+
+/** The same bytes as a Buffer (axios sends a bare Uint8Array's whole ArrayBuffer, not just the view). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

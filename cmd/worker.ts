@@ -1,0 +1,26 @@
+import os from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { startWorker, workerDefaults } from '../imageservice/worker/worker.ts';
+import { serviceConfig, envInt } from '../shared/config.ts';
+import { runMain } from '../shared/main.ts';
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+const program = new Command('worker')
+  .description('image worker: claims tasks from the master and transforms them')
+  .option('-c, --concurrency <n>', 'tasks at once (and threads)', positiveInt, envInt('CONCURRENCY', os.availableParallelism()))
+  .parse();
+
+await runMain('imageworker', () =>
+  startWorker({
+    config: serviceConfig('imageworker', 0),
+    concurrency: program.opts<{ concurrency: number }>().concurrency,
+    leaseTtlSeconds: envInt('LEASE_TTL_SECONDS', workerDefaults.leaseTtlSeconds),
+    claimWaitMs: envInt('CLAIM_WAIT_MS', workerDefaults.claimWaitMs),
+    shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', workerDefaults.shutdownGraceMs),
+  }),
+);

@@ -1,0 +1,106 @@
+/**
+ * The typed client of the master: what workers, the frontend and the admin CLI call. Give it an
+ * axios instance (svc.client('imagemaster'), with discovery and failover) or a fixed URL.
+ */
+import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import type { Op } from '../ops.ts';
+import { asBuffer } from '../storage/client.ts';
+import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
+
+/** The master answered with an error: its status, code and message. */
+export class MasterError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MasterError';
+  }
+}
+
+/** Turns an error answer into a MasterError (connection errors pass through unchanged). */
+function answerError(err: unknown): never {
+  if (isAxiosError(err) && err.response) {
+    let body = err.response.data as unknown;
+    if (body instanceof ArrayBuffer || Buffer.isBuffer(body)) {
+      try {
+        body = JSON.parse(Buffer.from(body as ArrayBuffer).toString('utf8'));
+      } catch {
+        body = undefined;
+      }
+    }
+    const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new MasterError(err.response.status, error?.code ?? 'http_error', error?.message ?? `the master answered ${err.response.status}`);
+  }
+  throw err;
+}
+
+async function call<T>(request: Promise<AxiosResponse<T>>): Promise<AxiosResponse<T>> {
+  try {
+    return await request;
+  } catch (err) {
+    answerError(err);
+  }
+}
+
+export class MasterClient {
+  constructor(
+    private readonly http: AxiosInstance,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  static fromUrl(url: string, timeoutMs?: number): MasterClient {
+    return new MasterClient(axios.create({ baseURL: url.replace(/\/+$/, ''), timeout: timeoutMs ?? 30_000 }), timeoutMs);
+  }
+
+  async submit(png: Uint8Array, op?: Op): Promise<TaskView> {
+    const res = await call(
+      this.http.post<TaskView>('/tasks', asBuffer(png), {
+        params: op ? { op } : undefined,
+        headers: { 'content-type': 'image/png' },
+        timeout: Math.max(this.timeoutMs, 60_000),
+        maxBodyLength: Infinity,
+      }),
+    );
+    return res.data;
+  }
+
+  async get(id: number): Promise<TaskView> {
+    return (await call(this.http.get<TaskView>(`/tasks/${id}`, { timeout: this.timeoutMs }))).data;
+  }
+
+  async list(options: { state?: TaskState; limit?: number } = {}): Promise<{ tasks: TaskView[]; counts: Record<TaskState, number> }> {
+    return (await call(this.http.get(`/tasks`, { params: options, timeout: this.timeoutMs }))).data;
+  }
+
+  /** The finished PNG (throws MasterError 409 while the task is not done, 404 when unknown). */
+  async result(id: number): Promise<Buffer> {
+    const res = await call(
+      this.http.get<ArrayBuffer>(`/tasks/${id}/result`, { responseType: 'arraybuffer', timeout: Math.max(this.timeoutMs, 60_000), maxContentLength: Infinity }),
+    );
+    return Buffer.from(res.data);
+  }
+
+  /** Long-polls for a task: a leased task, or undefined when none came within waitMs. */
+  async claim(workerId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedTask | undefined> {
+    const res = await call(this.http.post<ClaimedTask>('/tasks/claim', { workerId, waitMs }, { timeout: waitMs + this.timeoutMs, signal }));
+    return res.status === 204 ? undefined : res.data;
+  }
+
+  async renew(id: number, leaseToken: string): Promise<{ leaseExpiresAt: string; leaseMs: number }> {
+    return (await call(this.http.post(`/tasks/${id}/renew`, { leaseToken }, { timeout: this.timeoutMs }))).data;
+  }
+
+  async complete(id: number, leaseToken: string, resultBytes?: number): Promise<TaskView> {
+    return (await call(this.http.post<TaskView>(`/tasks/${id}/complete`, { leaseToken, resultBytes }, { timeout: this.timeoutMs }))).data;
+  }
+
+  async fail(id: number, leaseToken: string, error: string, retryable: boolean): Promise<TaskView> {
+    return (await call(this.http.post<TaskView>(`/tasks/${id}/fail`, { leaseToken, error, retryable }, { timeout: this.timeoutMs }))).data;
+  }
+
+  async release(id: number, leaseToken: string): Promise<TaskView> {
+    return (await call(this.http.post<TaskView>(`/tasks/${id}/release`, { leaseToken }, { timeout: this.timeoutMs }))).data;
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The master (registers as `imagemaster`): owns the tasks. Uploads are checked at once, stored in
+ * `working`, and become pending tasks; workers claim them with a lease (long-poll), renew, complete
+ * or fail them. A lapsed lease returns a task to pending; too many attempts or a non-retryable
+ * failure leaves it failed with the reason. Completion is idempotent: the first one wins.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type Response } from 'express';
+import { startService, type Service } from '../../shared/service.ts';
+import { serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
+import { parseBody, parseWith } from '../../shared/validate.ts';
+import { prom } from '../../shared/metrics.ts';
+import { DEFAULT_OP } from '../ops.ts';
+import { claimBody, completeBody, failBody, leaseBody, listQuery, submitQuery, taskIdParams, TASK_STATES } from '../protocol.ts';
+import { StorageClient } from '../storage/client.ts';
+import { TaskStore, type LeaseOutcome } from './tasks.ts';
+import { ClaimQueue } from './claims.ts';
+import { LeaseReaper } from './leases.ts';
+import { readPngUpload } from './upload.ts';
+
+export const MASTER_DEFAULT_PORT = 3003;
+
+export interface MasterOptions {
+  config?: Partial<ServiceConfig>;
+  /** How long a claimed task is a worker's before it returns to pending (renewals extend it). */
+  leaseMs?: number;
+  /** Attempts (claims) after which a task that keeps failing or lapsing is failed. */
+  maxAttempts?: number;
+  /** Largest image accepted, in pixels (then 413). */
+  maxPixels?: number;
+  /** Largest upload accepted, in bytes (then 413). */
+  maxUploadBytes?: number;
+  /** The longest a claim may wait for work. */
+  maxClaimWaitMs?: number;
+}
+
+export const masterDefaults = {
+  leaseMs: 30_000,
+  maxAttempts: 3,
+  maxPixels: 50_000_000,
+  maxUploadBytes: 50 * 2 ** 20,
+  maxClaimWaitMs: 30_000,
+};
+
+function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
+  switch (outcome) {
+    case 'unknown':
+      return new HttpError(404, 'task_not_found', `no task ${id}`);
+    case 'not_running':
+      return new HttpError(409, 'task_finished', `task ${id} is already done or failed`);
+    default:
+      return new HttpError(409, 'lease_expired', `task ${id} is not leased to you any more (the lease lapsed or the token is wrong)`);
+  }
+}
+
+export async function startMaster(options: MasterOptions = {}): Promise<Service> {
+  const settings = { ...masterDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  const config = { ...serviceConfig('imagemaster', MASTER_DEFAULT_PORT), ...options.config };
+  const tasks = new TaskStore(config.dataDir, { leaseMs: settings.leaseMs, maxAttempts: settings.maxAttempts });
+  let claims!: ClaimQueue;
+  let reaper!: LeaseReaper;
+
+  const svc = await startService({
+    name: 'imagemaster',
+    requiredServices: ['imagestorage', 'log'],
+    defaultPort: MASTER_DEFAULT_PORT,
+    config,
+    timeouts: { requestTimeoutMs: 120_000 },
+    onStop: () => {
+      reaper.stop();
+      claims.drain();
+    },
+    routes: (svc) => {
+      const storage = new StorageClient(svc.client('imagestorage'));
+      const log = svc.logger;
+      const claimWait = new prom.Histogram({
+        name: 'imagemaster_claim_wait_seconds',
+        help: 'How long claims waited, by whether they got a task',
+        labelNames: ['got_task'],
+        buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 30],
+        registers: [svc.metrics],
+      });
+      const completions = new prom.Counter({
+        name: 'imagemaster_completions_total',
+        help: 'Completion calls by outcome',
+        labelNames: ['outcome'],
+        registers: [svc.metrics],
+      });
+      const lapses = new prom.Counter({ name: 'imagemaster_lease_lapses_total', help: 'Leases that lapsed', registers: [svc.metrics] });
+      const submitted = new prom.Counter({ name: 'imagemaster_tasks_created_total', help: 'Tasks created', registers: [svc.metrics] });
+      const rejected = new prom.Counter({ name: 'imagemaster_uploads_rejected_total', help: 'Uploads refused, by code', labelNames: ['code'], registers: [svc.metrics] });
+      new prom.Gauge({
+        name: 'imagemaster_tasks',
+        help: 'Tasks by state',
+        labelNames: ['state'],
+        registers: [svc.metrics],
+        collect() {
+          const counts = tasks.counts();
+          for (const state of TASK_STATES) this.set({ state }, counts[state]);
+        },
+      });
+      new prom.Gauge({
+        name: 'imagemaster_claims_waiting',
+        help: 'Claims waiting for a task',
+        registers: [svc.metrics],
+        collect() {
+          this.set(claims.waiting);
+        },
+      });
+
+      claims = new ClaimQueue(
+        (workerId) => {
+          const task = tasks.claim(workerId);
+          if (task) {
+            log.debug(`task ${task.id} claimed by ${workerId} (attempt ${task.attempt})`);
+            reaper.schedule();
+          }
+          return task;
+        },
+        (seconds, got) => claimWait.observe({ got_task: String(got) }, seconds),
+      );
+      reaper = new LeaseReaper(
+        () => tasks.nextLeaseExpiry(),
+        () => {
+          const { returned, failed } = tasks.expireLeases();
+          lapses.inc(returned.length + failed.length);
+          if (returned.length) log.warn(`lease lapsed on task(s) ${returned.join(', ')}: back to pending`);
+          if (failed.length) log.warn(`lease lapsed on task(s) ${failed.join(', ')} with no attempts left: failed`);
+          if (returned.length) claims.wake();
+        },
+      );
+      // Leases granted before a restart still count: arm the timer for them.
+      reaper.schedule();
+
+      const router = express.Router();
+
+      router.post('/tasks', async (req, res) => {
+        const { op = DEFAULT_OP } = parseWith(submitQuery, req.query, 'invalid_op');
+        let upload;
+        try {
+          upload = await readPngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels });
+        } catch (err) {
+          if (err instanceof HttpError) {
+            rejected.inc({ code: err.code });
+            log.info(`upload refused: ${err.message}`);
+          }
+          throw err;
+        }
+        const imageKey = randomUUID();
+        await storage.put('working', imageKey, upload.png);
+        const task = tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length });
+        submitted.inc();
+        log.info(`task ${task.id} created: ${op} on a ${task.width}x${task.height} PNG (${task.bytes} bytes)`);
+        claims.wake();
+        res.status(201).location(`/tasks/${task.id}`).json(task);
+      });
+
+      router.get('/tasks', (req, res) => {
+        const { state, limit } = parseWith(listQuery, req.query);
+        res.json({ tasks: tasks.list(state, limit), counts: tasks.counts() });
+      });
+
+      router.get('/tasks/:id', (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const task = tasks.get(id);
+        if (!task) throw new HttpError(404, 'task_not_found', `no task ${id}`);
+        res.json(task);
+      });
+
+      router.get('/tasks/:id/result', async (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const task = tasks.get(id);
+        if (!task) throw new HttpError(404, 'task_not_found', `no task ${id}`);
+        if (task.state === 'failed') throw new HttpError(409, 'task_failed', `task ${id} failed: ${task.error}`);
+        if (task.state !== 'done') throw new HttpError(409, 'not_done', `task ${id} is ${task.state}, not done yet`, { 'Retry-After': '1' });
+        const png = await storage.get('finished', tasks.imageKey(id)!);
+        res.type('image/png').send(png);
+      });
+
+      router.post('/tasks/claim', async (req, res: Response) => {
+        const { workerId, waitMs } = parseBody(claimBody, req.body);
+        const hangUp = new AbortController();
+        res.on('close', () => {
+          if (!res.writableFinished) hangUp.abort();
+        });
+        const task = await claims.claim(workerId, Math.min(waitMs, settings.maxClaimWaitMs), hangUp.signal);
+        if (!task) {
+          res.status(204).end();
+          return;
+        }
+        if (hangUp.signal.aborted || res.destroyed) {
+          // The worker left while we leased it a task: give it straight back.
+          tasks.release(task.id, task.leaseToken);
+          claims.wake();
+          return;
+        }
+        res.json(task);
+      });
+
+      router.post('/tasks/:id/renew', (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const { leaseToken } = parseBody(leaseBody, req.body);
+        const { outcome, leaseExpiresAt } = tasks.renew(id, leaseToken);
+        if (outcome !== 'ok') throw leaseRefused(outcome, id);
+        reaper.schedule();
+        res.json({ id, leaseExpiresAt, leaseMs: settings.leaseMs });
+      });
+
+      router.post('/tasks/:id/complete', (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const { leaseToken, resultBytes } = parseBody(completeBody, req.body);
+        const { outcome, task } = tasks.complete(id, leaseToken, resultBytes ?? null);
+        completions.inc({ outcome });
+        switch (outcome) {
+          case 'completed':
+            log.info(`task ${id} done (attempt ${task!.attempts})`);
+            reaper.schedule();
+            res.json(task);
+            return;
+          case 'already_completed':
+            res.json(task);
+            return;
+          case 'unknown':
+            throw new HttpError(404, 'task_not_found', `no task ${id}`);
+          case 'already_done':
+            log.warn(`late completion of task ${id} refused: another lease completed it first`);
+            throw new HttpError(409, 'already_done', `task ${id} was already completed by another lease; your result was not used`);
+          case 'failed':
+            throw new HttpError(409, 'task_failed', `task ${id} has failed: ${task!.error}`);
+          default:
+            log.warn(`late completion of task ${id} refused: the lease had lapsed`);
+            throw new HttpError(409, 'lease_expired', `task ${id} is no longer leased to you (the lease lapsed); your result was not used`);
+        }
+      });
+
+      router.post('/tasks/:id/fail', (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const { leaseToken, error, retryable } = parseBody(failBody, req.body);
+        const { outcome, task } = tasks.fail(id, leaseToken, error, retryable);
+        if (outcome !== 'ok') throw leaseRefused(outcome, id);
+        if (task!.state === 'failed') log.warn(`task ${id} failed: ${task!.error}`);
+        else log.info(`task ${id} attempt ${task!.attempts} failed (${error}); back to pending`);
+        reaper.schedule();
+        claims.wake();
+        res.json(task);
+      });
+
+      router.post('/tasks/:id/release', (req, res) => {
+        const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
+        const { leaseToken } = parseBody(leaseBody, req.body);
+        const { outcome, task } = tasks.release(id, leaseToken);
+        if (outcome !== 'ok') throw leaseRefused(outcome, id);
+        log.info(`task ${id} released by its worker: back to pending`);
+        reaper.schedule();
+        claims.wake();
+        res.json(task);
+      });
+
+      router.all('/tasks', methodNotAllowed(['GET', 'POST']));
+      router.all('/tasks/claim', methodNotAllowed(['POST']));
+      router.all('/tasks/:id', methodNotAllowed(['GET']));
+      router.all('/tasks/:id/result', methodNotAllowed(['GET']));
+      for (const action of ['renew', 'complete', 'fail', 'release']) router.all(`/tasks/:id/${action}`, methodNotAllowed(['POST']));
+      return router;
+    },
+  });
+  const stop = svc.stop.bind(svc);
+  svc.stop = async () => {
+    await stop();
+    tasks.close();
+  };
+  return svc;
+}

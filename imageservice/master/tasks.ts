@@ -1,0 +1,287 @@
+/**
+ * The tasks, in embedded SQLite (better-sqlite3, WAL) under DATA_DIR. Ids come from
+ * AUTOINCREMENT, so an id is never handed out twice, even after the newest row is gone or the
+ * master restarts. Every state change is one statement or one transaction.
+ *
+ * States: pending -> running (with a lease) -> done | failed; running with a lapsed lease -> pending
+ * (or failed, after MAX_ATTEMPTS).
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Op } from '../ops.ts';
+import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
+
+interface TaskRow {
+  id: number;
+  state: TaskState;
+  op: Op;
+  image_key: string;
+  width: number;
+  height: number;
+  bytes: number;
+  attempts: number;
+  worker_id: string | null;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  error: string | null;
+  result_bytes: number | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export type CompleteOutcome = 'completed' | 'already_completed' | 'already_done' | 'lease_expired' | 'failed' | 'unknown';
+export type LeaseOutcome = 'ok' | 'lease_expired' | 'not_running' | 'unknown';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toTaskView(row: TaskRow): TaskView {
+  return {
+    id: row.id,
+    state: row.state,
+    op: row.op,
+    width: row.width,
+    height: row.height,
+    bytes: row.bytes,
+    attempts: row.attempts,
+    workerId: row.worker_id,
+    leaseExpiresAt: row.state === 'running' ? iso(row.lease_expires_at) : null,
+    error: row.error,
+    resultBytes: row.result_bytes,
+    createdAt: iso(row.created_at)!,
+    updatedAt: iso(row.updated_at)!,
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+  };
+}
+
+export interface TaskStoreOptions {
+  leaseMs: number;
+  maxAttempts: number;
+  now?: () => number;
+}
+
+export class TaskStore {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly statements;
+
+  constructor(
+    dataDir: string,
+    private readonly options: TaskStoreOptions,
+  ) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(path.join(dataDir, 'tasks.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a crash of the process (not necessarily of the machine) and saves an fsync per commit.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+        op TEXT NOT NULL,
+        image_key TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        worker_id TEXT,
+        lease_token TEXT,
+        lease_expires_at INTEGER,
+        error TEXT,
+        result_bytes INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, id);
+      CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'running';
+    `);
+    this.now = options.now ?? Date.now;
+    const db = this.db;
+    this.statements = {
+      insert: db.prepare(
+        `INSERT INTO tasks (state, op, image_key, width, height, bytes, created_at, updated_at)
+         VALUES ('pending', @op, @imageKey, @width, @height, @bytes, @now, @now) RETURNING *`,
+      ),
+      get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+      list: db.prepare('SELECT * FROM tasks ORDER BY id DESC LIMIT ?'),
+      listByState: db.prepare('SELECT * FROM tasks WHERE state = ? ORDER BY id DESC LIMIT ?'),
+      nextPending: db.prepare(`SELECT id FROM tasks WHERE state = 'pending' ORDER BY id LIMIT 1`),
+      claim: db.prepare(
+        `UPDATE tasks SET state = 'running', attempts = attempts + 1, worker_id = @workerId, lease_token = @token,
+           lease_expires_at = @expires, started_at = COALESCE(started_at, @now), updated_at = @now
+         WHERE id = @id AND state = 'pending' RETURNING *`,
+      ),
+      renew: db.prepare(
+        `UPDATE tasks SET lease_expires_at = @expires, updated_at = @now
+         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+      ),
+      complete: db.prepare(
+        `UPDATE tasks SET state = 'done', result_bytes = @resultBytes, lease_expires_at = NULL, error = NULL,
+           finished_at = @now, updated_at = @now
+         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+      ),
+      fail: db.prepare(
+        `UPDATE tasks SET state = 'failed', error = @error, lease_expires_at = NULL, finished_at = @now, updated_at = @now
+         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+      ),
+      retry: db.prepare(
+        `UPDATE tasks SET state = 'pending', error = @error, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
+         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+      ),
+      release: db.prepare(
+        `UPDATE tasks SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL,
+           worker_id = NULL, updated_at = @now
+         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
+      ),
+      lapsed: db.prepare(`SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at <= ?`),
+      lapseToPending: db.prepare(
+        `UPDATE tasks SET state = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
+           error = @error, updated_at = @now WHERE id = @id AND state = 'running'`,
+      ),
+      lapseToFailed: db.prepare(
+        `UPDATE tasks SET state = 'failed', lease_expires_at = NULL, error = @error, finished_at = @now, updated_at = @now
+         WHERE id = @id AND state = 'running'`,
+      ),
+      nextExpiry: db.prepare(`SELECT MIN(lease_expires_at) AS at FROM tasks WHERE state = 'running'`),
+      counts: db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
+    };
+  }
+
+  create(input: { op: Op; imageKey: string; width: number; height: number; bytes: number }): TaskView {
+    return toTaskView(this.statements.insert.get({ ...input, now: this.now() }) as TaskRow);
+  }
+
+  row(id: number): TaskRow | undefined {
+    return this.statements.get.get(id) as TaskRow | undefined;
+  }
+
+  get(id: number): TaskView | undefined {
+    const row = this.row(id);
+    return row && toTaskView(row);
+  }
+
+  imageKey(id: number): string | undefined {
+    return this.row(id)?.image_key;
+  }
+
+  list(state: TaskState | undefined, limit: number): TaskView[] {
+    const rows = state ? this.statements.listByState.all(state, limit) : this.statements.list.all(limit);
+    return (rows as TaskRow[]).map(toTaskView);
+  }
+
+  /** Leases the oldest pending task to a worker, or undefined when none is pending. */
+  claim(workerId: string): ClaimedTask | undefined {
+    return this.db.transaction(() => {
+      const next = this.statements.nextPending.get() as { id: number } | undefined;
+      if (!next) return undefined;
+      const now = this.now();
+      const row = this.statements.claim.get({
+        id: next.id,
+        workerId,
+        token: randomBytes(12).toString('base64url'),
+        expires: now + this.options.leaseMs,
+        now,
+      }) as TaskRow;
+      return {
+        id: row.id,
+        op: row.op,
+        imageKey: row.image_key,
+        width: row.width,
+        height: row.height,
+        attempt: row.attempts,
+        leaseToken: row.lease_token!,
+        leaseExpiresAt: iso(row.lease_expires_at)!,
+        leaseMs: this.options.leaseMs,
+      };
+    })();
+  }
+
+  /** Why a lease-holding call was refused. */
+  private refusal(id: number): LeaseOutcome {
+    const row = this.row(id);
+    if (!row) return 'unknown';
+    return row.state === 'running' || row.state === 'pending' ? 'lease_expired' : 'not_running';
+  }
+
+  renew(id: number, token: string): { outcome: LeaseOutcome; leaseExpiresAt?: string } {
+    const now = this.now();
+    const row = this.statements.renew.get({ id, token, expires: now + this.options.leaseMs, now }) as TaskRow | undefined;
+    if (row) return { outcome: 'ok', leaseExpiresAt: iso(row.lease_expires_at)! };
+    return { outcome: this.refusal(id) };
+  }
+
+  /** The first completion wins; the same lease completing again is answered the same; any other lease is refused. */
+  complete(id: number, token: string, resultBytes: number | null): { outcome: CompleteOutcome; task?: TaskView } {
+    const row = this.statements.complete.get({ id, token, resultBytes, now: this.now() }) as TaskRow | undefined;
+    if (row) return { outcome: 'completed', task: toTaskView(row) };
+    const current = this.row(id);
+    if (!current) return { outcome: 'unknown' };
+    if (current.state === 'done') return { outcome: current.lease_token === token ? 'already_completed' : 'already_done', task: toTaskView(current) };
+    if (current.state === 'failed') return { outcome: 'failed', task: toTaskView(current) };
+    return { outcome: 'lease_expired', task: toTaskView(current) };
+  }
+
+  /** A failure: back to pending while attempts remain and it may help, else failed with the reason. */
+  fail(id: number, token: string, error: string, retryable: boolean): { outcome: LeaseOutcome; task?: TaskView } {
+    const current = this.row(id);
+    if (!current) return { outcome: 'unknown' };
+    const now = this.now();
+    let row: TaskRow | undefined;
+    if (!retryable) {
+      row = this.statements.fail.get({ id, token, error, now }) as TaskRow | undefined;
+    } else if (current.attempts >= this.options.maxAttempts) {
+      row = this.statements.fail.get({ id, token, error: `gave up after ${current.attempts} attempts: ${error}`, now }) as TaskRow | undefined;
+    } else {
+      row = this.statements.retry.get({ id, token, error, now }) as TaskRow | undefined;
+    }
+    return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: this.refusal(id) };
+  }
+
+  /** Gives a task back without counting the attempt (a worker shutting down). */
+  release(id: number, token: string): { outcome: LeaseOutcome; task?: TaskView } {
+    const row = this.statements.release.get({ id, token, now: this.now() }) as TaskRow | undefined;
+    return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: this.refusal(id) };
+  }
+
+  /** Returns tasks whose lease lapsed to pending, or fails those out of attempts. */
+  expireLeases(): { returned: number[]; failed: number[] } {
+    return this.db.transaction(() => {
+      const now = this.now();
+      const returned: number[] = [];
+      const failed: number[] = [];
+      for (const row of this.statements.lapsed.all(now) as TaskRow[]) {
+        const who = row.worker_id ? ` (worker ${row.worker_id})` : '';
+        if (row.attempts >= this.options.maxAttempts) {
+          this.statements.lapseToFailed.run({ id: row.id, now, error: `gave up after ${row.attempts} attempts: the lease lapsed each time${who}` });
+          failed.push(row.id);
+        } else {
+          this.statements.lapseToPending.run({ id: row.id, now, error: `lease lapsed on attempt ${row.attempts}${who}` });
+          returned.push(row.id);
+        }
+      }
+      return { returned, failed };
+    })();
+  }
+
+  /** When the next lease lapses (ms since epoch), if any task is running. */
+  nextLeaseExpiry(): number | undefined {
+    return (this.statements.nextExpiry.get() as { at: number | null }).at ?? undefined;
+  }
+
+  counts(): Record<TaskState, number> {
+    const counts: Record<TaskState, number> = { pending: 0, running: 0, done: 0, failed: 0 };
+    for (const { state, n } of this.statements.counts.all() as { state: TaskState; n: number }[]) counts[state] = n;
+    return counts;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Reads an uploaded PNG body with its checks up front: the size on Content-Length before a byte
+ * is read, the signature and header as soon as 33 bytes are in (a non-PNG or a huge image is
+ * refused then, without reading the rest), then the whole chunk structure.
+ */
+import type { Request } from 'express';
+import { HttpError } from '../../shared/errors.ts';
+import { PNG_HEADER_BYTES, PngError, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
+
+export interface UploadLimits {
+  maxBytes: number;
+  maxPixels: number;
+}
+
+function toHttp(err: PngError): HttpError {
+  return new HttpError(err.status, err.code, err.message);
+}
+
+/** Discards the rest of a refused body (so the client reads our answer), up to the limit; past it, hangs up. */
+function discardRest(req: Request, received: number, maxBytes: number): void {
+  let seen = received;
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > maxBytes) req.destroy();
+  });
+  req.resume();
+}
+
+export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png: Buffer; header: PngHeader }> {
+  const declared = Number(req.get('content-length') ?? NaN);
+  if (declared > limits.maxBytes) {
+    discardRest(req, 0, 0);
+    return Promise.reject(new HttpError(413, 'payload_too_large', `the upload is ${declared} bytes, more than the limit of ${limits.maxBytes} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let checked = false;
+    let settled = false;
+    const refuse = (err: HttpError) => {
+      if (settled) return;
+      settled = true;
+      discardRest(req, received, limits.maxBytes);
+      reject(err);
+    };
+    const checkHeader = () => {
+      checked = true;
+      const head = Buffer.concat(chunks).subarray(0, PNG_HEADER_BYTES);
+      try {
+        assertPixelLimit(readPngHeader(head), limits.maxPixels);
+      } catch (err) {
+        if (err instanceof PngError) refuse(toHttp(err));
+        else refuse(new HttpError(400, 'invalid_png', (err as Error).message));
+      }
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      received += chunk.length;
+      if (received > limits.maxBytes) {
+        refuse(new HttpError(413, 'payload_too_large', `the upload is larger than the limit of ${limits.maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+      // A byte that already breaks the signature is enough to say "not a PNG".
+      if (!checked && (received >= PNG_HEADER_BYTES || !Buffer.concat(chunks).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).subarray(0, Math.min(received, 8))))) {
+        checkHeader();
+      }
+    });
+    req.on('end', () => {
+      if (settled) return;
+      try {
+        const png = Buffer.concat(chunks, received);
+        if (received === 0) throw new PngError(415, 'not_png', 'the body is empty: send the PNG image as the request body');
+        const header = checkPngStructure(png);
+        assertPixelLimit(header, limits.maxPixels);
+        settled = true;
+        resolve({ png, header });
+      } catch (err) {
+        settled = true;
+        reject(err instanceof PngError ? toHttp(err) : err);
+      }
+    });
+    const interrupted = (why: string) => {
+      if (settled) return;
+      settled = true;
+      reject(new HttpError(400, 'request_aborted', `the upload was interrupted: ${why}`));
+    };
+    req.on('error', (err) => interrupted(err.message));
+    req.on('close', () => {
+      if (!req.complete) interrupted('the client hung up');
+    });
+  });
+}

@@ -1,0 +1,213 @@
+/**
+ * The worker (registers as `imageworker` with a lease: it has no API, only /metrics): N slots,
+ * each claiming a task (long-poll), downloading its image, transforming it in the thread pool,
+ * uploading the result to `finished` and completing the task. Leases are renewed while an image
+ * takes long; calls back off with jitter while the master or storage is away. On SIGTERM it stops
+ * claiming, finishes what it holds (or releases it after a grace period), deregisters and exits.
+ */
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { isAxiosError } from 'axios';
+import { startService, type Service } from '../../shared/service.ts';
+import type { ServiceConfig } from '../../shared/config.ts';
+import { Backoff } from '../../shared/backoff.ts';
+import { isNoProviderError } from '../../shared/serviceClient.ts';
+import { prom } from '../../shared/metrics.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { MasterClient, MasterError } from '../master/client.ts';
+import { StorageClient } from '../storage/client.ts';
+import type { ClaimedTask } from '../protocol.ts';
+import { TransformPool } from './pool.ts';
+import type { EncoderOptions } from './transform.ts';
+
+export interface WorkerOptions {
+  config?: Partial<ServiceConfig>;
+  /** Tasks worked on at once (and threads in the pool). Default: the number of cores. */
+  concurrency?: number;
+  /** The worker's registration lease with the registry. */
+  leaseTtlSeconds?: number;
+  /** How long one claim long-polls the master. */
+  claimWaitMs?: number;
+  /** On shutdown, how long held tasks may take to finish before they are released. */
+  shutdownGraceMs?: number;
+  encoder?: EncoderOptions;
+}
+
+export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000 };
+
+export interface RunningWorker {
+  svc: Service;
+  logger: Logger;
+  concurrency: number;
+  stop(): Promise<void>;
+}
+
+/** Errors worth retrying: the other side is away or overloaded, not refusing. */
+function isTransient(err: unknown): boolean {
+  if (isNoProviderError(err)) return true;
+  if (err instanceof MasterError) return err.status >= 500;
+  if (isAxiosError(err)) return !err.response || err.response.status >= 500;
+  return false;
+}
+
+function describe(err: unknown): string {
+  if (isNoProviderError(err)) return (err as Error).message;
+  if (isAxiosError(err)) return err.response ? `${err.config?.baseURL ?? ''} answered ${err.response.status}` : `${err.code ?? err.message}`;
+  return (err as Error).message;
+}
+
+class LeaseLost extends Error {}
+
+export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
+  const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
+  const claimWaitMs = options.claimWaitMs ?? workerDefaults.claimWaitMs;
+  const graceMs = options.shutdownGraceMs ?? workerDefaults.shutdownGraceMs;
+  const workerId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const pool = new TransformPool({ threads: concurrency, encoder: options.encoder });
+  const stopping = new AbortController();
+
+  const svc = await startService({
+    name: 'imageworker',
+    requiredServices: ['imagemaster', 'imagestorage', 'log'],
+    leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
+    config: options.config,
+    metadata: { concurrency: String(concurrency), workerId },
+  });
+  const log = svc.logger;
+  const master = new MasterClient(svc.client('imagemaster'));
+  const storage = new StorageClient(svc.client('imagestorage'));
+
+  const finished = new prom.Counter({ name: 'imageworker_tasks_total', help: 'Tasks handled, by result', labelNames: ['result'], registers: [svc.metrics] });
+  const transformSeconds = new prom.Histogram({
+    name: 'imageworker_transform_seconds',
+    help: 'Decode + op + encode time per image (in the thread pool, including any queueing)',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [svc.metrics],
+  });
+  const busy = new prom.Gauge({ name: 'imageworker_slots_busy', help: 'Slots working on a task', registers: [svc.metrics] });
+
+  const held = new Map<number, { task: ClaimedTask; lost: boolean }>();
+
+  /** Retries a call while the other side is away, with jittered backoff, as long as the lease holds. */
+  async function persist<T>(what: string, entry: { lost: boolean }, fn: () => Promise<T>): Promise<T> {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
+    for (let attempt = 1; ; attempt++) {
+      if (entry.lost) throw new LeaseLost();
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        if (attempt === 1 || attempt % 10 === 0) log.warn(`${what}: ${describe(err)}; retrying with backoff`);
+        await backoff.wait();
+      }
+    }
+  }
+
+  async function work(task: ClaimedTask): Promise<void> {
+    const entry = { task, lost: false };
+    held.set(task.id, entry);
+    busy.inc();
+    const renewal = setInterval(() => {
+      master.renew(task.id, task.leaseToken).then(
+        () => undefined,
+        (err) => {
+          if (err instanceof MasterError && err.status === 409) {
+            entry.lost = true;
+            log.warn(`lost the lease on task ${task.id}: ${err.message}`);
+          } else log.debug(`could not renew task ${task.id}: ${describe(err)}`);
+        },
+      );
+    }, Math.max(200, task.leaseMs / 3));
+    try {
+      let input: Buffer;
+      try {
+        input = await persist(`download of task ${task.id}`, entry, () => storage.get('working', task.imageKey));
+      } catch (err) {
+        if (isAxiosError(err) && err.response?.status === 404) {
+          await master.fail(task.id, task.leaseToken, 'the uploaded image is missing from storage', false);
+          finished.inc({ result: 'failed' });
+          return;
+        }
+        throw err;
+      }
+      const started = performance.now();
+      const result = await pool.run(input, task.op);
+      transformSeconds.observe((performance.now() - started) / 1000);
+      if (!result.ok) {
+        await persist(`failing task ${task.id}`, entry, () => master.fail(task.id, task.leaseToken, result.error, result.retryable));
+        finished.inc({ result: 'failed' });
+        log.info(`task ${task.id} failed: ${result.error}`);
+        return;
+      }
+      await persist(`upload of task ${task.id}`, entry, () => storage.put('finished', task.imageKey, result.png));
+      await persist(`completing task ${task.id}`, entry, () => master.complete(task.id, task.leaseToken, result.png.byteLength));
+      finished.inc({ result: 'done' });
+      log.debug(`task ${task.id} done: ${task.op} on ${result.width}x${result.height} in ${Math.round(performance.now() - started)} ms`);
+    } catch (err) {
+      if (err instanceof LeaseLost || (err instanceof MasterError && err.status === 409)) {
+        finished.inc({ result: 'lost' });
+        log.warn(`task ${task.id} dropped: ${err instanceof MasterError ? err.message : 'the lease was lost'}`);
+        return;
+      }
+      finished.inc({ result: 'error' });
+      log.warn(`task ${task.id} attempt failed: ${describe(err)}`);
+      await master.fail(task.id, task.leaseToken, `worker error: ${describe(err)}`, true).catch(() => undefined);
+    } finally {
+      clearInterval(renewal);
+      held.delete(task.id);
+      busy.dec();
+    }
+  }
+
+  const inFlight = new Set<Promise<void>>();
+
+  async function slot(index: number): Promise<void> {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 3000 });
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      let task: ClaimedTask | undefined;
+      try {
+        task = await master.claim(`${workerId}/${index}`, claimWaitMs, stopping.signal);
+        backoff.reset();
+        failures = 0;
+      } catch (err) {
+        if (stopping.signal.aborted) return;
+        failures++;
+        if (failures === 1 || failures % 20 === 0) log.warn(`slot ${index}: cannot claim (${describe(err)}); backing off`);
+        await backoff.wait(stopping.signal);
+        continue;
+      }
+      if (!task) continue;
+      const job = work(task);
+      inFlight.add(job);
+      await job;
+      inFlight.delete(job);
+    }
+  }
+
+  await svc.registered;
+  log.info(`worker ${workerId}: ${concurrency} slot(s), pool of ${pool.threads} thread(s)`);
+  const slots = Array.from({ length: concurrency }, (_, i) => slot(i));
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping.abort();
+      if (held.size) log.info(`finishing ${held.size} task(s) before exiting (up to ${graceMs} ms)`);
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([Promise.all([...inFlight]), grace]);
+      for (const { task } of held.values()) {
+        // Still running after the grace period: give it back so another worker takes it at once.
+        await master.release(task.id, task.leaseToken).then(
+          () => log.info(`released task ${task.id}`),
+          (err) => log.warn(`could not release task ${task.id}: ${describe(err)} (its lease will lapse)`),
+        );
+        held.get(task.id)!.lost = true;
+      }
+      await Promise.race([Promise.all(slots), grace]);
+      await pool.destroy();
+      await svc.stop();
+    })());
+
+  return { svc, logger: log, concurrency, stop };
+}
