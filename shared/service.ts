@@ -14,6 +14,7 @@ import { parseBody } from './validate.ts';
 import { HttpError } from './errors.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import type { RegistrationInput, RegisterResponse } from '../registry/protocol.ts';
+import { attachLogShipper, type LogShipper } from '../logservice/client.ts';
 
 export interface StartServiceOptions {
   /** The name it registers as. */
@@ -76,6 +77,8 @@ export class Service {
   private resolveRegistered!: () => void;
   private stopping?: Promise<void>;
   private readonly resyncs: prom.Counter;
+  /** Ships the logger's lines to the log service, when this service requires "log". */
+  readonly logShipper?: LogShipper;
 
   constructor(private readonly options: StartServiceOptions) {
     this.name = options.name;
@@ -87,6 +90,9 @@ export class Service {
     this.registered = new Promise((resolve) => (this.resolveRegistered = resolve));
     this.resyncs = new prom.Counter({ name: 'service_resyncs_total', help: 'Full provider re-syncs from the registry', registers: [this.metrics] });
     for (const name of this.requiredServices) this.providers.replace(name, []);
+    if (this.requiredServices.includes('log')) {
+      this.logShipper = attachLogShipper({ logger: this.logger, providers: this.providers, serviceName: this.name, metrics: this.metrics });
+    }
   }
 
   /** Picks a live instance of a required service (round-robin), or undefined when none is up. */
@@ -286,6 +292,8 @@ export class Service {
       await this.options.onStop?.();
       await closing;
       await flushLogger(this.logger);
+      // Ending the logger starts the shipper's final flush; wait until it is done.
+      await this.logShipper?.close();
     })();
     return this.stopping;
   }
