@@ -59,6 +59,22 @@ export class HealthChecker {
     this.nextCheckAt.set(instanceId, 0);
   }
 
+  /**
+   * A peer closed a connection of ours: if one or two instances have their heartbeat on that
+   * host:port, check them now instead of at their next turn (a killed process closes its sockets).
+   * More than that (many instances behind one origin) and it isn't telling: wait for the schedule.
+   */
+  peerClosed(hostPort: string): void {
+    if (this.stopped) return;
+    const matches: string[] = [];
+    for (const record of this.registry.all()) {
+      if (!record.heartbeatURL || record.state !== 'up' || heartbeatHostPort(record.heartbeatURL) !== hostPort) continue;
+      matches.push(record.instanceId);
+      if (matches.length > 2) return;
+    }
+    for (const id of matches) this.checkSoon(id);
+  }
+
   forget(instanceId: string): void {
     this.nextCheckAt.delete(instanceId);
   }
@@ -157,4 +173,18 @@ export class HealthChecker {
       this.registry.markDown(record, result.message, now);
     }
   }
+}
+
+const hostPorts = new Map<string, string>();
+
+/** "host:port" of a heartbeat URL, as the agent names its connections (memoised: URLs repeat every interval). */
+function heartbeatHostPort(url: string): string {
+  let hostPort = hostPorts.get(url);
+  if (hostPort === undefined) {
+    const parsed = new URL(url);
+    hostPort = `${parsed.hostname.replace(/^\[|\]$/g, '')}:${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
+    if (hostPorts.size > 100_000) hostPorts.clear();
+    hostPorts.set(url, hostPort);
+  }
+  return hostPort;
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 
 /** How an outbound call ended. 'connection' errors (refused, reset) are strong evidence of death. */
 export type OutboundResult =
@@ -14,9 +15,14 @@ export class Outbound {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
-  constructor(maxFreeSockets = 256) {
-    this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets, scheduling: 'lifo' });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxFreeSockets, scheduling: 'lifo' });
+  /**
+   * `onPeerClosed(hostPort)` hears when a peer closes one of our connections (FIN or reset):
+   * a process that dies takes its sockets with it, which is news worth a check at once.
+   */
+  constructor(onPeerClosed?: (hostPort: string) => void, maxFreeSockets = 256) {
+    const agentOptions = { keepAlive: true, maxFreeSockets, scheduling: 'lifo' as const };
+    this.httpAgent = watch(new http.Agent(agentOptions), onPeerClosed);
+    this.httpsAgent = watch(new https.Agent(agentOptions), onPeerClosed);
   }
 
   /** Sends one request with a hard deadline; `fresh` skips the pooled connections. */
@@ -79,4 +85,25 @@ export class Outbound {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/** Hooks each new connection of an agent so that a close by the peer is reported (once per socket). */
+function watch<A extends http.Agent>(agent: A, onPeerClosed?: (hostPort: string) => void): A {
+  if (!onPeerClosed) return agent;
+  const create = (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection.bind(agent);
+  (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args: unknown[]) => {
+    const socket = create(...args);
+    const options = args[0] as { host?: string; port?: number | string };
+    const hostPort = `${(options.host ?? 'localhost').replace(/^\[|\]$/g, '')}:${options.port ?? ''}`;
+    let reported = false;
+    const report = () => {
+      if (reported) return;
+      reported = true;
+      onPeerClosed(hostPort);
+    };
+    socket.once('end', report);
+    socket.once('error', report);
+    return socket;
+  };
+  return agent;
 }

@@ -73,7 +73,7 @@ export class RegistryServer {
   readonly logger: Logger;
   readonly app: Express;
   private server?: http.Server;
-  private readonly outbound = new Outbound();
+  private readonly outbound = new Outbound((hostPort) => this.checker.peerClosed(hostPort));
   private readonly checker: HealthChecker;
   private readonly notifier: Notifier;
   private readonly store: RegistrationStore;
@@ -208,7 +208,6 @@ export class RegistryServer {
       // The instance itself learns every live provider it needs (also after being down: it may have missed patches).
       const added = instance.requiredServices.flatMap((name) => this.registry.providers(name).map((url) => ({ name, url })));
       this.patch(instance, added, []);
-      this.checker.checkSoon(instance.instanceId);
     }
     if (type === 'deregistered' || type === 'evicted') {
       this.notifier.forget(instance.instanceId);
