@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createContext, describeError, type CliContext } from '../platform/cli.ts';
 import { servicesCommands } from '../registry/cli.ts';
+import { gradesCommands } from '../grades/cli.ts';
 import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
 
 const program = new Command('switchboard')
@@ -16,6 +17,7 @@ const context = (): CliContext => {
   return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json) });
 };
 servicesCommands(program, context);
+gradesCommands(program, context);
 
 try {
   await program.parseAsync();
