@@ -34,7 +34,7 @@ test('storage: put, get, head, delete; bad addresses are 400s and nothing lands 
   t.after(() => stopAll(storage, registry));
   const { png } = rgbaImage(20, 10);
 
-  const put = await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'PUT', body: png, headers: { 'content-type': 'image/png' } });
+  const put = await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'PUT', body: new Uint8Array(png), headers: { 'content-type': 'image/png' } });
   assert.equal(put.status, 201);
   const got = await fetch(`${storage.url}/images/working/abc_D-1`);
   assert.equal(got.status, 200);
@@ -92,8 +92,8 @@ test('storage: put, get, head, delete; bad addresses are 400s and nothing lands 
 
   // Overwrite is atomic and complete; delete; and a restart keeps what was stored.
   const { png: other } = rgbaImage(30, 5, 3);
-  assert.equal((await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'PUT', body: other })).status, 201);
-  assert.equal((await fetch(`${storage.url}/images/finished/keep`, { method: 'PUT', body: png })).status, 201);
+  assert.equal((await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'PUT', body: new Uint8Array(other) })).status, 201);
+  assert.equal((await fetch(`${storage.url}/images/finished/keep`, { method: 'PUT', body: new Uint8Array(png) })).status, 201);
   assert.equal((await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'DELETE' })).status, 204);
   assert.equal((await fetch(`${storage.url}/images/working/abc_D-1`, { method: 'DELETE' })).status, 404);
   assert.equal(await storage.stop('SIGTERM'), 0);

@@ -5,6 +5,7 @@
  */
 import type { Request } from 'express';
 import { HttpError } from '../../shared/errors.ts';
+import { discardBody } from '../discard.ts';
 import { PNG_HEADER_BYTES, PngError, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
 
 export interface UploadLimits {
@@ -16,21 +17,11 @@ function toHttp(err: PngError): HttpError {
   return new HttpError(err.status, err.code, err.message);
 }
 
-/** Discards the rest of a refused body (so the client reads our answer), up to the limit; past it, hangs up. */
-function discardRest(req: Request, received: number, maxBytes: number): void {
-  let seen = received;
-  req.removeAllListeners('data');
-  req.on('data', (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > maxBytes) req.destroy();
-  });
-  req.resume();
-}
 
 export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png: Buffer; header: PngHeader }> {
   const declared = Number(req.get('content-length') ?? NaN);
   if (declared > limits.maxBytes) {
-    discardRest(req, 0, 0);
+    discardBody(req, Math.min(declared, 2 * limits.maxBytes));
     return Promise.reject(new HttpError(413, 'payload_too_large', `the upload is ${declared} bytes, more than the limit of ${limits.maxBytes} bytes`));
   }
   return new Promise((resolve, reject) => {
@@ -41,7 +32,7 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
     const refuse = (err: HttpError) => {
       if (settled) return;
       settled = true;
-      discardRest(req, received, limits.maxBytes);
+      discardBody(req, limits.maxBytes);
       reject(err);
     };
     const checkHeader = () => {

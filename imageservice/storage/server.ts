@@ -11,6 +11,7 @@ import { parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
 import { imagePathParams } from '../protocol.ts';
 import { BodyTooLargeError, ImageStore } from './store.ts';
+import { discardBody } from '../discard.ts';
 
 export const STORAGE_DEFAULT_PORT = 3002;
 export const DEFAULT_MAX_IMAGE_BYTES = 50 * 2 ** 20;
@@ -54,7 +55,7 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
         const declared = Number(req.get('content-length') ?? NaN);
         if (declared > limit) {
           operations.inc({ method: 'PUT', result: 'too_large' });
-          req.resume();
+          discardBody(req, Math.min(declared, 2 * limit));
           throw new HttpError(413, 'payload_too_large', `the image is ${declared} bytes, more than the limit of ${limit} bytes`);
         }
         try {

@@ -1,0 +1,180 @@
+/**
+ * The upload page: drop or pick many PNGs, choose the operation, watch each upload's progress
+ * and its task's state, compare before and after, download. All text from the server is shown
+ * with textContent, never as HTML.
+ */
+const OP_LABELS: Record<string, string> = {
+  'swap-rg': 'Swap red and green',
+  'swap-rb': 'Swap red and blue',
+  grayscale: 'Grayscale',
+  invert: 'Invert colours',
+};
+
+export function uploadPage({ ops, maxUploadBytes }: { ops: readonly string[]; maxUploadBytes: number }): string {
+  const options = ops.map((op) => `<option value="${op}">${OP_LABELS[op] ?? op}</option>`).join('');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Image pipeline</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
+  h1 { font-size: 1.4rem; }
+  #drop { border: 2px dashed #888; border-radius: 8px; padding: 2rem; text-align: center; background: #fafafa; }
+  #drop.over { background: #e8f0ff; border-color: #36c; }
+  .controls { margin: 1rem 0; display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
+  .file { border: 1px solid #ddd; border-radius: 6px; padding: .75rem; margin: .75rem 0; }
+  .file header { display: flex; justify-content: space-between; gap: 1rem; }
+  .name { font-weight: 600; word-break: break-all; }
+  .status { color: #555; }
+  .status.failed { color: #b00020; font-weight: 600; }
+  .status.done { color: #0a7a2f; font-weight: 600; }
+  progress { width: 100%; }
+  .previews { display: flex; gap: 1rem; margin-top: .5rem; }
+  .previews figure { margin: 0; flex: 1; }
+  .previews img { max-width: 100%; max-height: 220px; background: repeating-conic-gradient(#ddd 0 25%, #fff 0 50%) 0 0/16px 16px; }
+  .hidden { display: none; }
+</style>
+</head>
+<body>
+<h1>Image pipeline</h1>
+<p>Drop PNG images below (or pick them), choose what to do to them, and download the results. Images up to ${Math.round(maxUploadBytes / 2 ** 20)} MiB.</p>
+<div class="controls">
+  <label>Operation <select id="op">${options}</select></label>
+  <label>Images <input id="files" type="file" accept="image/png" multiple></label>
+</div>
+<div id="drop" tabindex="0">Drop PNG files here</div>
+<div id="list" aria-live="polite"></div>
+<script>
+(() => {
+  const list = document.getElementById('list');
+  const drop = document.getElementById('drop');
+  const input = document.getElementById('files');
+  const opSelect = document.getElementById('op');
+
+  function el(tag, cls, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function errorWords(xhrOrResponse, body) {
+    if (body && body.error && body.error.message) return body.error.message;
+    if (xhrOrResponse && xhrOrResponse.status === 0) return 'The server could not be reached. Check your connection and try again.';
+    return 'Something went wrong (HTTP ' + (xhrOrResponse ? xhrOrResponse.status : '?') + ').';
+  }
+
+  function addFile(file) {
+    const card = el('div', 'file');
+    card.dataset.name = file.name;
+    const header = el('header');
+    header.append(el('span', 'name', file.name));
+    const status = el('span', 'status', 'Waiting to upload');
+    header.append(status);
+    const bar = el('progress');
+    bar.max = 100;
+    bar.value = 0;
+    const previews = el('div', 'previews');
+    const before = el('figure');
+    const beforeImg = el('img');
+    beforeImg.alt = 'before';
+    beforeImg.src = URL.createObjectURL(file);
+    before.append(beforeImg, el('figcaption', '', 'Before'));
+    const after = el('figure', 'hidden');
+    const afterImg = el('img');
+    afterImg.alt = 'after';
+    const download = el('a', 'download', 'Download result');
+    after.append(afterImg, el('figcaption', '', 'After '), download);
+    previews.append(before, after);
+    card.append(header, bar, previews);
+    list.append(card);
+
+    function setStatus(text, kind) {
+      status.textContent = text;
+      status.className = 'status' + (kind ? ' ' + kind : '');
+      card.dataset.state = kind || '';
+    }
+
+    const op = opSelect.value;
+    const form = new FormData();
+    form.append('op', op);
+    form.append('uploadfile', file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', 'submitTask');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.responseType = 'json';
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        bar.value = Math.round((e.loaded / e.total) * 100);
+        setStatus('Uploading ' + bar.value + ' %');
+      }
+    };
+    xhr.onerror = () => setStatus('Upload failed: ' + errorWords(xhr, null), 'failed');
+    xhr.onload = () => {
+      if (xhr.status !== 201) {
+        setStatus('Upload refused: ' + errorWords(xhr, xhr.response), 'failed');
+        return;
+      }
+      bar.value = 100;
+      const task = xhr.response;
+      card.dataset.taskId = String(task.id);
+      setStatus('Uploaded as task ' + task.id + ': waiting for a worker');
+      poll(task.id);
+    };
+    setStatus('Uploading');
+    xhr.send(form);
+
+    async function poll(id) {
+      let failures = 0;
+      for (;;) {
+        let body;
+        try {
+          const res = await fetch('isReady?id=' + id, { headers: { Accept: 'application/json' } });
+          body = await res.json().catch(() => undefined);
+          if (!res.ok) {
+            if (res.status >= 500 && ++failures < 30) {
+              setStatus('Waiting: ' + errorWords(res, body));
+              await new Promise((r) => setTimeout(r, 1000));
+              continue;
+            }
+            setStatus('Cannot follow the task: ' + errorWords(res, body), 'failed');
+            return;
+          }
+        } catch {
+          if (++failures >= 30) { setStatus('The server could not be reached.', 'failed'); return; }
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
+        failures = 0;
+        if (body.state === 'done') {
+          setStatus('Done', 'done');
+          afterImg.src = 'getImage?id=' + id;
+          download.href = 'getImage?id=' + id + '&download=1';
+          download.setAttribute('download', file.name.replace(/\\.png$/i, '') + '-' + op + '.png');
+          after.classList.remove('hidden');
+          return;
+        }
+        if (body.state === 'failed') {
+          setStatus('Failed: ' + (body.error || 'the image could not be processed'), 'failed');
+          return;
+        }
+        setStatus(body.state === 'running' ? 'Processing (attempt ' + body.task.attempts + ')' : 'Waiting for a worker');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+
+  function addFiles(files) {
+    for (const file of files) addFile(file);
+  }
+  input.addEventListener('change', () => { addFiles(input.files); input.value = ''; });
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles(e.dataTransfer.files); });
+})();
+</script>
+</body>
+</html>`;
+}
