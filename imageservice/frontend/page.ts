@@ -151,8 +151,9 @@ export function uploadPage({ ops, maxUploadBytes }: { ops: readonly string[]; ma
         if (body.state === 'done') {
           setStatus('Done', 'done');
           afterImg.src = 'getImage?id=' + id;
-          download.href = 'getImage?id=' + id + '&download=1';
-          download.setAttribute('download', file.name.replace(/\\.png$/i, '') + '-' + op + '.png');
+          const saveAs = file.name.replace(/\\.png$/i, '') + '-' + op + '.png';
+          download.href = 'getImage?id=' + id + '&download=' + encodeURIComponent(saveAs);
+          download.setAttribute('download', saveAs);
           after.classList.remove('hidden');
           return;
         }

@@ -152,8 +152,10 @@ export async function startFrontend(options: FrontendOptions = {}): Promise<Serv
       router.get('/getImage', async (req, res) => {
         const { id } = parseWith(idQuery, req.query, 'invalid_id');
         const png = await master.result(id).catch(fromMaster);
-        const disposition = req.query.download !== undefined ? 'attachment' : 'inline';
-        res.set('content-disposition', `${disposition}; filename="image-${id}.png"`).type('image/png').send(png);
+        // ?download=<name> asks for an attachment; the name is reduced to safe characters.
+        const wanted = typeof req.query.download === 'string' ? req.query.download.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100) : undefined;
+        const filename = wanted && /\.png$/i.test(wanted) ? wanted : `image-${id}.png`;
+        res.set('content-disposition', `${wanted !== undefined ? 'attachment' : 'inline'}; filename="${filename}"`).type('image/png').send(png);
       });
 
       router.all('/submitTask', methodNotAllowed(['POST']));
