@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -25,6 +25,8 @@ import { createMetrics, prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
+import { ChangeLog } from './changeLog.ts';
+import { registerEndpoint } from './registerEndpoint.ts';
 
 export interface RegistryOptions {
   host: string;
@@ -81,9 +83,11 @@ export class RegistryServer {
   private readonly checkedSinceFlush = new Set<string>();
   private streamTimer?: NodeJS.Timeout;
   readonly metrics = createMetrics('registry');
+  private readonly changeLog: ChangeLog;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
+    this.changeLog = new ChangeLog(this.logger);
     const checks = new prom.Counter({ name: 'registry_checks_total', help: 'Heartbeat checks by result', labelNames: ['result'], registers: [this.metrics] });
     const checkLatency = new prom.Histogram({
       name: 'registry_check_latency_seconds',
@@ -161,7 +165,14 @@ export class RegistryServer {
       this.checker.checkSoon(record.instanceId);
     }
     if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
-    this.server = await listen(this.app, this.options.host, this.options.port);
+    const handler = registerEndpoint({
+      limit: MAX_BODY_BYTES,
+      authorize: this.authorize,
+      register: (body, remoteAddress) => this.register(body, remoteAddress),
+      fallback: this.app,
+      logger: this.logger,
+    });
+    this.server = await listen(handler, this.options.host, this.options.port);
     this.checker.start();
     this.streamTimer = setInterval(() => this.flushChecked(), 1000);
     this.streamTimer.unref();
@@ -181,6 +192,7 @@ export class RegistryServer {
     this.streams.clear();
     if (this.server) await closeServer(this.server, 1000);
     this.notifier.close();
+    this.changeLog.flush();
     await this.store.flush();
     this.outbound.destroy();
   }
@@ -213,7 +225,7 @@ export class RegistryServer {
       this.notifier.forget(instance.instanceId);
       this.checker.forget(instance.instanceId);
     }
-    this.broadcast({ type, instance: toView(instance) }, instance.serviceName);
+    if (this.streams.size > 0) this.broadcast({ type, instance: toView(instance) }, instance.serviceName);
   }
 
   private patch(subscriber: InstanceRecord, added: { name: string; url: string }[], removed: { name: string; url: string }[]): void {
@@ -249,15 +261,19 @@ export class RegistryServer {
     if (instances.length) this.broadcast({ type: 'checked', instances });
   }
 
-  private requireToken: RequestHandler = (req, _res, next) => {
+  /** With a token set, every call but GET and HEAD needs `Authorization: Bearer <token>`. */
+  private authorize = (req: http.IncomingMessage): HttpError | undefined => {
     const token = this.options.token;
-    if (!token || req.method === 'GET' || req.method === 'HEAD') return next();
-    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? '';
+    if (!token || req.method === 'GET' || req.method === 'HEAD') return undefined;
+    const header = req.headers.authorization;
+    const given = /^Bearer (.+)$/i.exec(typeof header === 'string' ? header : '')?.[1] ?? '';
     const a = Buffer.from(given);
     const b = Buffer.from(token);
-    if (a.length === b.length && timingSafeEqual(a, b)) return next();
-    next(new HttpError(401, 'unauthorized', 'this registry needs Authorization: Bearer <REGISTRY_TOKEN> for changes', { 'WWW-Authenticate': 'Bearer' }));
+    if (a.length === b.length && timingSafeEqual(a, b)) return undefined;
+    return new HttpError(401, 'unauthorized', 'this registry needs Authorization: Bearer <REGISTRY_TOKEN> for changes', { 'WWW-Authenticate': 'Bearer' });
   };
+
+  private requireToken: RequestHandler = (req, _res, next) => next(this.authorize(req));
 
   /** Addresses of a host name, cached for a minute: registrations come in bursts and getaddrinfo is slow. */
   private readonly resolved = new Map<string, { addresses: string[]; until: number }>();
@@ -293,6 +309,33 @@ export class RegistryServer {
     }
   }
 
+  /** Validates a registration body, checks its hosts, registers it, and gives the answer. */
+  private async register(body: unknown, remoteAddress: string | undefined): Promise<RegisterResponse> {
+    const registration = parseBody(registrationSchema, body, 'invalid_field');
+    const host = new URL(registration.serviceURL).hostname;
+    for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
+      const value = registration[field];
+      if (value && new URL(value).hostname !== host) {
+        throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
+      }
+    }
+    await this.assertOwnsHost(remoteAddress, registration.serviceURL);
+    const previousId = this.registry.getByUrl(registration.serviceURL)?.instanceId;
+    const seqBefore = previousId ? this.notifier.lastSeq(previousId) : 0;
+    const { record, created } = this.registry.register(registration);
+    if (previousId && previousId !== record.instanceId) this.notifier.rename(previousId, record.instanceId);
+    this.registrations.inc();
+    const verb = created ? 'registered' : 're-registered';
+    this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
+    return {
+      instanceId: record.instanceId,
+      providers: this.registry.providerMap(record.requiredServices),
+      seq: seqBefore,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt).toISOString() : undefined,
+    };
+  }
+
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
     app.use(this.requireToken);
@@ -315,37 +358,17 @@ export class RegistryServer {
       res.json(listing);
     });
 
+    // The hot path serves POST /services before express sees it (registerEndpoint.ts); this route
+    // serves it when the app is mounted on its own, and compressed bodies.
     app.post('/services', async (req, res) => {
       if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
-      const registration = parseBody(registrationSchema, req.body, 'invalid_field');
-      const host = new URL(registration.serviceURL).hostname;
-      for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
-        const value = registration[field];
-        if (value && new URL(value).hostname !== host) {
-          throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
-        }
-      }
-      await this.assertOwnsHost(req.socket.remoteAddress, registration.serviceURL);
-      const previousId = this.registry.getByUrl(registration.serviceURL)?.instanceId;
-      const seqBefore = previousId ? this.notifier.lastSeq(previousId) : 0;
-      const { record, created } = this.registry.register(registration);
-      if (previousId && previousId !== record.instanceId) this.notifier.rename(previousId, record.instanceId);
-      this.registrations.inc();
-      this.logger.info(`${created ? 'registered' : 're-registered'} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
-      const answer: RegisterResponse = {
-        instanceId: record.instanceId,
-        providers: this.registry.providerMap(record.requiredServices),
-        seq: seqBefore,
-        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-        leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt).toISOString() : undefined,
-      };
-      res.status(200).json(answer);
+      res.status(200).json(await this.register(req.body, req.socket.remoteAddress));
     });
 
     const deregister = (record: InstanceRecord | undefined, what: string) => {
       if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
       this.registry.remove(record.instanceId, 'deregistered');
-      this.logger.info(`deregistered ${record.serviceName} at ${record.serviceURL}`);
+      this.changeLog.info('deregistered', `deregistered ${record.serviceName} at ${record.serviceURL}`);
       return toView(record);
     };
 

@@ -36,7 +36,7 @@ export interface ServerTimeouts {
 }
 
 /** Listens on host:port (0 is ephemeral) with timeouts that stop slow clients from holding sockets. */
-export async function listen(app: Express, host: string, port: number, timeouts: ServerTimeouts = {}): Promise<http.Server> {
+export async function listen(app: Express | http.RequestListener, host: string, port: number, timeouts: ServerTimeouts = {}): Promise<http.Server> {
   const server = http.createServer(app);
   server.requestTimeout = timeouts.requestTimeoutMs ?? 30_000;
   server.headersTimeout = timeouts.headersTimeoutMs ?? 10_000;
