@@ -80,6 +80,7 @@ export class LogShipper extends Transport {
   private readonly prefix = randomBytes(6).toString('hex');
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000 });
   private readonly settings: Required<Omit<LogShipperOptions, 'onStatus' | 'level' | 'providers'>>;
+  /** Entries in the wire shape; winston's info objects are queued as they are (they serialize the same). */
   private queue: LogEntry[] = [];
   private oldestQueuedAt = 0;
   private readonly retry: Batch[] = [];
@@ -103,6 +104,8 @@ export class LogShipper extends Transport {
   /** POST /log requests made (retries included). */
   posts = 0;
   retries = 0;
+  /** 503/429 answers (the log service's write queue was full), each waited out per Retry-After. */
+  throttled = 0;
 
   constructor(private readonly options: LogShipperOptions) {
     super({ level: options.level });
@@ -149,7 +152,10 @@ export class LogShipper extends Transport {
       }
     } else {
       if (this.queue.length === 0) this.oldestQueuedAt = Date.now();
-      this.queue.push(toEntry(info, this.settings.serviceName));
+      // winston's info object already is a valid entry (timestamp is read as time): ship it as it is.
+      // Only odd ones (no string message, no service) are copied into shape.
+      const ready = typeof info.message === 'string' && typeof info.service === 'string';
+      this.queue.push(ready ? (info as LogEntry) : toEntry(info, this.settings.serviceName));
       if (this.queue.length >= this.settings.batchLines) this.pump();
       else if (this.queue.length === 1) this.schedule(this.settings.batchIntervalMs);
     }
@@ -262,6 +268,7 @@ export class LogShipper extends Transport {
         this.status('a log line is larger than the log service accepts; dropped it');
       } else {
         const seconds = Number(res.headers['retry-after']);
+        if (res.status === 503 || res.status === 429) this.throttled++;
         if ((res.status === 503 || res.status === 429) && Number.isFinite(seconds)) retryAfterMs = seconds * 1000;
         problem = `answered ${res.status}`;
       }
@@ -372,6 +379,7 @@ export function attachLogShipper(options: {
     gauge('log_shipper_rejected_lines', 'Lines the log service refused as malformed', () => shipper.rejected);
     gauge('log_shipper_buffered_lines', 'Lines waiting to be shipped', () => shipper.buffered);
     gauge('log_shipper_posts', 'POST /log requests made, retries included', () => shipper.posts);
+    gauge('log_shipper_throttled', 'Answers 503/429 from the log service (waited out per Retry-After)', () => shipper.throttled);
   }
   return shipper;
 }

@@ -20,13 +20,18 @@ const MAX_FIELD = 128;
 /** The reference Go client's prefix: log.SetPrefix("[" + service + "] - "). */
 const GO_PREFIX = /^\[([^\]\r\n]{1,128})\] - /;
 
+/** Fields the entry itself owns; every other key is metadata. */
+const OWN_FIELDS = new Set(['time', 'timestamp', 'level', 'service', 'message', 'requestId', 'receivedAt', 'seq']);
+/** Already in the form we store (what our clients send): no need to parse and print the date. */
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 /** Validates one JSON entry; returns the entry or why it was refused. */
 export function normalizeEntry(raw: unknown, receivedAt: string): LogEntry | string {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'must be a JSON object';
   let input = raw as Record<string, unknown>;
   // Go-style PascalCase names (Message, Level) decode like ours; the common case skips the renaming.
   if (typeof input.message !== 'string') input = canonicalKeys(input, ENTRY_FIELDS) as Record<string, unknown>;
-  const { time, timestamp, level, service, message, requestId, receivedAt: _received, seq: _seq, ...meta } = input;
+  const { message, level, service, requestId } = input;
 
   if (message === undefined) return 'message: is required';
   if (typeof message !== 'string') return 'message: must be a string';
@@ -38,8 +43,10 @@ export function normalizeEntry(raw: unknown, receivedAt: string): LogEntry | str
   }
 
   let isoTime = receivedAt;
-  const givenTime = time ?? timestamp;
-  if (givenTime !== undefined && givenTime !== null) {
+  const givenTime = input.time ?? input.timestamp;
+  if (typeof givenTime === 'string' && CANONICAL_TIME.test(givenTime)) {
+    isoTime = givenTime;
+  } else if (givenTime !== undefined && givenTime !== null) {
     const ms = typeof givenTime === 'number' ? givenTime : typeof givenTime === 'string' ? Date.parse(givenTime) : NaN;
     if (!Number.isFinite(ms)) return 'time: must be an ISO 8601 date or epoch milliseconds';
     isoTime = new Date(ms).toISOString();
@@ -56,7 +63,7 @@ export function normalizeEntry(raw: unknown, receivedAt: string): LogEntry | str
     if (typeof requestId !== 'string' || requestId.length > MAX_FIELD) return `requestId: must be a string of at most ${MAX_FIELD} characters`;
     entry.requestId = requestId;
   }
-  for (const key in meta) entry[key] = meta[key];
+  for (const key in input) if (!OWN_FIELDS.has(key)) entry[key] = input[key];
   return entry;
 }
 

@@ -155,6 +155,20 @@ function logRoutes(svc: Service, parts: Parts): Router {
     res.json(await store.query(filter, limit));
   });
   router.all('/logs', methodNotAllowed(['GET']));
+  // Cheap counters for tools and benchmarks (the same figures as /metrics, without the process metrics).
+  router.get('/logs/stats', (_req, res) => {
+    res.json({
+      linesStored: store.linesStored,
+      linesWritten: store.linesWritten,
+      queuedBytes: store.queuedBytes,
+      indexedEntries: store.indexedEntries,
+      indexedBytes: store.indexedBytes,
+      liveTails: tail.size,
+      rssBytes: process.memoryUsage.rss(),
+      heapUsedBytes: process.memoryUsage().heapUsed,
+    });
+  });
+  router.all('/logs/stats', methodNotAllowed(['GET']));
   router.get('/logs/stream', (req, res) => {
     const { filter } = parseFilter(req.query);
     tail.open(req, res, filter);

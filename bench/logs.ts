@@ -1,0 +1,273 @@
+/**
+ * Log service benchmark (`npm run bench:logs`), figures to docs/benchmarks.md:
+ *   1. lines/s end to end, from logger.info in one client process to lines written to the files
+ *      by the log service, with the batching transport (LogShipper, default settings)
+ *   2. the same with one POST per line (the reference Go client's pattern), in the same run
+ *   3. backpressure: a small write queue (LOG_QUEUE_LIMIT) and four clients at full speed; 503 +
+ *      Retry-After must be seen, every line must arrive once, and memory must stay bounded
+ * The log service's CPU and RSS are sampled from /proc throughout. Every line is checked on disk.
+ * The client runs as a child process (this file with `client`), with its console transport silenced:
+ * the figure is the shipping path, not a terminal's speed.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep, setImmediate as yieldNow } from 'node:timers/promises';
+import { procStats, writeReport } from './report.ts';
+import { startProcess, tempDir, type Proc } from '../test/helpers.ts';
+import { createLogger } from '../shared/logger.ts';
+import { ProviderTable } from '../shared/providers.ts';
+import { LogShipper, type LogShipperOptions } from '../logservice/client.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SELF = fileURLToPath(import.meta.url);
+
+interface ClientConfig {
+  url: string;
+  tag: string;
+  lines: number;
+  shipper: Partial<LogShipperOptions>;
+  /** Wait for this many more lines on disk (single-client phases) or only for the acks. */
+  waitForDisk: boolean;
+}
+
+interface ClientResult {
+  tag: string;
+  lines: number;
+  seconds: number;
+  loggedSeconds: number;
+  posts: number;
+  retries: number;
+  throttled: number;
+  dropped: number;
+}
+
+async function linesWritten(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/logs/stats`)).json()) as { linesWritten: number }).linesWritten;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client role: one logger, one LogShipper, N lines as fast as the shipper takes them.
+
+async function runClient(config: ClientConfig): Promise<void> {
+  const providers = new ProviderTable();
+  providers.replace('log', [config.url]);
+  const logger = createLogger(`bench-${config.tag}`, { level: 'info' });
+  for (const transport of logger.transports) transport.silent = true;
+  const shipper = new LogShipper({ providers, serviceName: `bench-${config.tag}`, ...config.shipper });
+  logger.add(shipper);
+  const bufferLines = config.shipper.bufferLines ?? 10_000;
+  const highWater = Math.floor(bufferLines * 0.8);
+  const base = config.waitForDisk ? await linesWritten(config.url) : 0;
+
+  const t0 = performance.now();
+  for (let i = 0; i < config.lines; i++) {
+    logger.info(`bench ${config.tag} line ${i}: the quick brown fox jumps over the lazy dog`, { tag: config.tag, i });
+    if ((i & 1023) === 1023) {
+      // Keep the producer within the buffer bound, so the figure is sustained shipping, not drops.
+      while (shipper.buffered > highWater) await sleep(1);
+      await yieldNow();
+    }
+  }
+  const loggedAt = performance.now();
+  if (config.waitForDisk) {
+    while ((await linesWritten(config.url)) < base + config.lines) await sleep(5);
+  } else {
+    while (shipper.buffered > 0) await sleep(10);
+  }
+  const doneAt = performance.now();
+  process.stderr.write(`client ${config.tag}: logged in ${((loggedAt - t0) / 1000).toFixed(2)} s, on disk after ${((doneAt - t0) / 1000).toFixed(2)} s, ${shipper.posts} posts\n`);
+  const result: ClientResult = {
+    tag: config.tag,
+    lines: config.lines,
+    seconds: (doneAt - t0) / 1000,
+    loggedSeconds: (loggedAt - t0) / 1000,
+    posts: shipper.posts,
+    retries: shipper.retries,
+    throttled: shipper.throttled,
+    dropped: shipper.dropped,
+  };
+  await shipper.close();
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The orchestrator.
+
+function client(config: ClientConfig): Promise<ClientResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SELF, 'client', JSON.stringify(config)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, LOG_LEVEL: 'info' },
+    });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(7)) as ClientResult);
+      else reject(new Error(`bench client ${config.tag} exited ${code}: ${out}`));
+    });
+  });
+}
+
+/** Samples a process's CPU and RSS every 100 ms. */
+class Sampler {
+  peakRssMB = 0;
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pid: number) {
+    this.timer = setInterval(() => this.sample(), 100);
+    this.sample();
+  }
+  sample(): { cpuSeconds: number; rssMB: number } {
+    const stats = procStats(this.pid);
+    this.peakRssMB = Math.max(this.peakRssMB, stats.rssMB);
+    return stats;
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Distinct i per tag on disk, and lines seen more than once. */
+function onDisk(dataDir: string): Map<string, { distinct: Set<number>; duplicates: number }> {
+  const byTag = new Map<string, { distinct: Set<number>; duplicates: number }>();
+  for (const name of fs.readdirSync(dataDir).filter((n) => n.endsWith('.jsonl'))) {
+    for (const line of fs.readFileSync(path.join(dataDir, name), 'utf8').split('\n')) {
+      if (!line) continue;
+      const entry = JSON.parse(line) as { tag?: string; i?: number };
+      if (entry.tag === undefined || entry.i === undefined) continue;
+      let tag = byTag.get(entry.tag);
+      if (!tag) byTag.set(entry.tag, (tag = { distinct: new Set(), duplicates: 0 }));
+      if (tag.distinct.has(entry.i)) tag.duplicates++;
+      else tag.distinct.add(entry.i);
+    }
+  }
+  return byTag;
+}
+
+async function startLog(env: Record<string, string>): Promise<Proc & { dataDir: string }> {
+  const dataDir = tempDir('bench-logs-');
+  const proc = await startProcess('cmd/logservice.ts', {
+    env: { REGISTRY_URL: 'http://127.0.0.1:9', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
+  });
+  return Object.assign(proc, { dataDir });
+}
+
+async function metricSum(url: string, name: string, label: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && line.includes(label)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  const batchedLines = Number(process.env.BENCH_LOG_LINES ?? 300_000);
+  const perLineLines = Number(process.env.BENCH_LOG_PER_LINE ?? 3000);
+  const pressureClients = 4;
+  const pressureLines = 50_000;
+
+  // Phases 1 and 2: one log service, default settings.
+  const log = await startLog({});
+  const sampler = new Sampler(log.child.pid!);
+  let batched: ClientResult;
+  let perLine: ClientResult;
+  let cpuBatched: number;
+  let cpuPerLine: number;
+  try {
+    await client({ url: log.url, tag: 'warmup', lines: 50_000, shipper: {}, waitForDisk: true });
+    let before = sampler.sample().cpuSeconds;
+    batched = await client({ url: log.url, tag: 'batched', lines: batchedLines, shipper: {}, waitForDisk: true });
+    cpuBatched = sampler.sample().cpuSeconds - before;
+    before = sampler.sample().cpuSeconds;
+    perLine = await client({
+      url: log.url,
+      tag: 'per-line',
+      lines: perLineLines,
+      shipper: { batchLines: 1, batchIntervalMs: 0, concurrency: 1 },
+      waitForDisk: true,
+    });
+    cpuPerLine = sampler.sample().cpuSeconds - before;
+  } finally {
+    sampler.stop();
+    await log.stop();
+  }
+  const disk = onDisk(log.dataDir);
+  const peakNormal = sampler.peakRssMB;
+
+  // Phase 3: a small write queue and four clients at full speed.
+  const queueLimit = 256 * 1024;
+  const pressured = await startLog({ LOG_QUEUE_LIMIT: String(queueLimit) });
+  const pressureSampler = new Sampler(pressured.child.pid!);
+  let pressure: ClientResult[];
+  let busy: number;
+  let pressureSeconds: number;
+  try {
+    const t0 = performance.now();
+    pressure = await Promise.all(
+      Array.from({ length: pressureClients }, (_, c) =>
+        client({ url: pressured.url, tag: `pressure-${c}`, lines: pressureLines, shipper: { batchLines: 2000 }, waitForDisk: false }),
+      ),
+    );
+    pressureSeconds = (performance.now() - t0) / 1000;
+    busy = await metricSum(pressured.url, 'log_requests_total', 'outcome="busy"');
+  } finally {
+    pressureSampler.stop();
+    await pressured.stop();
+  }
+  const pressureDisk = onDisk(pressured.dataDir);
+
+  const rate = (r: ClientResult) => r.lines / r.seconds;
+  const ratio = rate(batched) / rate(perLine);
+  const lost = (tag: string, lines: number) => lines - (disk.get(tag)?.distinct.size ?? pressureDisk.get(tag)?.distinct.size ?? 0);
+  const dupes = (tag: string) => disk.get(tag)?.duplicates ?? pressureDisk.get(tag)?.duplicates ?? 0;
+  const pressureLost = pressure.reduce((sum, r) => sum + lost(r.tag, r.lines), 0);
+  const pressureDupes = pressure.reduce((sum, r) => sum + dupes(r.tag), 0);
+  const throttled = pressure.reduce((sum, r) => sum + r.throttled, 0);
+  const peakRss = Math.max(peakNormal, pressureSampler.peakRssMB);
+  const check = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+  const body = `
+Lines go from \`logger.info\` in one client process (winston, the \`LogShipper\` transport, its console
+transport silenced) to the log service, which writes them with winston-daily-rotate-file; a line
+counts when the log service's write to the file completed. Every line is then checked in the files.
+
+| mode | lines | seconds | lines/s | POSTs | log service CPU s | lost | duplicated |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| batched (500 lines or 200 ms, 2 in flight) | ${fmt(batched.lines)} | ${fmt(batched.seconds, 2)} | **${fmt(rate(batched))}** | ${fmt(batched.posts)} | ${fmt(cpuBatched, 2)} | ${lost('batched', batched.lines)} | ${dupes('batched')} |
+| one POST per line (reference pattern) | ${fmt(perLine.lines)} | ${fmt(perLine.seconds, 2)} | ${fmt(rate(perLine))} | ${fmt(perLine.posts)} | ${fmt(cpuPerLine, 2)} | ${lost('per-line', perLine.lines)} | ${dupes('per-line')} |
+
+- batched / one-per-line: **${fmt(ratio, 1)}×**
+- log service CPU per 100,000 lines: batched ${fmt((cpuBatched / batched.lines) * 100_000, 2)} s, one per line ${fmt((cpuPerLine / perLine.lines) * 100_000, 2)} s
+- log service peak RSS in these two phases: ${fmt(peakNormal, 1)} MB
+
+Backpressure: a log service with \`LOG_QUEUE_LIMIT=${queueLimit}\` (256 KiB), ${pressureClients} client processes
+logging ${fmt(pressureLines)} lines each at full speed in batches of 2,000 lines:
+
+- 503 answers with Retry-After: ${fmt(busy)} (clients saw ${fmt(throttled)} and waited them out)
+- lines lost: ${pressureLost}, duplicated: ${pressureDupes}, dropped by the clients' buffers: ${pressure.reduce((s, r) => s + r.dropped, 0)}
+- ${fmt(pressureClients * pressureLines)} lines in ${fmt(pressureSeconds, 1)} s; log service peak RSS ${fmt(pressureSampler.peakRssMB, 1)} MB
+
+| target | figure | |
+| --- | --- | --- |
+| ≥ 100,000 lines/s batched | ${fmt(rate(batched))} | ${check(rate(batched) >= 100_000)} |
+| ≥ 50× one POST per line | ${fmt(ratio, 1)}× | ${check(ratio >= 50)} |
+| log service RSS ≤ 200 MB throughout | ${fmt(peakRss, 1)} MB | ${check(peakRss <= 200)} |
+| zero lines lost | ${lost('batched', batched.lines) + lost('per-line', perLine.lines) + pressureLost} lost | ${check(lost('batched', batched.lines) + lost('per-line', perLine.lines) + pressureLost === 0)} |
+| 503 + Retry-After when the queue is full | ${fmt(busy)} | ${check(busy > 0 && throttled > 0)} |
+`;
+  writeReport('logs', 'Log service: end-to-end lines/s, batched vs one POST per line, backpressure', 'npm run bench:logs', body);
+  fs.rmSync(log.dataDir, { recursive: true, force: true });
+  fs.rmSync(pressured.dataDir, { recursive: true, force: true });
+}
+
+if (process.argv[2] === 'client') {
+  await runClient(JSON.parse(process.argv[3]) as ClientConfig);
+  process.exit(0);
+} else {
+  await main();
+  process.exit(0);
+}
