@@ -76,3 +76,33 @@ test('master and storage restarts lose nothing, and task ids are never reused', 
   assert.ok(last > Math.max(...ids));
   assert.equal(new Set([...ids, last]).size, ids.length + 1);
 });
+
+test('SIGTERM: a worker finishes the task it holds within the grace period, or releases it after; it deregisters and exits 0', async (t) => {
+  const registry = await startRegistry();
+  const storage = await startStorageProc(registry.url);
+  const master = await startMasterProc(registry.url, { LEASE_MS: '60000' });
+  t.after(() => stopAll(master, storage, registry));
+  await waitForProviders(master, 'imagestorage');
+  const { png } = rgbaImage(1000, 800, 4);
+  const running = async (id: number) =>
+    waitFor(async () => (await getJson(`${master.url}/tasks/${id}`)).body.state === 'running', `task ${id} running`, 30_000, 10);
+
+  // With a grace period: the held task is finished before the exit.
+  const { body: first } = await submit(master.url, png);
+  const patient = await startWorkerProc(registry.url, ['--concurrency', '1']);
+  t.after(() => stopAll(patient));
+  await running(first.id);
+  assert.equal(await patient.stop('SIGTERM', 60_000), 0);
+  assert.equal((await getJson(`${master.url}/tasks/${first.id}`)).body.state, 'done');
+
+  // Without one: the task is released at once (not counted as an attempt) rather than left to its 60 s lease.
+  const { body: second } = await submit(master.url, png);
+  const hasty = await startWorkerProc(registry.url, ['--concurrency', '1'], { SHUTDOWN_GRACE_MS: '0' });
+  t.after(() => stopAll(hasty));
+  await running(second.id);
+  assert.equal(await hasty.stop('SIGTERM', 30_000), 0);
+  const released = (await getJson(`${master.url}/tasks/${second.id}`)).body;
+  assert.equal(released.state, 'pending');
+  assert.equal(released.attempts, 0);
+  await waitFor(async () => (await getJson(`${registry.url}/services?name=imageworker`)).body.instances.length === 0, 'workers deregistered');
+});
