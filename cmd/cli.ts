@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { createContext, describeError, type CliContext } from '../platform/cli.ts';
 import { servicesCommands } from '../registry/cli.ts';
 import { gradesCommands } from '../grades/cli.ts';
+import { logsCommands } from '../logservice/cli.ts';
+import { imageCommands } from '../imageservice/cli.ts';
 import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
 
 const program = new Command('switchboard')
@@ -18,6 +20,8 @@ const context = (): CliContext => {
 };
 servicesCommands(program, context);
 gradesCommands(program, context);
+logsCommands(program, context);
+imageCommands(program, context);
 
 try {
   await program.parseAsync();

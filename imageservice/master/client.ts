@@ -54,10 +54,11 @@ export class MasterClient {
     return new MasterClient(axios.create({ baseURL: url.replace(/\/+$/, ''), timeout: timeoutMs ?? 30_000 }), timeoutMs);
   }
 
-  async submit(png: Uint8Array, op?: Op): Promise<TaskView> {
+  async submit(png: Uint8Array, op?: Op, onUploadProgress?: (fraction: number) => void): Promise<TaskView> {
     const res = await call(
       this.http.post<TaskView>('/tasks', asBuffer(png), {
         params: op ? { op } : undefined,
+        onUploadProgress: onUploadProgress && ((e) => onUploadProgress(e.total ? e.loaded / e.total : 0)),
         headers: { 'content-type': 'image/png' },
         timeout: Math.max(this.timeoutMs, 60_000),
         maxBodyLength: Infinity,
