@@ -315,3 +315,33 @@ test('a registry that is stopped writes its registrations atomically under DATA_
   assert.equal(saved.instances[0].serviceURL, a.url);
   assert.deepEqual(fs.readdirSync(reg.dataDir).filter((f) => f.endsWith('.tmp')), []);
 });
+
+test('bad statuses put an instance down after HEARTBEAT_FAILURES in a row; EVICT_AFTER_MS later it is forgotten', async (t) => {
+  const reg = await registry(t, { HEARTBEAT_FAILURES: '3', EVICT_AFTER_MS: '1500' });
+  const dependent = await stub(t);
+  await post(reg.url, dependent.registration('dependent', ['sick']));
+  const http = await import('node:http');
+  let status = 200;
+  const sick = http.createServer((_req, res) => res.writeHead(status).end());
+  await new Promise<void>((resolve) => sick.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => (sick.closeAllConnections(), sick.close(() => resolve()))));
+  const url = `http://127.0.0.1:${(sick.address() as import('node:net').AddressInfo).port}`;
+  await post(reg.url, { serviceName: 'sick', serviceURL: url, heartbeatURL: `${url}/heartbeat` });
+  await waitFor(() => dependent.patches.some((p) => p.body.added?.some((e) => e.url === url)), 'the added patch');
+
+  status = 503;
+  const down = await waitFor(async () => (await listing(reg.url, '?name=sick')).find((i) => i.state === 'down'), 'the instance to be down');
+  assert.equal(down.consecutiveFailures, 3, 'down on the third bad status in a row, not before');
+  assert.match(down.lastError, /503/);
+  await waitFor(() => dependent.patches.some((p) => p.body.removed?.some((e) => e.url === url)), 'the removed patch');
+
+  await waitFor(async () => (await listing(reg.url, '?name=sick')).length === 0, 'the eviction');
+  assert.match(reg.output(), /evicting sick/);
+});
+
+test('listening on a non-loopback address without REGISTRY_TOKEN logs a loud warning', async (t) => {
+  const reg = await registry(t, { HOST: '0.0.0.0' });
+  await waitFor(() => /without REGISTRY_TOKEN/.test(reg.output()), 'the warning');
+  const quiet = await registry(t);
+  assert.doesNotMatch(quiet.output(), /without REGISTRY_TOKEN/);
+});
