@@ -65,7 +65,7 @@ function encoderRow(name: string, encoder: EncoderOptions, png: Buffer): string 
 }
 
 async function post(url: string, body: Uint8Array): Promise<number> {
-  const res = await fetch(url, { method: 'POST', body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), headers: { 'content-type': 'image/png' } });
+  const res = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'image/png' } });
   if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { id: number }).id;
 }
