@@ -164,8 +164,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
       indexedEntries: store.indexedEntries,
       indexedBytes: store.indexedBytes,
       liveTails: tail.size,
-      rssBytes: process.memoryUsage.rss(),
-      heapUsedBytes: process.memoryUsage().heapUsed,
+      memory: process.memoryUsage(),
     });
   });
   router.all('/logs/stats', methodNotAllowed(['GET']));

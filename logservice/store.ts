@@ -146,20 +146,18 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     if (this.closed) throw new Error('the log store is closed');
     if (entries.length === 0) return 0;
     const lines = new Array<string>(entries.length);
-    const sizes = new Array<number>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       entry.receivedAt = receivedAt;
       entry.seq = this.nextSeq++;
       lines[i] = JSON.stringify(entry);
-      sizes[i] = lines[i].length;
     }
     const text = lines.join('\n');
     const bytes = Buffer.byteLength(text) + 1;
     this.pending += bytes;
     this.chunks.push({ bytes, lines: entries.length });
     this.transport.log!({ [MESSAGE]: text } as never, () => {});
-    for (let i = 0; i < entries.length; i++) this.index.add(entries[i], sizes[i]);
+    for (let i = 0; i < entries.length; i++) this.index.add(entries[i].seq!, lines[i]);
     this.linesStored += entries.length;
     this.emit('stored', entries, lines);
     return entries.length;
