@@ -254,8 +254,11 @@ export class Service {
   private checkRegistration(): void {
     if (this.abort.signal.aborted || this.registering || !this.instanceId) return;
     if (this.options.leaseTtlSeconds) {
+      const patchesBefore = this.patchesApplied;
       void this.registry.renewLease(this.instanceId).then(
         (answer) => {
+          // A patch that arrived meanwhile is newer than this answer's list.
+          if (this.patchesApplied !== patchesBefore) return;
           for (const [name, urls] of Object.entries(answer.providers)) this.providers.replace(name, urls);
         },
         (err: RegistryError) => {
