@@ -6,6 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, startProcess, startRegistry, waitFor, type Proc } from './helpers.ts';
 import { countBy, startLogService, storedLines } from './fixtures/logs.ts';
+import type { LogEntry } from '../logservice/protocol.ts';
 
 const procs: Proc[] = [];
 after(async () => {
@@ -27,7 +28,7 @@ function tagged(dataDir: string, tag: string) {
 }
 
 /** Each i in [0, n) exactly once. */
-function assertExactlyOnce(lines: { i?: unknown }[], n: number, what: string): void {
+function assertExactlyOnce(lines: LogEntry[], n: number, what: string): void {
   const counts = countBy(lines, (e) => e.i as number);
   const twice = [...counts].filter(([, c]) => c > 1).map(([i]) => i);
   assert.deepEqual(twice, [], `${what}: lines stored twice`);
@@ -48,10 +49,10 @@ test('a log service that starts after its clients gets their buffered lines, up 
   const log = await startLogService({ REGISTRY_URL: registry.url });
   procs.push(log);
 
-  const roomyLines = await waitFor(() => {
+  const roomyLines = (await waitFor(() => {
     const found = tagged(log.dataDir, 'early').filter((e) => e.service === 'early-roomy');
     return found.length >= 3000 ? found : undefined;
-  }, 'the roomy writer\'s 3000 lines', 30_000, 200);
+  }, 'the roomy writer\'s 3000 lines', 30_000, 200))!;
   assertExactlyOnce(roomyLines, 3000, 'roomy writer');
   await waitFor(async () => (await shipper(roomy)).buffered === 0, 'the roomy writer to drain');
 

@@ -35,10 +35,10 @@ test('many lines arrive in few requests, each once, with the service name and le
 
   const emitted = await getJson(`${writer.url}/emit?count=5000&tag=batched&batch=500`, { method: 'POST' });
   assert.equal(emitted.status, 200);
-  const lines = await waitFor(() => {
+  const lines = (await waitFor(() => {
     const found = tagged(log.dataDir, 'batched');
     return found.length >= 5000 ? found : undefined;
-  }, '5000 lines on disk', 30_000, 200);
+  }, '5000 lines on disk', 30_000, 200))!;
 
   const posts = (await metric(log.url, 'log_requests_total')) - postsBefore;
   assert.ok(posts <= 40, `5000 lines took ${posts} POSTs`);
@@ -66,10 +66,10 @@ test('SIGTERM: lines logged just before it are shipped before the service exits'
   assert.equal((await getJson(`${writer.url}/emit?count=3000&tag=last-words`, { method: 'POST' })).status, 200);
   assert.equal(await writer.stop('SIGTERM'), 0, writer.output());
 
-  const lines = await waitFor(() => {
+  const lines = (await waitFor(() => {
     const found = tagged(log.dataDir, 'last-words');
     return found.length >= 3000 ? found : undefined;
-  }, '3000 lines on disk', 20_000, 200);
+  }, '3000 lines on disk', 20_000, 200))!;
   assert.equal(lines.length, 3000);
   assert.equal(new Set(lines.map((e) => e.i)).size, 3000);
   const shutdown = storedLines(log.dataDir).filter((e) => e.service === 'quitter').map((e) => e.message);

@@ -43,10 +43,10 @@ test('one request id across three services, and every line of the request carrie
     ['trace-middle', 'trace-middle heard back from trace-back'],
     ['trace-front', 'trace-front heard back from trace-middle'],
   ];
-  const entries = await waitFor(async () => {
+  const entries = (await waitFor(async () => {
     const found = (await getJson(`${log.url}/logs?requestId=${requestId}`)).body.entries as any[];
     return found.length >= expected.length ? found : undefined;
-  }, 'the request\'s lines in the log service', 20_000, 100);
+  }, 'the request\'s lines in the log service', 20_000, 100))!;
   assert.equal(entries.length, expected.length, JSON.stringify(entries, null, 1));
   const seen = entries.map((e) => [e.service, e.message]);
   for (const line of expected) assert.ok(seen.some(([s, m]) => s === line[0] && m === line[1]), `missing ${line.join(': ')}`);
