@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { concurrently, type Command } from 'concurrently';
+import { spawn } from 'node:child_process';
+import { createConcurrently, Logger, LogError, LogExit, LogOutput, type Command } from 'concurrently';
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView } from '../registry/protocol.ts';
 import { PLATFORM_SERVICES, platformService, type PlatformService } from './services.ts';
@@ -68,14 +69,28 @@ export class Launcher {
   async run(): Promise<void> {
     const wanted = PLATFORM_SERVICES.filter((s) => this.options.services.includes(s.id));
     const inputs = wanted.flatMap((service) => this.commandsFor(service, service.id === 'worker' ? this.options.workers : 1));
-    const { commands } = concurrently(inputs, {
-      prefix: 'name',
-      padPrefix: true,
-      restartTries: 0,
-      killSignal: 'SIGTERM',
-      killTimeout: 15_000,
-      cwd: process.cwd(),
-    });
+    const width = Math.max(...inputs.map((i) => i.name.length));
+    // createConcurrently without its signal handler: this launcher decides the order of shutdown.
+    const logger = new Logger({ prefixFormat: 'name' });
+    const { commands } = createConcurrently(
+      inputs.map((input) => ({ ...input, name: input.name.padEnd(width) })),
+      {
+        logger,
+        outputStream: process.stdout,
+        cwd: process.cwd(),
+        controllers: [new LogError({ logger }), new LogOutput({ logger }), new LogExit({ logger })],
+        // Each child gets its own process group: a Ctrl-C reaches only the launcher, which then
+        // stops the services first and the log service and the registry last.
+        spawn: (command, options) => spawn('/bin/sh', ['-c', command], { ...options, detached: true }),
+        kill: (pid, signal) => {
+          try {
+            process.kill(pid, signal as NodeJS.Signals);
+          } catch {
+            // already gone
+          }
+        },
+      },
+    );
     let index = 0;
     for (const service of wanted) {
       const count = service.id === 'worker' ? this.options.workers : 1;
@@ -85,6 +100,10 @@ export class Launcher {
         child.command.close.subscribe((event) => this.onExit(child, event.exitCode));
       }
     }
+    // Children live in their own process groups: never leave one behind if this process dies.
+    process.once('exit', () => {
+      for (const child of this.children) if (child.command.pid && child.command.state === 'started') child.command.kill('SIGKILL');
+    });
     void this.announceWhenReady(wanted);
     await new Promise<void>((resolve) => {
       const check = setInterval(() => {
@@ -114,25 +133,30 @@ export class Launcher {
     this.restartTimers.add(timer);
   }
 
-  /** Stops every child with the signal (they deregister and drain) and waits for them. */
+  /** Stops every child with the signal (they deregister, drain and flush), in order, and waits for them. */
   stop(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.stopping) return;
     this.stopping = true;
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.options.print(`[platform] ${signal}: stopping ${this.children.length} processes`);
-    // Services first, the registry last, so they can deregister.
-    const registry = this.children.filter((c) => c.service.id === 'registry');
-    const others = this.children.filter((c) => c.service.id !== 'registry');
-    for (const child of others) if (child.command.state === 'started') child.command.kill(signal);
-    const waitForOthers = setInterval(() => {
-      if (others.some((c) => c.command.state === 'started')) return;
-      clearInterval(waitForOthers);
-      for (const child of registry) if (child.command.state === 'started') child.command.kill(signal);
+    // Services first, then the log service (it receives their last lines), then the registry.
+    const stages = [
+      this.children.filter((c) => c.service.id !== 'registry' && c.service.id !== 'logservice'),
+      this.children.filter((c) => c.service.id === 'logservice'),
+      this.children.filter((c) => c.service.id === 'registry'),
+    ];
+    const running = (c: Child) => c.command.state === 'started';
+    let stage = -1;
+    const advance = setInterval(() => {
+      if (stage >= 0 && stages[stage].some(running)) return;
+      stage++;
+      if (stage >= stages.length) return clearInterval(advance);
+      for (const child of stages[stage]) if (running(child)) child.command.kill(signal);
     }, 50);
-    // Whatever hasn't gone in 20 s is killed.
+    // Whatever hasn't gone in 30 s is killed.
     setTimeout(() => {
-      for (const child of this.children) if (child.command.state === 'started') child.command.kill('SIGKILL');
-    }, 20_000).unref();
+      for (const child of this.children) if (running(child)) child.command.kill('SIGKILL');
+    }, 30_000).unref();
   }
 
   private async announceWhenReady(wanted: PlatformService[]): Promise<void> {

@@ -74,7 +74,7 @@ test('registration answers 200 with the id and providers, and the first patch li
   assert.equal(typeof view.lastLatencyMs, 'number');
   assert.equal(view.consecutiveFailures, 0);
   assert.deepEqual(view.requiredServices, ['echo', 'missing']);
-  assert.ok(provider.heartbeats > 0);
+  await waitFor(() => provider.heartbeats > 0, 'a heartbeat check of the provider');
 });
 
 test('dependents, and only they, are told when an instance appears and leaves', async (t) => {

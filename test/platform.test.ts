@@ -1,0 +1,111 @@
+/**
+ * End to end: `npm start` on non-default ports in a temporary directory, images through the CLI,
+ * a request traced through the log service by its id, and a Ctrl-C that leaves no process behind.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { ROOT, getJson, tempDir, waitFor } from './helpers.ts';
+import { runCli, STACK_LINE } from './cliRunner.ts';
+import { freePort } from './ports.ts';
+import { alive, descendants } from './processes.ts';
+import { applyOp } from '../imageservice/ops.ts';
+
+function testImage(width: number, height: number, seed: number): Buffer {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) {
+    png.data[i * 4] = (i * 3 + seed) % 256;
+    png.data[i * 4 + 1] = (i * 7 + seed * 5) % 256;
+    png.data[i * 4 + 2] = (i * 11) % 256;
+    png.data[i * 4 + 3] = 128 + (i % 128);
+  }
+  return PNG.sync.write(png);
+}
+
+test('npm start runs the platform; the CLI processes images; a request is traced; Ctrl-C stops everything', { timeout: 300_000 }, async (t) => {
+  const dir = tempDir('platform-');
+  const registryPort = await freePort();
+  const registryUrl = `http://127.0.0.1:${registryPort}`;
+  const launcher = spawn('npm', ['start', '--', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', path.join(dir, 'data')], {
+    cwd: ROOT,
+    env: { ...process.env, HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '500', LOG_BATCH_MS: '50' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so a signal reaches it as Ctrl-C would
+  });
+  let output = '';
+  launcher.stdout.on('data', (chunk) => (output += chunk));
+  launcher.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+  let pids: number[] = [];
+  t.after(() => {
+    for (const pid of [launcher.pid!, ...pids]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+
+  await waitFor(() => output.includes('Switchboard is running'), 'the platform table', 180_000, 100);
+  pids = descendants(launcher.pid!);
+  for (const name of ['registry', 'logservice', 'grades', 'portal', 'storage', 'master', 'worker', 'frontend']) {
+    assert.match(output, new RegExp(`^${name}\\s+`, 'm'), `${name} is in the table`);
+  }
+  assert.match(output, /^\[registry\s*\] .*registry listening on/m, 'console lines are prefixed with the service name');
+  const listing = (await getJson(`${registryUrl}/services`)).body as { instances: { serviceName: string; serviceURL: string; state: string }[] };
+  const urlOf = (name: string) => listing.instances.find((i) => i.serviceName === name && i.state === 'up')!.serviceURL;
+  assert.notEqual(new URL(urlOf('imagefrontend')).port, '8080', 'non-default ports');
+
+  // Images through the CLI: uploaded, processed by the worker, downloaded, pixel-exact.
+  const inputs = [testImage(64, 48, 1), testImage(100, 30, 2)];
+  const files = inputs.map((bytes, i) => {
+    const file = path.join(dir, `in-${i}.png`);
+    fs.writeFileSync(file, bytes);
+    return file;
+  });
+  const outDir = path.join(dir, 'out');
+  const submitted = await runCli(['images', 'submit', ...files, '--op', 'grayscale', '--out', outDir], { REGISTRY_URL: registryUrl });
+  assert.equal(submitted.code, 0, submitted.stderr);
+  assert.doesNotMatch(submitted.stderr, STACK_LINE);
+  for (let i = 0; i < files.length; i++) {
+    const got = PNG.sync.read(fs.readFileSync(path.join(outDir, `in-${i}.grayscale.png`)));
+    const want = PNG.sync.read(inputs[i]);
+    applyOp('grayscale', want.data, 255);
+    assert.equal(got.width, want.width);
+    assert.ok(Buffer.compare(got.data, want.data) === 0, `image ${i} is pixel-exact`);
+  }
+  const tasks = JSON.parse((await runCli(['--json', 'tasks', 'list'], { REGISTRY_URL: registryUrl })).stdout) as { counts: Record<string, number> };
+  assert.equal(tasks.counts.done, 2);
+
+  // One request, followed across services by its id.
+  const requestId = `e2e-${Date.now()}`;
+  const form = new FormData();
+  form.append('uploadfile', new Blob([new Uint8Array(inputs[0])], { type: 'image/png' }), 'traced.png');
+  const upload = await fetch(`${urlOf('imagefrontend')}/submitTask`, { method: 'POST', body: form, headers: { 'x-request-id': requestId } });
+  assert.equal(upload.status, 200, await upload.clone().text());
+  const traced = await waitFor(
+    async () => {
+      const result = await runCli(['--json', 'logs', 'query', '--request-id', requestId], { REGISTRY_URL: registryUrl });
+      const entries = (JSON.parse(result.stdout) as { entries: { service: string; requestId: string }[] }).entries;
+      const services = new Set(entries.map((e) => e.service));
+      return services.has('imagefrontend') && services.has('imagemaster') ? entries : undefined;
+    },
+    'the traced request in the log service',
+    60_000,
+    250,
+  );
+  assert.ok(traced!.every((e) => e.requestId === requestId));
+
+  // Ctrl-C: every process goes, and the launcher exits 0.
+  assert.ok(pids.length >= 9, `expected the launcher's processes, found ${pids.length}`);
+  process.kill(-launcher.pid!, 'SIGINT');
+  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000))]);
+  // npm itself re-raises the Ctrl-C it received (exit by SIGINT); the launcher below it exits 0 after this line.
+  assert.ok(code === 0 || launcher.signalCode === 'SIGINT', `npm ended with ${code}/${launcher.signalCode}:\n${output.slice(-3000)}`);
+  await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit', 10_000);
+  assert.match(output, /everything has stopped/);
+});
