@@ -121,14 +121,14 @@ export class Launcher {
     const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** child.restarts);
     child.restarts++;
     this.options.print(
-      `[platform] ${child.command.name} exited (${exitCode}); restarting in ${(delay / 1000).toFixed(1)} s (restart #${child.restarts})`,
+      `[platform] ${child.command.name.trim()} exited (${exitCode}); restarting in ${(delay / 1000).toFixed(1)} s (restart #${child.restarts})`,
     );
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
       if (this.stopping) return;
       child.startedAt = Date.now();
       child.command.start();
-      this.options.print(`[platform] ${child.command.name} restarted`);
+      this.options.print(`[platform] ${child.command.name.trim()} restarted`);
     }, delay);
     this.restartTimers.add(timer);
   }

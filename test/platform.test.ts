@@ -60,6 +60,24 @@ test('npm start runs the platform; the CLI processes images; a request is traced
   const urlOf = (name: string) => listing.instances.find((i) => i.serviceName === name && i.state === 'up')!.serviceURL;
   assert.notEqual(new URL(urlOf('imagefrontend')).port, '8080', 'non-default ports');
 
+  // Every service serves Prometheus metrics: the process defaults plus its own figures.
+  const ownMetric: Record<string, string> = {
+    log: 'log_lines_accepted_total',
+    grades: 'grades_requests_total',
+    imagestorage: 'imagestorage_operations_total',
+    imagemaster: 'imagemaster_tasks',
+    imageworker: 'imageworker_transform_seconds',
+    imagefrontend: 'imagefrontend_uploads_total',
+    portal: 'service_resyncs_total',
+  };
+  for (const [url, metric] of [[registryUrl, 'registry_instances'], ...Object.entries(ownMetric).map(([name, m]) => [urlOf(name), m])]) {
+    const res = await fetch(`${url}/metrics`);
+    const text = await res.text();
+    assert.equal(res.status, 200, url);
+    assert.match(text, /process_cpu_user_seconds_total/, `${url} has the process metrics`);
+    assert.match(text, new RegExp(`^# TYPE ${metric} `, 'm'), `${url} has ${metric}`);
+  }
+
   // Images through the CLI: uploaded, processed by the worker, downloaded, pixel-exact.
   const inputs = [testImage(64, 48, 1), testImage(100, 30, 2)];
   const files = inputs.map((bytes, i) => {
