@@ -7,6 +7,7 @@ import type {
   RegistryEvent,
   ServicesListing,
 } from './protocol.ts';
+import { EventStreamError, readEventStream } from '../shared/sse.ts';
 
 /** The registry answered with an error (status and code from its JSON error), or could not be reached (status 0). */
 export class RegistryError extends Error {
@@ -106,33 +107,13 @@ export class RegistryClient {
    */
   async watch(onEvent: (event: RegistryEvent) => void, signal: AbortSignal, names?: string[]): Promise<void> {
     const query = names?.length ? `?name=${encodeURIComponent(names.join(','))}` : '';
-    let response: Response;
     try {
-      response = await fetch(`${this.registryUrl}/services/stream${query}`, { signal, headers: { accept: 'text/event-stream' } });
+      await readEventStream(`${this.registryUrl}/services/stream${query}`, (event) => onEvent(JSON.parse(event.data) as RegistryEvent), signal);
     } catch (err) {
-      if (signal.aborted) return;
-      throw new RegistryError(0, 'unreachable', `registry at ${this.registryUrl} is unreachable (${(err as Error).message})`);
-    }
-    if (!response.ok || !response.body) throw new RegistryError(response.status, 'http_error', `registry answered ${response.status}`);
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((line) => line.startsWith('data: '))
-            .map((line) => line.slice(6))
-            .join('\n');
-          if (data) onEvent(JSON.parse(data) as RegistryEvent);
-        }
-      }
-    } catch (err) {
-      if (!signal.aborted) throw new RegistryError(0, 'stream_lost', `lost the registry stream: ${(err as Error).message}`);
+      if (!(err instanceof EventStreamError)) throw err;
+      if (err.phase === 'connect') throw new RegistryError(0, 'unreachable', `registry at ${this.registryUrl} is unreachable`);
+      if (err.phase === 'status') throw new RegistryError(err.status, 'http_error', err.message);
+      throw new RegistryError(0, 'stream_lost', `lost the registry stream: ${err.message}`);
     }
   }
 }

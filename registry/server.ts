@@ -1,7 +1,6 @@
 import http from 'node:http';
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
@@ -20,6 +19,7 @@ import {
 } from './protocol.ts';
 import { createApp, finishApp, listen, closeServer, boundPort, DEFAULT_JSON_LIMIT } from '../shared/http.ts';
 import { HttpError, methodNotAllowed } from '../shared/errors.ts';
+import { bearerMatches } from '../shared/auth.ts';
 import { parseBody, parseWith, httpUrl } from '../shared/validate.ts';
 import { createMetrics, prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -265,11 +265,7 @@ export class RegistryServer {
   private authorize = (req: http.IncomingMessage): HttpError | undefined => {
     const token = this.options.token;
     if (!token || req.method === 'GET' || req.method === 'HEAD') return undefined;
-    const header = req.headers.authorization;
-    const given = /^Bearer (.+)$/i.exec(typeof header === 'string' ? header : '')?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    if (a.length === b.length && timingSafeEqual(a, b)) return undefined;
+    if (bearerMatches(req.headers.authorization, token)) return undefined;
     return new HttpError(401, 'unauthorized', 'this registry needs Authorization: Bearer <REGISTRY_TOKEN> for changes', { 'WWW-Authenticate': 'Bearer' });
   };
 

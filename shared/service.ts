@@ -1,7 +1,6 @@
 import type http from 'node:http';
 import type { Express, Router } from 'express';
 import type { AxiosInstance } from 'axios';
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { createApp, finishApp, listen, closeServer, boundPort, type ServerTimeouts } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -12,6 +11,7 @@ import { Backoff } from './backoff.ts';
 import { advertisedUrl, serviceConfig, type ServiceConfig } from './config.ts';
 import { parseBody } from './validate.ts';
 import { HttpError } from './errors.ts';
+import { bearerMatches } from './auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import type { RegistrationInput, RegisterResponse } from '../registry/protocol.ts';
 import { attachLogShipper, type LogShipper } from '../logservice/client.ts';
@@ -202,9 +202,7 @@ export class Service {
   private assertFromRegistry(authorization: string | undefined): void {
     const token = this.config.registryToken;
     if (!token) return;
-    const given = Buffer.from(/^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '');
-    const expected = Buffer.from(token);
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return;
+    if (bearerMatches(authorization, token)) return;
     throw new HttpError(401, 'unauthorized', 'patches need Authorization: Bearer <REGISTRY_TOKEN>', { 'WWW-Authenticate': 'Bearer' });
   }
 

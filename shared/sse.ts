@@ -5,6 +5,18 @@ export interface ServerSentEvent {
   id?: string;
 }
 
+/** Why a stream ended badly: it never connected, the server answered an error status, or it broke. */
+export class EventStreamError extends Error {
+  constructor(
+    readonly phase: 'connect' | 'status' | 'stream',
+    message: string,
+    readonly status = 0,
+  ) {
+    super(message);
+    this.name = 'EventStreamError';
+  }
+}
+
 /**
  * Follows a text/event-stream until the signal aborts or the server ends it, calling onEvent for
  * each event. Rejects when it can't connect (connectTimeoutMs) or the server answers an error status.
@@ -21,12 +33,16 @@ export async function readEventStream(
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.any([signal, connecting.signal]), headers: { accept: 'text/event-stream' } });
+  } catch (err) {
+    if (signal.aborted) return;
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new EventStreamError('connect', `${new URL(url).origin} is unreachable (${cause ?? (err as Error).message})`);
   } finally {
     clearTimeout(timer);
   }
   if (!response.ok || !response.body) {
     const text = await response.text().catch(() => '');
-    throw Object.assign(new Error(`${url} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`), { status: response.status });
+    throw new EventStreamError('status', `${url} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`, response.status);
   }
   const decoder = new TextDecoder();
   let buffer = '';
@@ -54,6 +70,6 @@ export async function readEventStream(
       }
     }
   } catch (err) {
-    if (!signal.aborted) throw err;
+    if (!signal.aborted) throw new EventStreamError('stream', `the stream from ${url} broke: ${(err as Error).message}`);
   }
 }

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRegistry, startProcess, tempDir, getJson } from './helpers.ts';
+import { startRegistry, startProcess, tempDir, getJson, freePort } from './helpers.ts';
 import { runCli, STACK_LINE } from './cliRunner.ts';
-import { freePort } from './ports.ts';
 
 test('the CLI says clearly when the registry is unreachable, with a non-zero exit and no stack trace', async () => {
   const port = await freePort();

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromiumAvailable, launchBrowser } from './browser.ts';
-import { startRegistry, startFixture } from './helpers.ts';
-import { freePort } from './ports.ts';
+import { startRegistry, startFixture, freePort } from './helpers.ts';
 
 test('the registry dashboard shows a service go down and come back, live', { skip: !chromiumAvailable() && 'no Chromium (apt-get install chromium)' }, async (t) => {
   const registry = await startRegistry();

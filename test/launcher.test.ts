@@ -1,37 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, getJson, tempDir, waitFor } from './helpers.ts';
-import { freePort } from './ports.ts';
-import { alive, descendants } from './processes.ts';
+import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
+import { alive, descendants, launch } from './processes.ts';
 
 const PLATFORM = path.join(ROOT, 'cmd/platform.ts');
 
 test('the launcher restarts a crashed service visibly, and SIGTERM stops everything with exit 0', { timeout: 180_000 }, async (t) => {
   const registryPort = await freePort();
   const registryUrl = `http://127.0.0.1:${registryPort}`;
-  const launcher = spawn(
+  const launcher = launch(
     process.execPath,
     ['--import', 'tsx', PLATFORM, '--services', 'registry,grades', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', tempDir('launcher-')],
-    { cwd: ROOT, env: { ...process.env, HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '500' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: ROOT, env: { ...process.env, HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '500' } },
   );
-  let output = '';
-  launcher.stdout.on('data', (chunk) => (output += chunk));
-  launcher.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
-  let pids: number[] = [];
-  t.after(() => {
-    for (const pid of [launcher.pid!, ...pids]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-
-  await waitFor(() => output.includes('Switchboard is running'), 'the platform table', 120_000, 100);
+  t.after(() => launcher.kill());
+  await launcher.waitUntilRunning(120_000);
+  const output = launcher.output;
   const gradesPid = async () => {
     const { body } = await getJson(`${registryUrl}/services?name=grades`);
     const up = (body.instances as { state: string; metadata: { pid: string } }[]).filter((i) => i.state === 'up');
@@ -39,21 +25,21 @@ test('the launcher restarts a crashed service visibly, and SIGTERM stops everyth
   };
   const firstPid = (await waitFor(gradesPid, 'grades registered'))!;
   process.kill(firstPid, 'SIGKILL');
-  await waitFor(() => /\[platform\] grades exited \(\S+\); restarting in [\d.]+ s \(restart #1\)/.test(output), 'the restart notice');
-  await waitFor(() => output.includes('[platform] grades restarted'), 'the restart');
+  await waitFor(() => /\[platform\] grades exited \(\S+\); restarting in [\d.]+ s \(restart #1\)/.test(output()), 'the restart notice');
+  await waitFor(() => output().includes('[platform] grades restarted'), 'the restart');
   const secondPid = await waitFor(async () => {
     const pid = await gradesPid();
     return pid && pid !== firstPid ? pid : undefined;
   }, 'the restarted grades to register', 60_000);
   assert.ok(alive(secondPid!));
 
-  pids = descendants(launcher.pid!);
+  const pids = descendants(launcher.child.pid!);
   assert.ok(pids.length >= 2);
-  launcher.kill('SIGTERM');
-  assert.equal(await exited, 0, output.slice(-2000));
+  launcher.child.kill('SIGTERM');
+  assert.equal(await launcher.exited, 0, output().slice(-2000));
   await waitFor(() => pids.every((pid) => !alive(pid)), 'every child to exit', 10_000);
-  assert.match(output, /\[platform\] SIGTERM: stopping 2 processes/);
-  assert.match(output, /everything has stopped/);
+  assert.match(output(), /\[platform\] SIGTERM: stopping 2 processes/);
+  assert.match(output(), /everything has stopped/);
 });
 
 test('the launcher refuses bad flags with a clear message and exit code 2', async () => {

@@ -4,14 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { ROOT, getJson, tempDir, waitFor } from './helpers.ts';
+import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
 import { runCli, STACK_LINE } from './cliRunner.ts';
-import { freePort } from './ports.ts';
-import { alive, descendants } from './processes.ts';
+import { alive, launch } from './processes.ts';
 import { applyOp } from '../imageservice/ops.ts';
 
 function testImage(width: number, height: number, seed: number): Buffer {
@@ -29,33 +27,19 @@ test('npm start runs the platform; the CLI processes images; a request is traced
   const dir = tempDir('platform-');
   const registryPort = await freePort();
   const registryUrl = `http://127.0.0.1:${registryPort}`;
-  const launcher = spawn('npm', ['start', '--', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', path.join(dir, 'data')], {
+  // detached: its own process group, so a signal reaches it as Ctrl-C would.
+  const launcher = launch('npm', ['start', '--', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', path.join(dir, 'data')], {
     cwd: ROOT,
     env: { ...process.env, HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '500', LOG_BATCH_MS: '50' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group, so a signal reaches it as Ctrl-C would
+    detached: true,
   });
-  let output = '';
-  launcher.stdout.on('data', (chunk) => (output += chunk));
-  launcher.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
-  let pids: number[] = [];
-  t.after(() => {
-    for (const pid of [launcher.pid!, ...pids]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-
-  await waitFor(() => output.includes('Switchboard is running'), 'the platform table', 180_000, 100);
-  pids = descendants(launcher.pid!);
+  t.after(() => launcher.kill());
+  const pids = await launcher.waitUntilRunning();
+  const output = launcher.output;
   for (const name of ['registry', 'logservice', 'grades', 'portal', 'storage', 'master', 'worker', 'frontend']) {
-    assert.match(output, new RegExp(`^${name}\\s+`, 'm'), `${name} is in the table`);
+    assert.match(output(), new RegExp(`^${name}\\s+`, 'm'), `${name} is in the table`);
   }
-  assert.match(output, /^\[registry\s*\] .*registry listening on/m, 'console lines are prefixed with the service name');
+  assert.match(output(), /^\[registry\s*\] .*registry listening on/m, 'console lines are prefixed with the service name');
   const listing = (await getJson(`${registryUrl}/services`)).body as { instances: { serviceName: string; serviceURL: string; state: string }[] };
   const urlOf = (name: string) => listing.instances.find((i) => i.serviceName === name && i.state === 'up')!.serviceURL;
   assert.notEqual(new URL(urlOf('imagefrontend')).port, '8080', 'non-default ports');
@@ -120,10 +104,10 @@ test('npm start runs the platform; the CLI processes images; a request is traced
 
   // Ctrl-C: every process goes, and the launcher exits 0.
   assert.ok(pids.length >= 9, `expected the launcher's processes, found ${pids.length}`);
-  process.kill(-launcher.pid!, 'SIGINT');
-  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000))]);
+  process.kill(-launcher.child.pid!, 'SIGINT');
+  const code = await Promise.race([launcher.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000))]);
   // npm itself re-raises the Ctrl-C it received (exit by SIGINT); the launcher below it exits 0 after this line.
-  assert.ok(code === 0 || launcher.signalCode === 'SIGINT', `npm ended with ${code}/${launcher.signalCode}:\n${output.slice(-3000)}`);
+  assert.ok(code === 0 || launcher.child.signalCode === 'SIGINT', `npm ended with ${code}/${launcher.child.signalCode}:\n${output().slice(-3000)}`);
   await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit', 10_000);
-  assert.match(output, /everything has stopped/);
+  assert.match(output(), /everything has stopped/);
 });
