@@ -14,8 +14,10 @@ export function machine(): string {
 /**
  * Writes one benchmark's section of docs/benchmarks.md (between its own markers, so the
  * benchmarks never overwrite each other), stamped with the date, the machine and the command.
+ * `options.file` writes to another report (with `options.heading` when it is new).
  */
-export function writeReport(id: string, title: string, command: string, body: string): void {
+export function writeReport(id: string, title: string, command: string, body: string, options: { file?: string; heading?: string } = {}): void {
+  const file = options.file ?? FILE;
   const start = `<!-- bench:${id} -->`;
   const end = `<!-- /bench:${id} -->`;
   const section = [
@@ -29,13 +31,14 @@ export function writeReport(id: string, title: string, command: string, body: st
     body.trim(),
     end,
   ].join('\n');
-  let text = fs.existsSync(FILE) ? fs.readFileSync(FILE, 'utf8') : '# Benchmarks\n\nFigures written by `npm run bench` (each benchmark rewrites its own section).\n';
+  const heading = options.heading ?? '# Benchmarks\n\nFigures written by `npm run bench` (each benchmark rewrites its own section).\n';
+  let text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : heading;
   const from = text.indexOf(start);
   const to = text.indexOf(end);
   if (from >= 0 && to > from) text = text.slice(0, from) + section + text.slice(to + end.length);
   else text = `${text.trimEnd()}\n\n${section}\n`;
-  fs.mkdirSync(path.dirname(FILE), { recursive: true });
-  fs.writeFileSync(FILE, text);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
   process.stdout.write(`\n${section}\n`);
 }
 

@@ -83,6 +83,8 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
         res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.size });
         image.stream.pipe(res);
         image.stream.on('error', () => res.destroy());
+        // A client that hangs up mid-download (a worker killed while reading) must not leave the file open until GC.
+        res.on('close', () => image.stream.destroy());
       });
 
       router.head('/images/:state/:id', async (req, res) => {
