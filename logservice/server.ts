@@ -15,6 +15,7 @@ import { CallerDirectory } from './callers.ts';
 import { parseFilter } from './filters.ts';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
 import { viewerPage } from './viewer.ts';
+import { limitBody, tooLarge } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
 import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
 
@@ -79,6 +80,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
       return;
     }
     const size = Number(req.get('content-length')) || (typeof req.body === 'string' ? req.body.length : 0);
+    if (size > options.bodyLimit) throw tooLarge(options.bodyLimit);
     if (store.isFull(size)) {
       requests.inc({ outcome: 'busy' });
       throw busy(`the write queue is full (${store.queuedBytes} bytes waiting for the disk); retry after ${options.retryAfterSeconds} s`);
@@ -148,7 +150,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
   router.get('/', (_req, res) => {
     res.type('html').send(viewerPage());
   });
-  router.post('/log', admit, express.text({ type: NDJSON, limit: options.bodyLimit }), ingest);
+  router.post('/log', admit, limitBody(express.text({ type: NDJSON, limit: options.bodyLimit }), options.bodyLimit, [NDJSON]), ingest);
   router.all('/log', methodNotAllowed(['POST']));
   router.get('/logs', async (req: Request, res: Response) => {
     const { filter, limit } = parseFilter(req.query);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'winston';
 import { HttpError, errorBody } from '../shared/errors.ts';
 import { REQUEST_ID_HEADER } from '../shared/requestContext.ts';
+import { lingerOnUnreadBody } from '../shared/bodyLimit.ts';
 
 export interface RegisterEndpointOptions {
   /** Largest body accepted, in bytes. */
@@ -36,7 +37,7 @@ export function registerEndpoint(options: RegisterEndpointOptions): http.Request
     const incomingId = req.headers[REQUEST_ID_HEADER];
     const requestId = typeof incomingId === 'string' && validRequestId.test(incomingId) ? incomingId : randomUUID();
     res.setHeader(REQUEST_ID_HEADER, requestId);
-    void handle(req, res, options).catch((err: unknown) => fail(res, err, options.logger));
+    void handle(req, res, options).catch((err: unknown) => fail(req, res, err, options.logger));
   };
 }
 
@@ -45,9 +46,15 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   if (unauthorized) throw unauthorized;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > options.limit) throw tooLarge(options.limit);
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const [mediaType, ...params] = (req.headers['content-type'] ?? '').split(';');
+  const type = mediaType.trim().toLowerCase();
   if (type !== 'application/json' && !/^application\/[^/]+\+json$/.test(type)) {
     throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
+  }
+  // As express.json would: a charset other than UTF-8 is refused, not read as if it were UTF-8.
+  const charset = params.map((p) => /^\s*charset\s*=\s*"?([^";]*)"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
+  if (charset !== undefined && !/^utf-?8$/i.test(charset.trim())) {
+    throw new HttpError(415, 'unsupported_encoding', `unsupported charset "${charset.trim().toUpperCase()}"`);
   }
   const text = await readBody(req, options.limit);
   let body: unknown;
@@ -85,7 +92,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
 }
 
 /** Writes the one JSON error shape; 400s and 413s close the connection, as the express error handler does. */
-function fail(res: http.ServerResponse, err: unknown, logger: Logger): void {
+function fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, logger: Logger): void {
   const known = err instanceof HttpError ? err : undefined;
   if (!known) logger.error(`unhandled error on POST /services: ${(err as Error)?.stack ?? err}`);
   if (res.headersSent) {
@@ -95,7 +102,9 @@ function fail(res: http.ServerResponse, err: unknown, logger: Logger): void {
   const status = known?.status ?? 500;
   const body = JSON.stringify(errorBody(known?.code ?? 'internal', known?.message ?? 'internal server error'));
   const headers: Record<string, string | number> = { ...known?.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-  if (status === 400 || status === 413) headers.connection = 'close';
+  // A body still arriving is read a little longer and then cut off, so the client gets to read this answer.
+  if ((status === 400 || status === 413) && req.complete) headers.connection = 'close';
+  else lingerOnUnreadBody(req, res);
   res.writeHead(status, headers);
   res.end(body);
 }

@@ -27,6 +27,7 @@ import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
 import { ChangeLog } from './changeLog.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
+import { limitBody } from '../shared/bodyLimit.ts';
 
 export interface RegistryOptions {
   host: string;
@@ -369,7 +370,7 @@ export class RegistryServer {
     };
 
     // The reference Go client sends the URL as the body, without a Content-Type.
-    app.delete('/services', express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), (req, res) => {
+    app.delete('/services', limitBody(express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), MAX_BODY_BYTES, 'any'), (req, res) => {
       const raw = typeof req.body === 'string' ? req.body.trim() : '';
       if (!raw) throw new HttpError(400, 'invalid_field', 'body: send the serviceURL to deregister as text/plain');
       const url = parseWith(httpUrl, raw, 'invalid_field');

@@ -42,8 +42,18 @@ function fromBodyParser(err: { type?: string; status?: number; limit?: number; m
     case 'request.size.invalid':
       return new HttpError(400, 'bad_length', 'request size did not match Content-Length');
     default:
-      return undefined;
+      return fromClientError(err);
   }
+}
+
+/**
+ * Other 4xx errors thrown by express and its parsers (http-errors: a gzip body that does not
+ * inflate, a path parameter that does not URL-decode): the client's fault, said as such.
+ */
+function fromClientError(err: { status?: number; statusCode?: number; expose?: boolean; message?: string }): HttpError | undefined {
+  const status = err.status ?? err.statusCode;
+  if (typeof status !== 'number' || status < 400 || status > 499 || err.expose === false) return undefined;
+  return new HttpError(status, 'bad_request', `the request could not be read: ${err.message ?? 'malformed'}`);
 }
 
 /** A failed call to another service becomes a 502/503/504 that says which service and why. */
@@ -92,7 +102,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const code = httpError?.code ?? 'internal';
     const message = httpError?.message ?? 'internal server error';
     for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
-    if (status === 413 || status === 400) res.setHeader('Connection', 'close');
+    // A body still arriving is not cut off here (the client would see a reset, not this answer): see lingerOnUnreadBody.
+    if ((status === 413 || status === 400) && req.complete) res.setHeader('Connection', 'close');
     res.status(status).json(errorBody(code, message));
   };
 }

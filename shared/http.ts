@@ -6,6 +6,9 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { requestIdMiddleware } from './requestContext.ts';
 import { metricsHandler } from './metrics.ts';
+import { limitBody, limitBytes, lingerMiddleware } from './bodyLimit.ts';
+import { answerClientError } from './clientError.ts';
+import { envInt } from './config.ts';
 
 export const DEFAULT_JSON_LIMIT = '64kb';
 
@@ -15,10 +18,12 @@ export function createApp(options: { metrics: MetricsRegistry; jsonLimit?: strin
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestIdMiddleware);
+  app.use(lingerMiddleware);
   app.get('/metrics', metricsHandler(options.metrics));
   const limit = options.jsonLimit ?? DEFAULT_JSON_LIMIT;
-  app.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
-  app.use(express.text({ limit, type: 'text/plain' }));
+  const jsonTypes = ['application/json', 'application/*+json'];
+  app.use(limitBody(express.json({ limit, type: jsonTypes }), limitBytes(limit), jsonTypes));
+  app.use(limitBody(express.text({ limit, type: 'text/plain' }), limitBytes(limit), ['text/plain']));
   return app;
 }
 
@@ -37,9 +42,12 @@ export interface ServerTimeouts {
 
 /** Listens on host:port (0 is ephemeral) with timeouts that stop slow clients from holding sockets. */
 export async function listen(app: Express | http.RequestListener, host: string, port: number, timeouts: ServerTimeouts = {}): Promise<http.Server> {
-  const server = http.createServer(app);
-  server.requestTimeout = timeouts.requestTimeoutMs ?? 30_000;
-  server.headersTimeout = timeouts.headersTimeoutMs ?? 10_000;
+  // Checked every second (node's default is every 30 s), so a slow client is cut off near its timeout.
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app);
+  // REQUEST_TIMEOUT_MS and HEADERS_TIMEOUT_MS, when set, override a service's own choice.
+  server.requestTimeout = envInt('REQUEST_TIMEOUT_MS', timeouts.requestTimeoutMs ?? 30_000);
+  server.headersTimeout = envInt('HEADERS_TIMEOUT_MS', timeouts.headersTimeoutMs ?? 10_000);
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = timeouts.keepAliveTimeoutMs ?? 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -9,7 +9,7 @@ import { ProviderTable, type ProviderListener } from './providers.ts';
 import { createServiceClient, type ServiceClientOptions } from './serviceClient.ts';
 import { Backoff } from './backoff.ts';
 import { advertisedUrl, serviceConfig, type ServiceConfig } from './config.ts';
-import { parseBody } from './validate.ts';
+import { parseBody, httpUrl } from './validate.ts';
 import { HttpError } from './errors.ts';
 import { bearerMatches } from './auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
@@ -39,7 +39,8 @@ export interface StartServiceOptions {
   onStop?: () => Promise<void> | void;
 }
 
-const patchEntry = z.object({ name: z.string().min(1), url: z.string().min(1) });
+// A provider URL that is not an http(s) URL would be called by svc.client(): refuse it with the patch.
+const patchEntry = z.object({ name: z.string().min(1).max(256), url: httpUrl });
 const patchSchema = z.object({
   added: z.array(z.unknown()).nullish(),
   removed: z.array(z.unknown()).nullish(),
@@ -127,6 +128,8 @@ export class Service {
     app.post('/services', (req, res) => {
       this.assertFromRegistry(req.get('authorization'));
       const patch = parseBody(patchSchema, req.body, 'invalid_patch');
+      // An empty body (which the JSON parser reads as {}) is not a patch. Go sends null lists, which are.
+      if (patch.added === undefined && patch.removed === undefined) throw new HttpError(400, 'invalid_patch', 'body: a patch needs "added" or "removed"');
       const added = parseEntries(patch.added);
       const removed = parseEntries(patch.removed);
       res.json({ ok: true });

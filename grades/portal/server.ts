@@ -6,6 +6,7 @@ import { envInt, serviceConfig, type ServiceConfig } from '../../shared/config.t
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { GradesApiError, GradesClient } from '../client.ts';
+import { limitBody, limitBytes } from '../../shared/bodyLimit.ts';
 import { newGradeSchema, parseStudentId } from '../protocol.ts';
 import { emptyGradeForm, errorPage, studentPage, studentsPage, type ErrorPage, type GradeField, type GradeFormState } from './pages.ts';
 
@@ -121,7 +122,7 @@ function pageFor(err: unknown, req: Request): ErrorPage | undefined {
     }
   }
   const typed = err as { type?: string; status?: number } | undefined;
-  if (typed?.type === 'entity.too.large' || typed?.type === 'parameters.too.many') {
+  if (typed?.type === 'entity.too.large' || typed?.type === 'parameters.too.many' || (err instanceof HttpError && err.status === 413)) {
     return { status: 413, title: 'The form is too large', explanation: `A grade form is at most ${FORM_LIMIT}.` };
   }
   if (err instanceof HttpError) {
@@ -175,7 +176,7 @@ export function portalRoutes(grades: GradesClient, logger: Logger): Router {
   router.post(
     '/students/:id/grades',
     sameOriginForms,
-    express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 }),
+    limitBody(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 }), limitBytes(FORM_LIMIT), ['application/x-www-form-urlencoded']),
     async (req, res) => {
       const id = studentIdFrom(req.params.id);
       const { form, grade } = readGradeForm(req.body);

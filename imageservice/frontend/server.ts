@@ -66,6 +66,7 @@ function readMultipart(req: Request, maxBytes: number): Promise<UploadedFile> {
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('limit', () => {
         failure ??= new HttpError(413, 'payload_too_large', `the file is larger than the limit of ${maxBytes} bytes`);
+        stopEarly(failure);
       });
       stream.on('close', () => {
         if (!stream.truncated) file = { png: Buffer.concat(chunks), filename: info.filename ?? 'image.png' };
@@ -86,6 +87,18 @@ function readMultipart(req: Request, maxBytes: number): Promise<UploadedFile> {
         reject(err);
       }
     });
+    // Refused at once, not after the rest of the body has been read: the server then hangs up on it.
+    const stopEarly = (err: HttpError) => {
+      req.unpipe(parser);
+      req.off('data', count);
+      reject(err);
+    };
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes + 64 * 1024) stopEarly(new HttpError(413, 'payload_too_large', `the upload is larger than the limit of ${maxBytes} bytes`));
+    };
+    req.on('data', count);
     req.pipe(parser);
   });
 }

@@ -54,8 +54,16 @@ export class ImageStore {
       },
     });
     const out = fs.createWriteStream(tmp, { flags: 'wx' });
+    // The body is piped, not part of the pipeline: a refused body must not be destroyed with it
+    // (that resets the connection before the 413 can be read); the server decides when to hang up.
+    const interrupted = () => {
+      if (!body.readableEnded) counter.destroy(new Error('the upload was interrupted'));
+    };
+    body.once('error', interrupted);
+    body.once('close', interrupted);
+    body.pipe(counter);
     try {
-      await pipeline(body, counter, out);
+      await pipeline(counter, out);
       if (this.options.fsync) {
         const handle = await fsp.open(tmp, 'r');
         try {
@@ -66,8 +74,12 @@ export class ImageStore {
       }
       await fsp.rename(tmp, target);
     } catch (err) {
+      body.unpipe(counter);
       await fsp.rm(tmp, { force: true });
       throw err;
+    } finally {
+      body.off('error', interrupted);
+      body.off('close', interrupted);
     }
     return bytes;
   }
