@@ -55,8 +55,9 @@ export async function mutateJson(findings: Findings, target: Target, random: Ran
 
 function stillJson(text: string): boolean {
   try {
-    JSON.parse(text);
-    return !text.startsWith('\ufeff');
+    // body-parser drops a leading byte order mark, as RFC 8259 allows.
+    JSON.parse(text.replace(/^\ufeff/, ''));
+    return true;
   } catch {
     return false;
   }
