@@ -12,6 +12,7 @@
  * CHAOS_LOG_RATE (lines/s, 1000), CHAOS_WATCHERS (20), CHAOS_DEADLINE_S (480, the whole run).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,7 @@ const runStarted = Date.now();
 const deadline = runStarted + DEADLINE_MS;
 const elapsed = (at = Date.now()) => (at - t0) / 1000;
 let t0 = Date.now();
+let loadAtStart = NaN;
 const say = (line: string) => process.stdout.write(`[chaos ${((Date.now() - runStarted) / 1000).toFixed(1)}s] ${line}\n`);
 
 async function getJson<T = any>(url: string, timeoutMs = 3000): Promise<T> {
@@ -136,6 +138,18 @@ async function startPlatform(): Promise<Platform> {
 /** Every process that should be running now (the SIGSTOPped worker counts). */
 function liveProcs(p: Platform): Managed[] {
   return [p.registry, p.log, p.storage, p.master, p.grades, p.portal, p.frontend, p.logClient, p.watchers, ...p.workers].filter((m) => m.running);
+}
+
+/** Starts a process, trying again (up to 3 times) if it dies before it is ready: a start-up must not end the run. */
+async function startAgain(m: Managed): Promise<Managed> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await m.start();
+    } catch (err) {
+      if (attempt >= 3 || Date.now() > deadline) throw err;
+      say(`${m.name} did not start (${(err as Error).message.split('\n')[0]}); trying again`);
+    }
+  }
 }
 
 async function listing(p: Platform): Promise<InstanceView[]> {
@@ -366,7 +380,12 @@ async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], random:
         const replacement = workerProc(p.registryUrl, p.runDir);
         fault.replacement = replacement;
         p.workers.push(replacement);
-        restarts.push(replacement.start().then(() => (fault.restartedAt = Date.now())));
+        restarts.push(
+          startAgain(replacement).then(
+            () => (fault.restartedAt = Date.now()),
+            (err: Error) => (fault.note = `the new worker did not start: ${err.message.split('\n')[0]}`),
+          ),
+        );
         say(`SIGKILL ${victim.name} (pid ${fault.victimPid}); starting ${replacement.name}`);
         break;
       }
@@ -377,13 +396,19 @@ async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], random:
         fault.victimPid = victim.pid;
         await victim.kill();
         say(`SIGKILL ${victim.name} (pid ${fault.victimPid}); restarting it`);
-        await victim.start();
+        await startAgain(victim);
         fault.restartedAt = Date.now();
         break;
       }
       case 'stop-worker': {
-        const candidates = p.workers.filter((w) => w.running && w.url);
+        // Every worker may be a new one still starting: wait for one that runs.
+        const candidates = (await until(() => { const c = p.workers.filter((w) => w.running && w.url); return c.length ? c : undefined; }, Date.now() + 15_000, 100)) ?? [];
+        if (candidates.length === 0) {
+          fault.note = 'no worker to stop';
+          break;
+        }
         const victim = candidates[Math.floor(random() * candidates.length)];
+        fault.at = Date.now();
         fault.victim = victim.name;
         fault.victimPid = victim.pid;
         monitor.stopped = victim;
@@ -405,7 +430,7 @@ async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], random:
         registryHealth.first.end = await registrySnapshot(p);
         await p.registry.kill();
         say('SIGKILL registry; restarting it');
-        await p.registry.start();
+        await startAgain(p.registry);
         fault.restartedAt = Date.now();
         // The second registry's baseline: once every process is registered with it again.
         restarts.push(
@@ -421,7 +446,7 @@ async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], random:
         say('SIGTERM log service; restarting it');
         const code = await p.log.stop();
         fault.note = `exited ${code}`;
-        await p.log.start();
+        await startAgain(p.log);
         fault.restartedAt = Date.now();
         break;
       }
@@ -597,6 +622,7 @@ async function main(): Promise<number> {
 
     const faults = schedule(random);
     t0 = Date.now();
+    loadAtStart = os.loadavg()[0];
     say(`load and faults start: ${faults.length} faults (${faults.filter((f) => f.kind === 'kill-worker').length} worker kills)`);
     const logStart = await fetch(`${p.logClient.url}/start?count=${LOG_LINES}&rate=${LOG_RATE}`, { method: 'POST' });
     if (!logStart.ok) throw new Error(`log client did not start: ${logStart.status}`);
@@ -711,6 +737,8 @@ async function main(): Promise<number> {
     failed = passed !== checks.length;
     const lp = lastProgress;
     report = `
+Machine load (1-minute load average, ${os.availableParallelism()} cores): ${loadAtStart.toFixed(1)} when the load started, ${os.loadavg()[0].toFixed(1)} at the end (other work on the machine counts too).
+
 **${failed ? `FAILED: ${checks.length - passed} of ${checks.length} checks` : `PASSED: all ${checks.length} checks`}.** Seed ${SEED}; the run took ${fmt((Date.now() - runStarted) / 1000, 0)} s (load and faults from t = 0; the last fault at ${fmt(elapsed(faultsEnd))} s; every task done at ${fmt(doneAt ? elapsed(doneAt) : undefined)} s; every log line shipped at ${fmt(logDoneAt ? elapsed(logDoneAt) : undefined)} s).
 
 What ran (each a separate process on 127.0.0.1, fixed ports chosen free at start, data in a temp directory): registry (HEARTBEAT_INTERVAL_MS=${HEARTBEAT.HEARTBEAT_INTERVAL_MS}, HEARTBEAT_TIMEOUT_MS=${HEARTBEAT.HEARTBEAT_TIMEOUT_MS}, HEARTBEAT_FAILURES=${HEARTBEAT.HEARTBEAT_FAILURES}), log service, storage, master (LEASE_MS=5000, so a killed worker's tasks return in seconds), grades, portal, frontend, two workers at a time (default concurrency, registry lease 3 s), a log client (\`bench/chaos/logClient.ts\`) and ${WATCHERS} watcher services (\`bench/chaos/watchers.ts\`, one process, each service with its own port and registration) requiring ${WATCHED.join(', ')}.
