@@ -435,6 +435,8 @@ async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], random:
         // The second registry's baseline: once every process is registered with it again.
         restarts.push(
           until(async () => healthy(p, await listing(p), monitor.stopped), deadline, 100).then(async () => {
+            // A few seconds of checks first, so its keep-alive connection to every instance is open (as in the first baseline).
+            await sleep(3000);
             registryHealth.second.start = await registrySnapshot(p);
           }),
         );
