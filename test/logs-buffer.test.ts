@@ -4,8 +4,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, startProcess, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { countBy, startLogService, storedLines } from './fixtures/logs.ts';
+import { getJson, startRegistry, waitFor, type Proc } from './helpers.ts';
+import { countBy, startLogService, startLogWriter, storedLines } from './fixtures/logs.ts';
 import type { LogEntry } from '../logservice/protocol.ts';
 
 const procs: Proc[] = [];
@@ -14,7 +14,7 @@ after(async () => {
 });
 
 async function startWriter(name: string, registryUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = await startProcess('test/fixtures/logWriter.ts', { env: { NAME: name, REGISTRY_URL: registryUrl, ...env } });
+  const proc = await startLogWriter(name, registryUrl, env);
   procs.push(proc);
   return proc;
 }

@@ -1,8 +1,8 @@
 /** The log shipper in a real service: batching, and the final flush when the service is stopped. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, startProcess, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { countBy, metric, startLogService, storedLines } from './fixtures/logs.ts';
+import { getJson, startRegistry, waitFor, type Proc } from './helpers.ts';
+import { countBy, metric, startLogService, startLogWriter, storedLines } from './fixtures/logs.ts';
 
 const procs: Proc[] = [];
 after(async () => {
@@ -10,7 +10,7 @@ after(async () => {
 });
 
 async function startWriter(name: string, registryUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = await startProcess('test/fixtures/logWriter.ts', { env: { NAME: name, REGISTRY_URL: registryUrl, ...env } });
+  const proc = await startLogWriter(name, registryUrl, env);
   procs.push(proc);
   return proc;
 }
