@@ -132,3 +132,18 @@ export function checkPngStructure(bytes: Uint8Array): PngHeader {
   if (!sawIdat) throw new PngError(415, 'invalid_png', 'the PNG has no image data (IDAT chunk)');
   return header;
 }
+
+/** The image data of a PNG: its IDAT chunks' contents, joined (the zlib stream). */
+export function imageData(bytes: Uint8Array): Buffer {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts: Buffer[] = [];
+  let offset = PNG_SIGNATURE.length;
+  while (offset + 8 <= buf.length) {
+    const length = buf.readUInt32BE(offset);
+    const type = buf.toString('latin1', offset + 4, offset + 8);
+    if (type === 'IDAT') parts.push(buf.subarray(offset + 8, Math.min(buf.length, offset + 8 + length)));
+    if (type === 'IEND') break;
+    offset += 12 + length;
+  }
+  return Buffer.concat(parts);
+}

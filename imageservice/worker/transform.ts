@@ -7,7 +7,9 @@
  * (colour type 0/4) when the input was grey or the op is grayscale, colour (2/6) otherwise, with
  * an alpha channel exactly when the input had alpha (a channel or tRNS).
  */
+import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
+import { imageData } from '../png.ts';
 import { applyOp, type Op, type Samples } from '../ops.ts';
 
 export interface EncoderOptions {
@@ -61,6 +63,12 @@ export function decodePng(png: Buffer): Decoded {
   try {
     // 16-bit samples stay 16-bit (skipRescale); lower depths are scaled to 8 bits below.
     const head = png.length >= 26 ? png[24] : 8;
+    // pngjs's own synchronous inflate does not report a broken zlib stream: it hands back whatever
+    // was in its uninitialised buffer. So the stream is inflated once here, where errors surface,
+    // and bounded by the largest size the header allows (8 bytes a pixel, plus filter and pass bytes).
+    const width = png.length >= 24 ? png.readUInt32BE(16) : 0;
+    const height = png.length >= 24 ? png.readUInt32BE(20) : 0;
+    zlib.inflateSync(imageData(png), { maxOutputLength: Math.max(1, (width * 8 + 1) * height + 8 * (height + 8)) });
     // The master checked every chunk's CRC when it accepted the upload; checking again in JS costs ~5 % of a transform.
     meta = PNG.sync.read(png, { skipRescale: head === 16, checkCRC: false }) as typeof meta;
     sourceDepth = meta.depth ?? 8;
