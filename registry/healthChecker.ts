@@ -40,7 +40,9 @@ export class HealthChecker {
 
   start(): void {
     this.stopped = false;
-    const tickMs = Math.max(10, Math.min(100, Math.floor(this.options.intervalMs / 5)));
+    // Small ticks: each one starts only the checks due now, so a fleet's checks never leave in one
+    // burst that would hold up patches and registrations (1,000 instances at 1 s: ~20 per tick).
+    const tickMs = Math.max(10, Math.min(100, Math.floor(this.options.intervalMs / 50)));
     this.timer = setInterval(() => this.tick(), tickMs);
     this.timer.unref();
   }
