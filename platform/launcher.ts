@@ -4,6 +4,7 @@ import { createConcurrently, Logger, LogError, LogExit, LogOutput, type Command 
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView } from '../registry/protocol.ts';
 import { PLATFORM_SERVICES, platformService, type PlatformService } from './services.ts';
+import { table } from './cli.ts';
 
 export interface LaunchOptions {
   /** Service ids to run (see PLATFORM_SERVICES). */
@@ -190,7 +191,7 @@ export class Launcher {
 
 /** The table of what runs where, printed once everything has registered. */
 export function renderTable(wanted: PlatformService[], instances: InstanceView[], registryUrl: string): string {
-  const rows: string[][] = [['service', 'registered as', 'instances', 'URL', 'page']];
+  const rows: string[][] = [];
   for (const service of wanted) {
     if (!service.registersAs) {
       rows.push([service.id, '-', '1', registryUrl, `${registryUrl}/  (${service.page})`]);
@@ -200,7 +201,6 @@ export function renderTable(wanted: PlatformService[], instances: InstanceView[]
     const url = up.map((i) => i.serviceURL).join(' ');
     rows.push([service.id, service.registersAs, String(up.length), url, service.page && up[0] ? `${up[0].serviceURL}/  (${service.page})` : '']);
   }
-  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
-  const line = (row: string[]) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd();
-  return ['', 'Switchboard is running:', '', line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line), '', 'Press Ctrl-C to stop everything.', ''].join('\n');
+  const listing = table(['service', 'registered as', 'instances', 'URL', 'page'], rows);
+  return ['', 'Switchboard is running:', '', listing, '', 'Press Ctrl-C to stop everything.', ''].join('\n');
 }
