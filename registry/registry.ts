@@ -170,10 +170,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return { record: existing, created: false };
   }
 
-  /** Puts back an instance read from the store, without announcing it. */
-  restore(record: InstanceRecord): void {
-    if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return;
+  /** Puts back an instance read from the store, without announcing it; false when it clashes with one already here. */
+  restore(record: InstanceRecord): boolean {
+    if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return false;
     this.index(record);
+    return true;
   }
 
   remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered'): InstanceRecord | undefined {

@@ -146,7 +146,7 @@ export class RegistryServer {
       },
       onFailed: () => patchesFailed.inc(),
     });
-    this.store = new RegistrationStore(options.dataDir, () => [...this.registry.all()], this.logger);
+    this.store = new RegistrationStore(options.dataDir, this.logger);
     this.registry.on('change', (change) => this.onChange(change));
     this.app = this.buildApp();
   }
@@ -162,7 +162,8 @@ export class RegistryServer {
   async start(): Promise<this> {
     const restored = this.store.load();
     for (const record of restored) {
-      this.registry.restore(record);
+      if (!this.registry.restore(record)) continue;
+      this.store.changed(record);
       this.checker.checkSoon(record.instanceId);
     }
     if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
@@ -205,7 +206,7 @@ export class RegistryServer {
 
   private onChange(change: RegistryChange): void {
     const { type, instance } = change;
-    this.store.markDirty();
+    this.store.changed(instance, type === 'deregistered' || type === 'evicted');
     const entry = { name: instance.serviceName, url: instance.serviceURL };
     if (change.previous && (change.previous.serviceName !== instance.serviceName || change.previous.serviceURL !== instance.serviceURL)) {
       const old = { name: change.previous.serviceName, url: change.previous.serviceURL };

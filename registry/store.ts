@@ -8,9 +8,37 @@ const FILE = 'registrations.json';
 const WRITE_SPACING = 20;
 const MAX_DELAY_MS = 5000;
 
-/** Registrations on disk under DATA_DIR, so a restarted registry checks everyone again instead of forgetting them. */
+/**
+ * What is saved of an instance: who it is and its state, not its latest check (a restarted
+ * registry checks everyone again at once, so check results would be stale anyway).
+ */
+function persisted(record: InstanceRecord): string {
+  return JSON.stringify({
+    instanceId: record.instanceId,
+    serviceName: record.serviceName,
+    serviceURL: record.serviceURL,
+    serviceUpdateURL: record.serviceUpdateURL,
+    heartbeatURL: record.heartbeatURL,
+    requiredServices: record.requiredServices,
+    metadata: record.metadata,
+    ttlSeconds: record.ttlSeconds,
+    leaseExpiresAt: record.leaseExpiresAt,
+    state: record.state,
+    registeredAt: record.registeredAt,
+    upSince: record.upSince,
+    downSince: record.downSince,
+  });
+}
+
+/**
+ * Registrations on disk under DATA_DIR, so a restarted registry checks everyone again instead of forgetting them.
+ * Each instance is serialised when it changes, not at every write: a write then only joins the saved
+ * texts, so with thousands of instances it never holds the event loop (and the patches waiting on it)
+ * for the milliseconds that serialising them all would take.
+ */
 export class RegistrationStore {
   private readonly file: string;
+  private readonly saved = new Map<InstanceRecord, string>();
   private timer?: NodeJS.Timeout;
   private writing?: Promise<void>;
   private dirty = false;
@@ -19,7 +47,6 @@ export class RegistrationStore {
 
   constructor(
     dataDir: string,
-    private readonly snapshot: () => InstanceRecord[],
     private readonly logger: Logger,
     private readonly debounceMs = 200,
   ) {
@@ -37,15 +64,22 @@ export class RegistrationStore {
     }
     try {
       const parsed = JSON.parse(text) as { instances?: InstanceRecord[] };
-      return Array.isArray(parsed.instances) ? parsed.instances : [];
+      return Array.isArray(parsed.instances) ? parsed.instances.map((record) => ({ ...record, consecutiveFailures: 0 })) : [];
     } catch (err) {
       this.logger.error(`ignoring unreadable ${this.file}: ${(err as Error).message}`);
       return [];
     }
   }
 
+  /** An instance was added or changed (`removed`: it is gone): saved with the next write. */
+  changed(record: InstanceRecord, removed = false): void {
+    if (removed) this.saved.delete(record);
+    else this.saved.set(record, persisted(record));
+    this.markDirty();
+  }
+
   /** Something changed: write soon, coalescing bursts into one write (at most ~5% of the time spent writing). */
-  markDirty(): void {
+  private markDirty(): void {
     this.dirty = true;
     if (this.timer) return;
     const delay = Math.min(MAX_DELAY_MS, Math.max(this.debounceMs, this.lastWriteMs * WRITE_SPACING));
@@ -62,8 +96,8 @@ export class RegistrationStore {
     if (!this.dirty) return;
     this.dirty = false;
     const started = performance.now();
-    const instances = this.snapshot().map(({ lastError: _e, ...persisted }) => persisted);
-    this.writing = writeFileAtomic(this.file, JSON.stringify({ version: 1, instances }))
+    const text = `{"version":1,"instances":[${[...this.saved.values()].join(',')}]}`;
+    this.writing = writeFileAtomic(this.file, text)
       .then(() => {
         this.lastWriteMs = performance.now() - started;
       })
