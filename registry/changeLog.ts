@@ -27,7 +27,8 @@ export class ChangeLog {
       this.logger.info(line);
       return;
     }
-    this.logger.debug(line);
+    // Winston formats a line before its transports look at the level: don't build one nobody keeps.
+    if (this.logger.isDebugEnabled()) this.logger.debug(line);
     this.suppressed.set(kind, (this.suppressed.get(kind) ?? 0) + 1);
     this.timer ??= setTimeout(() => this.flush(), 1000);
     this.timer.unref?.();
