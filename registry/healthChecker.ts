@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import type { Registry, InstanceRecord } from './registry.ts';
-import type { Outbound, OutboundResult } from './outbound.ts';
+import { hostPort as toHostPort, type Outbound, type OutboundResult } from './outbound.ts';
 import { jitter } from '../shared/backoff.ts';
 
 export interface HealthCheckOptions {
@@ -179,12 +179,11 @@ export class HealthChecker {
 
 const hostPorts = new Map<string, string>();
 
-/** "host:port" of a heartbeat URL, as the agent names its connections (memoised: URLs repeat every interval). */
+/** "host:port" of a heartbeat URL, as Outbound names the origins of its connections (memoised: URLs repeat every interval). */
 function heartbeatHostPort(url: string): string {
   let hostPort = hostPorts.get(url);
   if (hostPort === undefined) {
-    const parsed = new URL(url);
-    hostPort = `${parsed.hostname.replace(/^\[|\]$/g, '')}:${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
+    hostPort = toHostPort(new URL(url));
     if (hostPorts.size > 100_000) hostPorts.clear();
     hostPorts.set(url, hostPort);
   }
