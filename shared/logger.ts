@@ -12,6 +12,23 @@ const requestIdFormat = winston.format((info) => {
   return info;
 });
 
+/**
+ * winston's timestamp format, with the ISO text made once per millisecond: a busy service logs
+ * dozens of lines in the same millisecond, and formatting the date was the largest single cost of
+ * a line on its way to the log shipper (about a fifth of it).
+ */
+let stampedMs = -1;
+let stampedIso = '';
+const timestampFormat = winston.format((info) => {
+  const now = Date.now();
+  if (now !== stampedMs) {
+    stampedMs = now;
+    stampedIso = new Date(now).toISOString();
+  }
+  info.timestamp = stampedIso;
+  return info;
+});
+
 const consoleLine = winston.format.printf((info) => {
   const { timestamp, level, message, service, requestId, ...meta } = info;
   const rid = requestId ? ` (${String(requestId).slice(0, 8)})` : '';
@@ -32,7 +49,7 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   return winston.createLogger({
     level,
     defaultMeta: { service },
-    format: winston.format.combine(requestIdFormat(), winston.format.timestamp()),
+    format: winston.format.combine(requestIdFormat(), timestampFormat()),
     transports: [
       new winston.transports.Console({
         format: format === 'json' ? winston.format.json() : consoleLine,
