@@ -55,6 +55,12 @@ interface Batch {
   body: string;
 }
 
+/**
+ * Lines per batch. At 1,000 (about 250 KB of JSON) a busy service makes half the requests it made
+ * at 500, and both it and the log service spend ~20 % less CPU per line (bench/logs.ts).
+ */
+const DEFAULT_BATCH_LINES = 1000;
+
 /** winston's info keys that become the entry's own fields. */
 const OWN_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'requestId']);
 
@@ -112,7 +118,7 @@ export class LogShipper extends Transport {
     this.settings = {
       serviceName: options.serviceName,
       logServiceName: options.logServiceName ?? 'log',
-      batchLines: Math.max(1, options.batchLines ?? 500),
+      batchLines: Math.max(1, options.batchLines ?? DEFAULT_BATCH_LINES),
       batchIntervalMs: options.batchIntervalMs ?? 200,
       maxBatchBytes: options.maxBatchBytes ?? 1024 * 1024,
       bufferLines: options.bufferLines ?? 10_000,
@@ -338,7 +344,7 @@ export class LogShipper extends Transport {
 /** The shipper's settings from the environment (see README). */
 export function logShipperSettings(env: NodeJS.ProcessEnv = process.env): Partial<LogShipperOptions> {
   return {
-    batchLines: envInt('LOG_SHIP_BATCH_LINES', 500, env),
+    batchLines: envInt('LOG_SHIP_BATCH_LINES', DEFAULT_BATCH_LINES, env),
     batchIntervalMs: envInt('LOG_SHIP_INTERVAL_MS', 200, env),
     bufferLines: envInt('LOG_SHIP_BUFFER_LINES', 10_000, env),
     maxBatchBytes: envInt('LOG_SHIP_MAX_BYTES', 1024 * 1024, env),

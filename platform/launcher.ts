@@ -56,7 +56,7 @@ export class Launcher {
     return Array.from({ length: count }, (_, i) => ({
       name: count > 1 ? `${service.id}-${i + 1}` : service.id,
       // exec: the shell gives way to node, so signals reach the service itself.
-      command: `exec "${process.execPath}" --import tsx ${service.entry}${args}`,
+      command: `exec "${process.execPath}" ${[...(service.nodeOptions ?? []), ''].join(' ')}--import tsx ${service.entry}${args}`,
       env: {
         PORT: String(count > 1 ? 0 : port),
         HOST: this.options.host,

@@ -23,6 +23,8 @@ export interface StartOptions {
   /** Pattern whose first group is the URL; default: "listening on (http://…)". */
   ready?: RegExp;
   timeoutMs?: number;
+  /** Options for node itself, before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 const live = new Set<ChildProcess>();
@@ -32,7 +34,7 @@ process.on('exit', () => {
 
 /** Starts `node --import tsx <script>` and waits until it says where it listens. */
 export async function startProcess(script: string, options: StartOptions = {}): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(ROOT, script), ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.resolve(ROOT, script), ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
