@@ -119,6 +119,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       );
     }, Math.max(200, task.leaseMs / 3));
     try {
+      const claimedAt = performance.now();
       let input: Buffer;
       try {
         input = await persist(`download of task ${task.id}`, entry, () => storage.get('working', task.imageKey));
@@ -139,10 +140,17 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         log.info(`task ${task.id} failed: ${result.error}`);
         return;
       }
+      const transformed = performance.now();
       await persist(`upload of task ${task.id}`, entry, () => storage.put('finished', task.imageKey, result.png));
+      const uploaded = performance.now();
       await persist(`completing task ${task.id}`, entry, () => master.complete(task.id, task.leaseToken, result.png.byteLength));
       finished.inc({ result: 'done' });
-      log.debug(`task ${task.id} done: ${task.op} on ${result.width}x${result.height} in ${Math.round(performance.now() - started)} ms`);
+      const ms = (from: number, to: number) => Math.round(to - from);
+      log.debug(
+        `task ${task.id} done: ${task.op} on ${result.width}x${result.height} in ${ms(claimedAt, performance.now())} ms ` +
+          `(download ${ms(claimedAt, started)}, transform ${ms(started, transformed)} [decode ${Math.round(result.decodeMs)}, op ${Math.round(result.opMs)}, encode ${Math.round(result.encodeMs)}], ` +
+          `upload ${ms(transformed, uploaded)}, complete ${ms(uploaded, performance.now())})`,
+      );
     } catch (err) {
       if (err instanceof LeaseLost || (err instanceof MasterError && err.status === 409)) {
         finished.inc({ result: 'lost' });
