@@ -23,8 +23,62 @@ export interface CheckObserver {
  * A refused or reset connection is confirmed once, at once, on a fresh connection, and then the
  * instance is down; timeouts and bad statuses need `failuresBeforeDown` in a row.
  */
+/** Due times, earliest first. Entries are not removed when rescheduled: one that no longer matches nextCheckAt is skipped. */
+class DueQueue {
+  private readonly at: number[] = [];
+  private readonly ids: string[] = [];
+
+  get size(): number {
+    return this.at.length;
+  }
+
+  peek(): number {
+    return this.at.length ? this.at[0] : Infinity;
+  }
+
+  push(at: number, id: string): void {
+    let i = this.at.length;
+    this.at.push(at);
+    this.ids.push(id);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.at[parent] <= at) break;
+      this.at[i] = this.at[parent];
+      this.ids[i] = this.ids[parent];
+      i = parent;
+    }
+    this.at[i] = at;
+    this.ids[i] = id;
+  }
+
+  pop(): { at: number; id: string } {
+    const top = { at: this.at[0], id: this.ids[0] };
+    const lastAt = this.at.pop()!;
+    const lastId = this.ids.pop()!;
+    const n = this.at.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        let child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && this.at[child + 1] < this.at[child]) child++;
+        if (this.at[child] >= lastAt) break;
+        this.at[i] = this.at[child];
+        this.ids[i] = this.ids[child];
+        i = child;
+      }
+      this.at[i] = lastAt;
+      this.ids[i] = lastId;
+    }
+    return top;
+  }
+}
+
 export class HealthChecker {
   private readonly nextCheckAt = new Map<string, number>();
+  private due = new DueQueue();
+  private lastScanAt = 0;
+  private tickMs = 100;
   private readonly inFlight = new Set<string>();
   private readonly waiting = new Set<InstanceRecord>();
   private timer?: NodeJS.Timeout;
@@ -42,8 +96,8 @@ export class HealthChecker {
     this.stopped = false;
     // Small ticks: each one starts only the checks due now, so a fleet's checks never leave in one
     // burst that would hold up patches and registrations (1,000 instances at 1 s: ~20 per tick).
-    const tickMs = Math.max(10, Math.min(100, Math.floor(this.options.intervalMs / 50)));
-    this.timer = setInterval(() => this.tick(), tickMs);
+    this.tickMs = Math.max(10, Math.min(100, Math.floor(this.options.intervalMs / 50)));
+    this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
   }
 
@@ -58,7 +112,17 @@ export class HealthChecker {
 
   /** Schedules an instance's next check right away (after registration or start-up). */
   checkSoon(instanceId: string): void {
-    this.nextCheckAt.set(instanceId, 0);
+    this.schedule(instanceId, 0);
+  }
+
+  /** A new instance: its first check comes at a random point within one interval, so a fleet's checks spread out. */
+  track(instanceId: string): void {
+    if (!this.nextCheckAt.has(instanceId)) this.schedule(instanceId, Date.now() + Math.random() * this.options.intervalMs);
+  }
+
+  private schedule(instanceId: string, at: number): void {
+    this.nextCheckAt.set(instanceId, at);
+    this.due.push(at, instanceId);
   }
 
   /**
@@ -95,24 +159,46 @@ export class HealthChecker {
     await Promise.all(Array.from({ length: Math.min(this.options.maxConcurrent, records.length) }, lane));
   }
 
+  /**
+   * Starts the checks that are due (the queue holds them in order, so a tick costs what is due,
+   * not the size of the registry), and now and then looks at every instance for lapsed leases
+   * and long-down instances to evict.
+   */
   private tick(): void {
     if (this.stopped) return;
     const now = Date.now();
-    for (const record of this.registry.all()) {
-      this.expireOrEvict(record, now);
-      if (!record.heartbeatURL || this.inFlight.has(record.instanceId)) continue;
-      const due = this.nextCheckAt.get(record.instanceId);
-      if (due === undefined) {
-        // New to the schedule: spread first checks over one interval.
-        this.nextCheckAt.set(record.instanceId, now + Math.random() * this.options.intervalMs);
+    if (now - this.lastScanAt >= Math.max(this.tickMs, Math.min(250, this.options.intervalMs / 4))) {
+      this.lastScanAt = now;
+      for (const record of this.registry.all()) this.expireOrEvict(record, now);
+    }
+    while (this.due.peek() <= now) {
+      const { at, id } = this.due.pop();
+      if (this.nextCheckAt.get(id) !== at) continue; // rescheduled or forgotten since
+      const record = this.registry.get(id);
+      if (!record) {
+        this.nextCheckAt.delete(id);
         continue;
       }
-      if (due > now) continue;
-      this.nextCheckAt.set(record.instanceId, now + jitter(this.options.intervalMs, 0.05));
+      if (!record.heartbeatURL) {
+        this.nextCheckAt.delete(id); // a lease: the scan above watches it
+        continue;
+      }
+      if (this.inFlight.has(id)) {
+        this.schedule(id, now + this.tickMs); // still being checked: look again next tick
+        continue;
+      }
+      this.schedule(id, now + jitter(this.options.intervalMs, 0.05));
       if (this.inFlight.size < this.options.maxConcurrent) void this.check(record);
       else this.waiting.add(record);
     }
-    for (const id of this.nextCheckAt.keys()) if (!this.registry.get(id)) this.nextCheckAt.delete(id);
+    // Stale entries pile up when instances come and go; rebuild the queue when they outnumber the live ones.
+    if (this.due.size > 2 * this.nextCheckAt.size + 1024) this.rebuild();
+  }
+
+  private rebuild(): void {
+    const entries = [...this.nextCheckAt];
+    this.due = new DueQueue();
+    for (const [id, at] of entries) this.due.push(at, id);
   }
 
   private expireOrEvict(record: InstanceRecord, now: number): void {

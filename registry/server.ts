@@ -207,6 +207,7 @@ export class RegistryServer {
   private onChange(change: RegistryChange): void {
     const { type, instance } = change;
     this.store.changed(instance, type === 'deregistered' || type === 'evicted');
+    if (type === 'registered' || type === 'updated') this.checker.track(instance.instanceId);
     const entry = { name: instance.serviceName, url: instance.serviceURL };
     if (change.previous && (change.previous.serviceName !== instance.serviceName || change.previous.serviceURL !== instance.serviceURL)) {
       const old = { name: change.previous.serviceName, url: change.previous.serviceURL };
