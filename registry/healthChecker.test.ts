@@ -31,11 +31,11 @@ test('every instance is checked about once per interval; forgotten ones and leas
   });
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) {
-    const { record } = registry.register({ serviceName: 'echo', serviceURL: `${server.url}/${i}`, heartbeatURL: `${server.url}/${i}/heartbeat`, requiredServices: [] });
+    const { record } = registry.register({ serviceName: 'echo', serviceURL: `${server.url}/${i}`, heartbeatURL: `${server.url}/${i}/heartbeat`, serviceUpdateURL: undefined, requiredServices: [] });
     checker.track(record.instanceId);
     ids.push(record.instanceId);
   }
-  const lease = registry.register({ serviceName: 'worker', serviceURL: `${server.url}/lease`, requiredServices: [], ttlSeconds: 0.3 }).record;
+  const lease = registry.register({ serviceName: 'worker', serviceURL: `${server.url}/lease`, requiredServices: [], heartbeatURL: undefined, serviceUpdateURL: undefined, ttlSeconds: 0.3 }).record;
   checker.track(lease.instanceId);
   registry.remove(ids[0]);
   checker.forget(ids[0]);
