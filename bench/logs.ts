@@ -271,7 +271,7 @@ transport, default settings) to the log service, which writes them with winston-
 line counts when the log service's write to the file completed. Every line is then checked in the files.
 Each batched client first logs 30,000 unmeasured lines (and waits for them on disk), so the figure is
 the sustained rate once the JIT has compiled the path; it lets its event loop run every 256 lines.
-The log service is started as the launcher starts it (\`--max-semi-space-size=8\`, see platform/services.ts).
+The log service is started as the launcher starts it (\`${platformService('logservice').nodeOptions?.join(' ') ?? ''}\`, see platform/services.ts).
 Client CPU per run (main thread and V8's helper threads): ${batchedRuns.map((r) => r.result.cpuSeconds === undefined ? 'n/a' : fmt(r.result.cpuSeconds, 2)).join(', ')} s.
 The machine's 1-minute load average was ${fmt(loadBefore, 1)} at the start and ${fmt(loadAfter, 1)} at the end
 (2 cores, shared with other work while this ran: the figures are lower than on an idle machine).

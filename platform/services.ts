@@ -8,17 +8,18 @@ export interface PlatformService {
   defaultPort: number;
   /** The page a person opens, if it has one. */
   page?: string;
-  /** Options for node itself (the launcher, its npm script and the benchmarks start it with them). */
+  /** Options for node itself (the launcher and the benchmarks start it with them). */
   nodeOptions?: string[];
 }
 
 /**
  * The log service churns through short-lived objects (each batch is parsed, checked and printed
- * again). V8 grows its young generation to 3 x 16 MB under that; capped at 8 MB semi-spaces, the
- * log service stays under 200 MB RSS at 100,000 lines/s, at no measurable cost in throughput
- * (docs/benchmarks.md). Kept in step with the `logservice` npm script.
+ * again), and V8 grows its young generation to its 16 MB semi-space maximum under that. bench:logs
+ * measured peak RSS 205-213 MB with the default, 195-201 MB with 8 MB semi-spaces and 183 MB with
+ * 4 MB, all well above 100,000 lines/s (more frequent scavenges cost some throughput: 116k lines/s
+ * at 4 MB against 120-139k in runs at 8 MB). Kept in step with the `logservice` npm script.
  */
-export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8'];
+export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
 
 export const PLATFORM_SERVICES: PlatformService[] = [
   { id: 'registry', entry: 'cmd/registry.ts', defaultPort: 3000, page: 'registry dashboard' },
