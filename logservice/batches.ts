@@ -1,7 +1,11 @@
 /**
  * The batch ids the log service has stored recently, with the answer it gave, so a client that
  * retries a POST whose answer it never saw (a timeout, a dropped connection) is not stored twice.
+ * With a journal, they outlive a restart (or a crash) of the log service too.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+
 export const BATCH_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export class BatchMemory<Answer> {
@@ -41,5 +45,93 @@ export class BatchMemory<Answer> {
 
   forget(id: string): void {
     this.answers.delete(id);
+  }
+
+  /** Puts back a batch read from the journal, with the time it was stored. */
+  restore(id: string, answer: Answer, at: number): void {
+    this.answers.set(id, { answer: Promise.resolve(answer), at });
+  }
+}
+
+interface JournalLine<Answer> {
+  id: string;
+  at: number;
+  answer: Answer;
+}
+
+/**
+ * DATA_DIR/batches.jsonl: one line per stored batch, appended once the batch's lines are in the
+ * log file (so a crash can lose the note of a stored batch, never claim an unstored one). Read back
+ * at start-up and rewritten with only what is still remembered.
+ */
+export class BatchJournal<Answer> {
+  private readonly file: string;
+  private out?: fs.WriteStream;
+  private appended = 0;
+
+  constructor(
+    dataDir: string,
+    private readonly memory: BatchMemory<Answer>,
+    private readonly maxBatches: number,
+    private readonly ttlMs: number,
+  ) {
+    this.file = path.join(dataDir, 'batches.jsonl');
+  }
+
+  /** Restores the remembered batches and starts a fresh journal holding just those. */
+  open(): number {
+    const kept = this.read();
+    for (const line of kept) this.memory.restore(line.id, line.answer, line.at);
+    const tmp = `${this.file}.tmp`;
+    fs.writeFileSync(tmp, kept.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    fs.renameSync(tmp, this.file);
+    this.appended = kept.length;
+    this.out = fs.createWriteStream(this.file, { flags: 'a' });
+    return kept.length;
+  }
+
+  private read(): JournalLine<Answer>[] {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch {
+      return [];
+    }
+    const now = Date.now();
+    const lines: JournalLine<Answer>[] = [];
+    for (const raw of text.split('\n')) {
+      try {
+        const line = JSON.parse(raw) as JournalLine<Answer>;
+        if (typeof line.id === 'string' && typeof line.at === 'number' && now - line.at <= this.ttlMs) lines.push(line);
+      } catch {
+        // a torn last line (a crash mid-append), or an empty one
+      }
+    }
+    return this.maxBatches > 0 ? lines.slice(-this.maxBatches) : [];
+  }
+
+  /** Notes a stored batch. Past twice the memory's size of appends, the journal is rewritten with what is still remembered. */
+  append(id: string, answer: Answer): void {
+    if (!this.out || this.maxBatches === 0) return;
+    this.out.write(`${JSON.stringify({ id, at: Date.now(), answer })}\n`);
+    if (++this.appended > 2 * this.maxBatches) this.compact();
+  }
+
+  private compact(): void {
+    const out = this.out;
+    this.out = undefined;
+    out?.end(() => {
+      try {
+        this.open();
+      } catch {
+        // the journal is an optimisation: without it, a retried batch may be stored twice
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const out = this.out;
+    this.out = undefined;
+    if (out) await new Promise<void>((resolve) => out.end(() => resolve()));
   }
 }

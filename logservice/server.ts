@@ -10,7 +10,7 @@ import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
 import { prom } from '../shared/metrics.ts';
 import { LogStore } from './store.ts';
 import { LiveTail } from './tail.ts';
-import { BatchMemory, BATCH_ID } from './batches.ts';
+import { BatchJournal, BatchMemory, BATCH_ID } from './batches.ts';
 import { CallerDirectory } from './callers.ts';
 import { parseFilter } from './filters.ts';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
@@ -28,6 +28,7 @@ interface Parts {
   store: LogStore;
   tail: LiveTail;
   batches: BatchMemory<Answer>;
+  journal: BatchJournal<Answer>;
   callers: CallerDirectory;
   options: LogServiceOptions;
 }
@@ -48,7 +49,7 @@ function describeRejected(parsed: ParsedLines): string {
 }
 
 function logRoutes(svc: Service, parts: Parts): Router {
-  const { store, tail, batches, callers, options } = parts;
+  const { store, tail, batches, journal, callers, options } = parts;
   const metrics = [svc.metrics];
   const requests = new prom.Counter({ name: 'log_requests_total', help: 'POST /log requests by outcome', labelNames: ['outcome'], registers: metrics });
   const accepted = new prom.Counter({ name: 'log_lines_accepted_total', help: 'Lines accepted and queued for the files', registers: metrics });
@@ -115,16 +116,20 @@ function logRoutes(svc: Service, parts: Parts): Router {
         for (const entry of nameless) entry.service = name;
       }
       if (store.isClosed) return { status: 503, body: { error: { code: 'busy', message: 'the log service is shutting down' }, accepted: 0, rejected: [] } };
-      store.append(parsed.entries, receivedAt);
-      if (parsed.rejected.length === 0) return { status: 202, body: { accepted: parsed.entries.length } };
-      return {
-        status: 400,
-        body: {
-          error: { code: 'invalid_lines', message: describeRejected(parsed) },
-          accepted: parsed.entries.length,
-          rejected: parsed.rejected.slice(0, 100),
-        },
-      };
+      const answer: Answer =
+        parsed.rejected.length === 0
+          ? { status: 202, body: { accepted: parsed.entries.length } }
+          : {
+              status: 400,
+              body: {
+                error: { code: 'invalid_lines', message: describeRejected(parsed) },
+                accepted: parsed.entries.length,
+                rejected: parsed.rejected.slice(0, 100),
+              },
+            };
+      // The journal notes the batch once its lines are in the file: a retry after a restart is answered, not stored again.
+      store.append(parsed.entries, receivedAt, batchId ? () => journal.append(batchId, answer) : undefined);
+      return answer;
     })();
     if (batchId) batches.remember(batchId, work);
     let answer: Answer;
@@ -199,6 +204,9 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
   const tail = new LiveTail(options.maxStreams);
   store.on('stored', (entries, lines) => tail.publish(entries, lines));
   const batches = new BatchMemory<Answer>(options.batchMemory, options.batchMemoryMs);
+  const journal = new BatchJournal<Answer>(options.config.dataDir, batches, options.batchMemory, options.batchMemoryMs);
+  const restored = journal.open();
+  if (restored) logger.info(`remembering ${restored} batch id(s) from before the restart`);
   try {
     return await startService({
       name: 'log',
@@ -206,16 +214,18 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
       config: options.config,
       bodyLimit: options.bodyLimit,
       logger,
-      routes: (svc) => logRoutes(svc, { store, tail, batches, callers: new CallerDirectory(svc.registry), options }),
+      routes: (svc) => logRoutes(svc, { store, tail, batches, journal, callers: new CallerDirectory(svc.registry), options }),
       onStop: async () => {
         tail.close();
         await store.close();
+        await journal.close();
         logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
       },
     });
   } catch (err) {
     tail.close();
     await store.close();
+    await journal.close();
     throw err;
   }
 }

@@ -34,6 +34,8 @@ export interface LogStoreOptions {
 interface PendingChunk {
   bytes: number;
   lines: number;
+  /** Called once every byte of the chunk is in the file. */
+  onWritten?: () => void;
 }
 
 export interface LogStoreEvents {
@@ -115,6 +117,7 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       if (chunk.bytes === 0) {
         this.chunks.shift();
         this.linesWritten += chunk.lines;
+        chunk.onWritten?.();
       }
     }
   }
@@ -141,8 +144,8 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     return this.pending > 0 && this.pending + incomingBytes > this.options.queueLimitBytes;
   }
 
-  /** Numbers, stamps and writes the entries (one write for the whole batch); returns how many. */
-  append(entries: LogEntry[], receivedAt: string): number {
+  /** Numbers, stamps and writes the entries (one write for the whole batch); returns how many. `onWritten` hears when they are in the file. */
+  append(entries: LogEntry[], receivedAt: string, onWritten?: () => void): number {
     if (this.closed) throw new Error('the log store is closed');
     if (entries.length === 0) return 0;
     const lines = new Array<string>(entries.length);
@@ -155,7 +158,7 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     const text = lines.join('\n');
     const bytes = Buffer.byteLength(text) + 1;
     this.pending += bytes;
-    this.chunks.push({ bytes, lines: entries.length });
+    this.chunks.push({ bytes, lines: entries.length, onWritten });
     this.transport.log!({ [MESSAGE]: text } as never, () => {});
     for (let i = 0; i < entries.length; i++) this.index.add(entries[i].seq!, lines[i]);
     this.linesStored += entries.length;

@@ -1,7 +1,9 @@
 /** The log service on its own: the POST /log formats, bad and oversize bodies, repeats, and SIGTERM. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, waitFor } from './helpers.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { getJson, tempDir, waitFor } from './helpers.ts';
 import { countBy, postLog, startLogService, storedLines } from './fixtures/logs.ts';
 
 let log: Awaited<ReturnType<typeof startLogService>>;
@@ -162,6 +164,36 @@ test('a retried batch (same x-log-batch-id) is stored once', async () => {
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, 'invalid_batch_id');
   assert.equal((await linesOf('retried')).length, 2);
+});
+
+test('a retried batch is stored once across a crash of the log service (the batch journal)', async () => {
+  const dataDir = tempDir('logs-journal-');
+  const first = await startLogService({}, dataDir);
+  const body = (tag: string) => JSON.stringify([
+    { service: 'journaled', message: `${tag} one` },
+    { service: 'journaled', message: `${tag} two` },
+  ]);
+  const stored = await postLog(first.url, body('a'), 'application/json', { 'x-log-batch-id': 'crash-a' });
+  assert.equal(stored.status, 202);
+  // The journal notes the batch once its lines are in the file; then the process dies without a goodbye.
+  const journal = path.join(dataDir, 'batches.jsonl');
+  await waitFor(() => fs.existsSync(journal) && fs.readFileSync(journal, 'utf8').includes('"crash-a"'), 'the batch in the journal');
+  await first.stop('SIGKILL');
+
+  const second = await startLogService({}, dataDir);
+  try {
+    const retried = await postLog(second.url, body('a'), 'application/json', { 'x-log-batch-id': 'crash-a' });
+    assert.equal(retried.status, 202);
+    assert.equal(retried.body.accepted, 2);
+    assert.equal(retried.body.duplicate, true);
+    const fresh = await postLog(second.url, body('b'), 'application/json', { 'x-log-batch-id': 'crash-b' });
+    assert.equal(fresh.status, 202);
+    assert.equal(fresh.body.duplicate, undefined);
+    const lines = storedLines(dataDir).filter((e) => e.service === 'journaled');
+    assert.deepEqual(lines.map((e) => e.message).sort(), ['a one', 'a two', 'b one', 'b two']);
+  } finally {
+    await second.stop();
+  }
 });
 
 test('SIGTERM: every acknowledged line is on disk after exit', async () => {
