@@ -190,7 +190,7 @@ All are lossless PNGs. The noise doesn't compress, so the heavy settings buy alm
 | 4000x3000 | 1 | ${fmt(oneLarge.imagesPerSecond, 3)} | ${fmt(oneLarge.mpixPerSecond)} |
 | 4000x3000 | ${cores} (pool) | ${fmt(poolLarge.imagesPerSecond, 3)} | ${fmt(poolLarge.mpixPerSecond)} |
 
-### Pipeline (upload to done, ${PIPELINE_IMAGES} images of 1024x768 uploaded at once to the master; storage, master, registry and one worker at its default concurrency of ${cores}, as processes)
+### Pipeline (upload to done, ${PIPELINE_IMAGES} images of 1024x768 uploaded at once to the master; storage, master, registry and one worker at its default concurrency of ${cores} threads, one task prefetched, as processes)
 
 | figure | measured | target | |
 | --- | --- | --- | --- |

@@ -10,15 +10,23 @@ const positiveInt = (value: string) => {
   return n;
 };
 
+const nonNegativeInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return n;
+};
+
 const program = new Command('worker')
   .description('image worker: claims tasks from the master and transforms them')
-  .option('-c, --concurrency <n>', 'tasks at once (and threads)', positiveInt, envInt('CONCURRENCY', os.availableParallelism()))
+  .option('-c, --concurrency <n>', 'tasks transformed at once (threads)', positiveInt, envInt('CONCURRENCY', os.availableParallelism()))
+  .option('--prefetch <n>', 'tasks claimed and downloaded ahead while every thread is busy', nonNegativeInt, envInt('PREFETCH', workerDefaults.prefetch))
   .parse();
 
 await runMain('imageworker', () =>
   startWorker({
     config: serviceConfig('imageworker', 0),
     concurrency: program.opts<{ concurrency: number }>().concurrency,
+    prefetch: program.opts<{ prefetch: number }>().prefetch,
     leaseTtlSeconds: envInt('LEASE_TTL_SECONDS', workerDefaults.leaseTtlSeconds),
     claimWaitMs: envInt('CLAIM_WAIT_MS', workerDefaults.claimWaitMs),
     shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', workerDefaults.shutdownGraceMs),

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, getJson } from './fixtures/pipeline.ts';
+import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, getJson, waitFor } from './fixtures/pipeline.ts';
 import { allKinds, encodeKind, firstMismatch } from './fixtures/pngs.ts';
 import { OPS } from '../imageservice/ops.ts';
+import { PNG } from 'pngjs';
 
 test('every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master, storage and a worker, pixel-exact, for every op', async (t) => {
   const registry = await startRegistry();
@@ -40,4 +41,28 @@ test('every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master,
   const list = await getJson(`${master.url}/tasks?state=done&limit=1000`);
   assert.equal(list.body.tasks.length, submitted.length);
   assert.equal(list.body.counts.done, submitted.length);
+});
+
+test('a worker claims one task ahead (--prefetch 1): a second task is held while its only thread transforms', async (t) => {
+  const registry = await startRegistry();
+  const storage = await startStorageProc(registry.url);
+  const master = await startMasterProc(registry.url);
+  const worker = await startWorkerProc(registry.url, ['--concurrency', '1', '--prefetch', '1']);
+  t.after(() => stopAll(worker, master, storage, registry));
+
+  // Noise doesn't compress: each image takes one thread a good fraction of a second.
+  const noise = (seed: number) => {
+    const data = Buffer.alloc(1024 * 768 * 4);
+    let state = seed;
+    for (let i = 0; i < data.length; i++) data[i] = (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) >>> 24;
+    return PNG.sync.write({ width: 1024, height: 768, data } as unknown as PNG, { deflateLevel: 1 });
+  };
+  const images = [1, 2, 3, 4].map(noise);
+  const ids: number[] = [];
+  for (const png of images) ids.push((await submit(master.url, png)).body.id);
+  const runningCount = async () => (await getJson(`${master.url}/tasks?state=running&limit=10`)).body.counts.running as number;
+  await waitFor(async () => (await runningCount()) === 2, 'two tasks held by the one-thread worker');
+  const running = (await getJson(`${master.url}/tasks?state=running&limit=10`)).body.tasks as { workerId: string }[];
+  assert.ok(running.length <= 2, `at most one thread's task and one ahead: ${running.length}`);
+  for (const id of ids) assert.equal((await waitForTask(master.url, id)).state, 'done');
 });

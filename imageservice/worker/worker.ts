@@ -22,8 +22,14 @@ import type { EncoderOptions } from './transform.ts';
 
 export interface WorkerOptions {
   config?: Partial<ServiceConfig>;
-  /** Tasks worked on at once (and threads in the pool). Default: the number of cores. */
+  /** Tasks transformed at once (threads in the pool). Default: the number of cores. */
   concurrency?: number;
+  /**
+   * Tasks claimed and downloaded ahead, beyond one per thread, so that a thread that finishes
+   * starts its next image at once instead of waiting while its slot uploads, completes, claims and
+   * downloads. Default 1. A prefetched task waits at most one transform, under a renewed lease.
+   */
+  prefetch?: number;
   /** The worker's registration lease with the registry. */
   leaseTtlSeconds?: number;
   /** How long one claim long-polls the master. */
@@ -33,7 +39,7 @@ export interface WorkerOptions {
   encoder?: EncoderOptions;
 }
 
-export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000 };
+export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
 
 export interface RunningWorker {
   svc: Service;
@@ -60,6 +66,7 @@ class LeaseLost extends Error {}
 
 export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
+  const prefetch = Math.max(0, options.prefetch ?? workerDefaults.prefetch);
   const claimWaitMs = options.claimWaitMs ?? workerDefaults.claimWaitMs;
   const graceMs = options.shutdownGraceMs ?? workerDefaults.shutdownGraceMs;
   const workerId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -71,7 +78,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
     leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
     config: options.config,
-    metadata: { concurrency: String(concurrency), workerId },
+    metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId },
   });
   const log = svc.logger;
   const master = new MasterClient(svc.client('imagemaster'));
@@ -194,8 +201,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   }
 
   await svc.registered;
-  log.info(`worker ${workerId}: ${concurrency} slot(s), pool of ${pool.threads} thread(s)`);
-  const slots = Array.from({ length: concurrency }, (_, i) => slot(i));
+  log.info(`worker ${workerId}: ${concurrency + prefetch} slot(s) (${prefetch} ahead), pool of ${pool.threads} thread(s)`);
+  const slots = Array.from({ length: concurrency + prefetch }, (_, i) => slot(i));
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
