@@ -228,18 +228,21 @@ interface RegistrationFigures {
   lastCpuUs: number;
 }
 
+/** Registrations (then deregistrations) before the measured blocks. */
+const WARM_UP_REGISTRATIONS = 6000;
+
 async function benchRegistrations(load: string): Promise<RegistrationFigures> {
   // A 30 s interval: this phase times the registration path; checking cost is phase 3's subject.
   const interval = 30_000;
   const registry = await startRegistryProcess({ HEARTBEAT_INTERVAL_MS: String(interval) });
   try {
-    // Warm-up: 2,000 throwaway registrations, then deregistered, so the JIT has compiled the path and
+    // Warm-up: 6,000 throwaway registrations, then deregistered, so the JIT has compiled the path and
     // the registry holds 0 instances again when the measured 0→1,000 block starts.
     const ids: string[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: 32 }, async () => {
-        while (next < 2000) {
+        while (next < WARM_UP_REGISTRATIONS) {
           const i = next++;
           ids.push(await register(registry.url, registration(load, `warm/${i}`, 'warm-up')));
         }
@@ -415,7 +418,7 @@ async function main(): Promise<void> {
         '',
         'How it was measured:',
         `- One load process (this script, run as \`load\`) serves every heartbeatURL and serviceUpdateURL, so the registry's CPU is its own. Registrations are sent 32 at a time over keep-alive connections.`,
-        `- Registration rate: a real registry process; the rate of a block is 1,000 divided by the time from the end of the previous block to the end of this one. Before it, 2,000 throwaway registrations warm the code up and are deregistered again (a cold process spends several times more CPU on its first thousand calls while the JIT compiles). The heartbeat interval is ${reg.interval / 1000} s in this phase, so it times the registration path (validation, indexes, store, log line) rather than 10,000 checks a second, which two shared cores cannot serve next to the load process; checking cost is measured at steady state.`,
+        `- Registration rate: a real registry process; the rate of a block is 1,000 divided by the time from the end of the previous block to the end of this one. Before it, ${WARM_UP_REGISTRATIONS.toLocaleString('en-US')} throwaway registrations warm the code up and are deregistered again (a cold process spends several times more CPU on its first thousand calls while the JIT compiles; after 2,000 the first measured block still ran at 1,800-2,700/s for its first 500 and 3,400-6,500/s after, so V8 was still optimising). The heartbeat interval is ${reg.interval / 1000} s in this phase, so it times the registration path (validation, indexes, store, log line) rather than 10,000 checks a second, which two shared cores cannot serve next to the load process; checking cost is measured at steady state.`,
         '- Sweep: the registry runs in this process so that `RegistryServer.sweep()` can be timed: 1,000 GETs, 128 in flight, through the same keep-alive agent the scheduler uses.',
         `- Steady state: a real registry process at the defaults (1 s interval, 1 s timeout), 1,000 instances, measured from /proc over ${windowS} s after 5 s of settling.`,
         '- Patch latency: 100 dependents require `target`; each round registers a new `target` and times, from just before the POST, the arrival of the added patch at each dependent (wall clock shared by both processes); then deregisters it and waits for the removals.',
