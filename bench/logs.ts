@@ -274,7 +274,7 @@ the sustained rate once the JIT has compiled the path; it lets its event loop ru
 The log service is started as the launcher starts it (\`${platformService('logservice').nodeOptions?.join(' ') ?? ''}\`, see platform/services.ts).
 Client CPU per run (main thread and V8's helper threads): ${batchedRuns.map((r) => r.result.cpuSeconds === undefined ? 'n/a' : fmt(r.result.cpuSeconds, 2)).join(', ')} s.
 The machine's 1-minute load average was ${fmt(loadBefore, 1)} at the start and ${fmt(loadAfter, 1)} at the end
-(2 cores, shared with other work while this ran: the figures are lower than on an idle machine).
+(2 cores of a shared virtual machine: figures vary by some 15 % from run to run).
 
 | mode | lines | seconds | lines/s | POSTs | log service CPU s | lost | duplicated |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
