@@ -171,7 +171,7 @@ async function main() {
     const check = (ok: boolean) => (ok ? 'met' : '**missed**');
 
     report = `
-Inputs: seeded photo-like RGBA PNGs (gradients, a soft blob, ±10 noise per channel), ${PIPELINE_IMAGES} of 1024x768 (${fmt(small[0].length / 2 ** 20)} MiB each) and 2 of 4000x3000. Op: swap-rg. ${cores} cores; other engineers' test suites were running on the same machine, so the figures are noisy.
+Inputs: seeded photo-like RGBA PNGs (gradients, a soft blob, ±10 noise per channel), ${PIPELINE_IMAGES} of 1024x768 (${fmt(small[0].length / 2 ** 20)} MiB each) and 2 of 4000x3000. Op: swap-rg. ${cores} cores of a shared virtual machine: figures vary by some 15 % from run to run.
 
 ### Encoder options (one 1024x768 image, one thread)
 
