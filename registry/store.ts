@@ -13,21 +13,8 @@ const MAX_DELAY_MS = 5000;
  * registry checks everyone again at once, so check results would be stale anyway).
  */
 function persisted(record: InstanceRecord): string {
-  return JSON.stringify({
-    instanceId: record.instanceId,
-    serviceName: record.serviceName,
-    serviceURL: record.serviceURL,
-    serviceUpdateURL: record.serviceUpdateURL,
-    heartbeatURL: record.heartbeatURL,
-    requiredServices: record.requiredServices,
-    metadata: record.metadata,
-    ttlSeconds: record.ttlSeconds,
-    leaseExpiresAt: record.leaseExpiresAt,
-    state: record.state,
-    registeredAt: record.registeredAt,
-    upSince: record.upSince,
-    downSince: record.downSince,
-  });
+  const { lastCheckAt: _at, lastLatencyMs: _latency, consecutiveFailures: _failures, lastError: _error, ...kept } = record;
+  return JSON.stringify(kept);
 }
 
 /**
