@@ -13,9 +13,10 @@ const OWN_CLOSE_CODES = new Set(['UND_ERR_INFO', 'UND_ERR_DESTROYED', 'UND_ERR_C
 
 /**
  * The registry's own calls (heartbeats and patches) through undici: keep-alive connections, and
- * about half the CPU per request of node's http client. That matters for a fan-out: a change
- * with 100 dependents is 100 requests built and written at once, and with node's client the
- * last one left ~9 ms after the change (undici: ~4 ms). See docs/benchmarks.md.
+ * less CPU per request than node's http client. That matters for a fan-out: a change with 100
+ * dependents is 100 requests built and written at once. Measured side by side (200 rounds of a
+ * patch to 100 dependents in one process): building the 100 requests took 4.0 ms with node's
+ * client and 1.3 ms with undici, and the last answer came 10.3 ms and 6.5-7.6 ms after the change.
  */
 export class Outbound {
   private readonly agent: Agent;
