@@ -4,22 +4,17 @@ import { startWorker, workerDefaults } from '../imageservice/worker/worker.ts';
 import { serviceConfig, envInt } from '../shared/config.ts';
 import { runMain } from '../shared/main.ts';
 
-const positiveInt = (value: string) => {
+/** A commander parser for whole numbers of at least `min`. */
+const wholeNumber = (min: number) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
-
-const nonNegativeInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(min === 1 ? 'must be a positive integer' : `must be a whole number, ${min} or more`);
   return n;
 };
 
 const program = new Command('worker')
   .description('image worker: claims tasks from the master and transforms them')
-  .option('-c, --concurrency <n>', 'tasks transformed at once (threads)', positiveInt, envInt('CONCURRENCY', os.availableParallelism()))
-  .option('--prefetch <n>', 'tasks claimed and downloaded ahead while every thread is busy', nonNegativeInt, envInt('PREFETCH', workerDefaults.prefetch))
+  .option('-c, --concurrency <n>', 'tasks transformed at once (threads)', wholeNumber(1), envInt('CONCURRENCY', os.availableParallelism()))
+  .option('--prefetch <n>', 'tasks claimed and downloaded ahead while every thread is busy', wholeNumber(0), envInt('PREFETCH', workerDefaults.prefetch))
   .parse();
 
 await runMain('imageworker', () =>
