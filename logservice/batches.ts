@@ -12,8 +12,8 @@ export class BatchMemory<Answer> {
   private readonly answers = new Map<string, { answer: Promise<Answer>; at: number }>();
 
   constructor(
-    private readonly maxBatches: number,
-    private readonly ttlMs: number,
+    readonly maxBatches: number,
+    readonly ttlMs: number,
   ) {}
 
   get size(): number {
@@ -72,8 +72,6 @@ export class BatchJournal<Answer> {
   constructor(
     dataDir: string,
     private readonly memory: BatchMemory<Answer>,
-    private readonly maxBatches: number,
-    private readonly ttlMs: number,
   ) {
     this.file = path.join(dataDir, 'batches.jsonl');
   }
@@ -82,12 +80,17 @@ export class BatchJournal<Answer> {
   open(): number {
     const kept = this.read();
     for (const line of kept) this.memory.restore(line.id, line.answer, line.at);
+    this.rewrite(kept);
+    return kept.length;
+  }
+
+  /** Replaces the journal with these lines (atomically) and appends after them. */
+  private rewrite(kept: JournalLine<Answer>[]): void {
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, kept.map((line) => `${JSON.stringify(line)}\n`).join(''));
     fs.renameSync(tmp, this.file);
     this.appended = kept.length;
     this.out = fs.createWriteStream(this.file, { flags: 'a' });
-    return kept.length;
   }
 
   private read(): JournalLine<Answer>[] {
@@ -102,19 +105,19 @@ export class BatchJournal<Answer> {
     for (const raw of text.split('\n')) {
       try {
         const line = JSON.parse(raw) as JournalLine<Answer>;
-        if (typeof line.id === 'string' && typeof line.at === 'number' && now - line.at <= this.ttlMs) lines.push(line);
+        if (typeof line.id === 'string' && typeof line.at === 'number' && now - line.at <= this.memory.ttlMs) lines.push(line);
       } catch {
         // a torn last line (a crash mid-append), or an empty one
       }
     }
-    return this.maxBatches > 0 ? lines.slice(-this.maxBatches) : [];
+    return this.memory.maxBatches > 0 ? lines.slice(-this.memory.maxBatches) : [];
   }
 
   /** Notes a stored batch. Past twice the memory's size of appends, the journal is rewritten with what is still remembered. */
   append(id: string, answer: Answer): void {
-    if (!this.out || this.maxBatches === 0) return;
+    if (!this.out || this.memory.maxBatches === 0) return;
     this.out.write(`${JSON.stringify({ id, at: Date.now(), answer })}\n`);
-    if (++this.appended > 2 * this.maxBatches) this.compact();
+    if (++this.appended > 2 * this.memory.maxBatches) this.compact();
   }
 
   private compact(): void {
@@ -122,7 +125,7 @@ export class BatchJournal<Answer> {
     this.out = undefined;
     out?.end(() => {
       try {
-        this.open();
+        this.rewrite(this.read()); // the memory has these already
       } catch {
         // the journal is an optimisation: without it, a retried batch may be stored twice
       }

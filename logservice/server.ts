@@ -204,7 +204,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
   const tail = new LiveTail(options.maxStreams);
   store.on('stored', (entries, lines) => tail.publish(entries, lines));
   const batches = new BatchMemory<Answer>(options.batchMemory, options.batchMemoryMs);
-  const journal = new BatchJournal<Answer>(options.config.dataDir, batches, options.batchMemory, options.batchMemoryMs);
+  const journal = new BatchJournal<Answer>(options.config.dataDir, batches);
   const restored = journal.open();
   if (restored) logger.info(`remembering ${restored} batch id(s) from before the restart`);
   try {
