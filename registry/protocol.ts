@@ -112,8 +112,26 @@ export interface ServicesListing {
   instances: InstanceView[];
 }
 
+/** The check fields of one instance, as a `checked` summary lists them. */
+export type CheckedInstance = Pick<InstanceView, 'instanceId' | 'serviceName' | 'state' | 'lastCheckAt' | 'lastLatencyMs' | 'consecutiveFailures' | 'lastError'>;
+
+/**
+ * At most one a second: how many checks ran (and failed) since the last one, how many instances are up
+ * and down, and only the instances whose failures or error changed (at most 100; `more` counts the rest).
+ */
+export interface CheckSummary {
+  type: 'checked';
+  at: string;
+  checks: number;
+  failed: number;
+  up: number;
+  down: number;
+  instances: CheckedInstance[];
+  more?: number;
+}
+
 /** Server-sent events on GET /services/stream. */
 export type RegistryEvent =
   | { type: 'snapshot'; instances: InstanceView[] }
   | { type: 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted'; instance: InstanceView }
-  | { type: 'checked'; instances: Pick<InstanceView, 'instanceId' | 'lastCheckAt' | 'lastLatencyMs' | 'consecutiveFailures' | 'state'>[] };
+  | CheckSummary;

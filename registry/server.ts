@@ -1,7 +1,7 @@
 import http from 'node:http';
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import express, { type Express, type RequestHandler, type Response } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
 import { Registry, toView, type InstanceRecord, type RegistryChange } from './registry.ts';
@@ -11,10 +11,8 @@ import { Outbound } from './outbound.ts';
 import { RegistrationStore } from './store.ts';
 import {
   registrationSchema,
-  type InstanceView,
   type LeaseResponse,
   type RegisterResponse,
-  type RegistryEvent,
   type ServicesListing,
 } from './protocol.ts';
 import { createApp, finishApp, listen, closeServer, boundPort, DEFAULT_JSON_LIMIT } from '../shared/http.ts';
@@ -27,6 +25,7 @@ import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
 import { ChangeLog } from './changeLog.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
+import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 
 export interface RegistryOptions {
@@ -80,15 +79,14 @@ export class RegistryServer {
   private readonly checker: HealthChecker;
   private readonly notifier: Notifier;
   private readonly store: RegistrationStore;
-  private readonly streams = new Set<{ res: Response; names?: Set<string> }>();
-  private readonly checkedSinceFlush = new Set<string>();
-  private streamTimer?: NodeJS.Timeout;
+  private readonly stream: RegistryStream;
   readonly metrics = createMetrics('registry');
   private readonly changeLog: ChangeLog;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
     this.changeLog = new ChangeLog(this.logger);
+    this.stream = new RegistryStream(this.registry, undefined, this.metrics);
     const checks = new prom.Counter({ name: 'registry_checks_total', help: 'Heartbeat checks by result', labelNames: ['result'], registers: [this.metrics] });
     const checkLatency = new prom.Histogram({
       name: 'registry_check_latency_seconds',
@@ -135,7 +133,7 @@ export class RegistryServer {
         onCheck: (record, result) => {
           checks.inc({ result: result.ok ? 'ok' : result.kind });
           checkLatency.observe(result.latencyMs / 1000);
-          if (this.streams.size > 0) this.checkedSinceFlush.add(record.instanceId);
+          this.stream.onCheck(record, result);
         },
       },
     );
@@ -176,8 +174,6 @@ export class RegistryServer {
     });
     this.server = await listen(handler, this.options.host, this.options.port);
     this.checker.start();
-    this.streamTimer = setInterval(() => this.flushChecked(), 1000);
-    this.streamTimer.unref();
     if (!this.options.token && !isLoopback(this.options.host)) {
       this.logger.warn(
         `!!! the registry listens on ${this.options.host} without REGISTRY_TOKEN: anyone who can reach it can register and deregister services. Set REGISTRY_TOKEN. !!!`,
@@ -189,9 +185,7 @@ export class RegistryServer {
 
   async stop(): Promise<void> {
     this.checker.stop();
-    clearInterval(this.streamTimer);
-    for (const { res } of this.streams) res.end();
-    this.streams.clear();
+    this.stream.close();
     if (this.server) await closeServer(this.server, 1000);
     this.notifier.close();
     this.changeLog.flush();
@@ -228,40 +222,12 @@ export class RegistryServer {
       this.notifier.forget(instance.instanceId);
       this.checker.forget(instance.instanceId);
     }
-    if (this.streams.size > 0) this.broadcast({ type, instance: toView(instance) }, instance.serviceName);
+    this.stream.onChange(change);
   }
 
   private patch(subscriber: InstanceRecord, added: { name: string; url: string }[], removed: { name: string; url: string }[]): void {
     if (!subscriber.serviceUpdateURL) return;
     this.notifier.enqueue(subscriber.instanceId, subscriber.serviceUpdateURL, added, removed);
-  }
-
-  private broadcast(event: RegistryEvent, serviceName?: string): void {
-    if (this.streams.size === 0) return;
-    const data = `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-    for (const stream of this.streams) {
-      if (serviceName && stream.names && !stream.names.has(serviceName)) continue;
-      stream.res.write(data);
-    }
-  }
-
-  private flushChecked(): void {
-    if (this.checkedSinceFlush.size === 0) return;
-    const instances = [];
-    for (const id of this.checkedSinceFlush) {
-      const record = this.registry.get(id);
-      if (!record) continue;
-      const view = toView(record);
-      instances.push({
-        instanceId: view.instanceId,
-        state: view.state,
-        lastCheckAt: view.lastCheckAt,
-        lastLatencyMs: view.lastLatencyMs,
-        consecutiveFailures: view.consecutiveFailures,
-      });
-    }
-    this.checkedSinceFlush.clear();
-    if (instances.length) this.broadcast({ type: 'checked', instances });
   }
 
   /** With a token set, every call but GET and HEAD needs `Authorization: Bearer <token>`. */
@@ -399,22 +365,7 @@ export class RegistryServer {
     });
 
     app.get('/services/stream', (req, res) => {
-      const names = namesFrom(req.query);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const stream = { res, names: names ? new Set(names) : undefined };
-      const snapshot: InstanceView[] = this.registry.list(names).map(toView);
-      res.write(`retry: 1000\nevent: snapshot\ndata: ${JSON.stringify({ type: 'snapshot', instances: snapshot })}\n\n`);
-      this.streams.add(stream);
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      req.on('close', () => {
-        clearInterval(keepAlive);
-        this.streams.delete(stream);
-      });
+      this.stream.open(req, res, namesFrom(req.query));
     });
 
     app.all('/services', methodNotAllowed(['GET', 'POST', 'DELETE']));

@@ -17,9 +17,55 @@ export class EventStreamError extends Error {
   }
 }
 
+/** Splits a decoded event stream into blocks (the text between blank lines), scanning each byte once. */
+export class EventBlocks {
+  private parts: string[] = [];
+  private endsWithNewline = false;
+
+  feed(text: string, onBlock: (block: string) => void): void {
+    let start = 0;
+    if (this.endsWithNewline && text.startsWith('\n')) {
+      onBlock(this.parts.join('').slice(0, -1));
+      this.parts = [];
+      start = 1;
+    }
+    let end: number;
+    while ((end = text.indexOf('\n\n', start)) >= 0) {
+      this.parts.push(text.slice(start, end));
+      onBlock(this.parts.join(''));
+      this.parts = [];
+      start = end + 2;
+    }
+    if (start < text.length) this.parts.push(text.slice(start));
+    this.endsWithNewline = this.parts.length > 0 && text.endsWith('\n');
+  }
+}
+
+/** One block's fields: an event when it has data (comments and a lone `retry:` are not events). */
+function parseBlock(block: string): { event?: ServerSentEvent; retry?: number } {
+  const event: ServerSentEvent = { event: 'message', data: '' };
+  const data: string[] = [];
+  let retry: number | undefined;
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':') || line === '') continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') event.event = value;
+    else if (field === 'data') data.push(value);
+    else if (field === 'id') event.id = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) retry = Number(value);
+  }
+  if (data.length === 0) return { retry };
+  event.data = data.join('\n');
+  return { event, retry };
+}
+
 /**
  * Follows a text/event-stream until the signal aborts or the server ends it, calling onEvent for
  * each event. Rejects when it can't connect (connectTimeoutMs) or the server answers an error status.
+ * A server that cut us off for reading too slowly (shared/sseHub.ts: `event: disconnect`, reason
+ * "slow_reader") is asked again with Last-Event-ID, so the events resume (or a fresh snapshot comes).
  */
 export async function readEventStream(
   url: string,
@@ -27,12 +73,38 @@ export async function readEventStream(
   signal: AbortSignal,
   connectTimeoutMs = 5000,
 ): Promise<void> {
+  let lastEventId: string | undefined;
+  let retryMs = 1000;
+  for (;;) {
+    let cutOff = false;
+    await followOnce(url, signal, connectTimeoutMs, lastEventId, ({ event, retry }) => {
+      if (retry !== undefined) retryMs = retry;
+      if (!event) return;
+      if (event.id !== undefined) lastEventId = event.id;
+      if (event.event !== 'disconnect') return onEvent(event);
+      cutOff = (JSON.parse(event.data) as { reason?: string }).reason === 'slow_reader';
+    });
+    if (!cutOff || signal.aborted) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, 10_000)));
+    if (signal.aborted) return;
+  }
+}
+
+async function followOnce(
+  url: string,
+  signal: AbortSignal,
+  connectTimeoutMs: number,
+  lastEventId: string | undefined,
+  onBlock: (block: ReturnType<typeof parseBlock>) => void,
+): Promise<void> {
   // The deadline covers connecting and the answer's headers; the stream itself may then last.
   const connecting = new AbortController();
   const timer = setTimeout(() => connecting.abort(new Error(`no answer from ${url} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.any([signal, connecting.signal]), headers: { accept: 'text/event-stream' } });
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+    response = await fetch(url, { signal: AbortSignal.any([signal, connecting.signal]), headers });
   } catch (err) {
     if (signal.aborted) return;
     const cause = (err as { cause?: { code?: string } }).cause?.code;
@@ -45,29 +117,10 @@ export async function readEventStream(
     throw new EventStreamError('status', `${url} answered ${response.status}${text ? `: ${text.slice(0, 300)}` : ''}`, response.status);
   }
   const decoder = new TextDecoder();
-  let buffer = '';
+  const blocks = new EventBlocks();
   try {
     for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true }).replace(/\r\n/g, '\n');
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event: ServerSentEvent = { event: 'message', data: '' };
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':') || line === '') continue;
-          const colon = line.indexOf(':');
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event.event = value;
-          else if (field === 'data') data.push(value);
-          else if (field === 'id') event.id = value;
-        }
-        if (data.length === 0) continue;
-        event.data = data.join('\n');
-        onEvent(event);
-      }
+      blocks.feed(decoder.decode(chunk as Uint8Array, { stream: true }).replace(/\r\n/g, '\n'), (block) => onBlock(parseBlock(block)));
     }
   } catch (err) {
     if (!signal.aborted) throw new EventStreamError('stream', `the stream from ${url} broke: ${(err as Error).message}`);
