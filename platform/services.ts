@@ -24,6 +24,7 @@ export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
 export const PLATFORM_SERVICES: PlatformService[] = [
   { id: 'registry', entry: 'cmd/registry.ts', defaultPort: 3000, page: 'registry dashboard' },
   { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: 'log', defaultPort: 4000, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS },
+  { id: 'events', entry: 'cmd/events.ts', registersAs: 'events', defaultPort: 3004 },
   { id: 'grades', entry: 'cmd/grades.ts', registersAs: 'grades', defaultPort: 6000 },
   { id: 'portal', entry: 'cmd/portal.ts', registersAs: 'portal', defaultPort: 5000, page: 'teacher portal' },
   { id: 'storage', entry: 'cmd/storage.ts', registersAs: 'imagestorage', defaultPort: 3002 },

@@ -42,7 +42,7 @@ export class Outbound {
     method: 'GET' | 'POST',
     url: string,
     timeoutMs: number,
-    body?: string,
+    body?: string | Uint8Array,
     fresh = false,
     headers: Record<string, string> = {},
   ): Promise<OutboundResult> {
@@ -57,7 +57,8 @@ export class Outbound {
         origin: target.origin,
         path: target.path,
         method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        // JSON unless the caller names the body's type (the events service forwards bodies as they came).
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
         body,
         signal: deadline,
         headersTimeout: timeoutMs,
