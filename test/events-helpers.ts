@@ -99,3 +99,17 @@ export async function receivedBy(proc: Proc): Promise<{ subscription: string; id
   const res = await fetch(`${proc.url}/received`, { signal: AbortSignal.timeout(5000) });
   return ((await res.json()) as { events: any[] }).events;
 }
+
+/** The value of one metric line of GET /metrics (0 when absent), e.g. metricValue(url, 'events_dropped_total{reason="overflow"'). */
+export async function metricValue(serviceUrl: string, prefix: string): Promise<number> {
+  const text = await (await fetch(`${serviceUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const line = text.split('\n').find((l) => l.startsWith(prefix) && (l[prefix.length] === ' ' || l[prefix.length] === '{' || l[prefix.length] === ','));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** GET /subscribers, by key. */
+export async function subscriberViews(eventsUrl: string): Promise<Map<string, import('../events/protocol.ts').SubscriberView>> {
+  const res = await fetch(`${eventsUrl}/subscribers`, { signal: AbortSignal.timeout(5000) });
+  const { subscribers } = (await res.json()) as import('../events/protocol.ts').SubscribersListing;
+  return new Map(subscribers.map((s) => [s.key, s]));
+}
