@@ -58,7 +58,7 @@ test('broadcast: three instances that subscribe to task.* each get every task ev
   t.after(() => Promise.all([...instances, bystander].map((p) => p.stop())));
   await subscribed([...instances, bystander].map((p) => `instance:${p.url}`));
 
-  const published = [];
+  const published: { id: number; topic: string }[] = [];
   for (let round = 0; round < 10; round++) {
     const answer = await publish(events.url, [
       { topic: 'task.created', payload: { task: round } },
@@ -69,10 +69,10 @@ test('broadcast: three instances that subscribe to task.* each get every task ev
     published.push(...answer.body.events.filter((e: { topic: string }) => e.topic.startsWith('task.')));
   }
   for (const instance of instances) {
-    const got = await waitFor(async () => {
-      const events = await receivedBy(instance);
-      return events.length >= published.length ? events : undefined;
-    }, `${instance.url} to get ${published.length} events`);
+    const got = (await waitFor(async () => {
+      const list = await receivedBy(instance);
+      return list.length >= published.length ? list : undefined;
+    }, `${instance.url} to get ${published.length} events`))!;
     assert.deepEqual(got.map((e) => e.id), published.map((e) => e.id), 'every task event, once, in publish order');
     assert.deepEqual(got.map((e) => e.payload.task), published.map((_, i) => Math.floor(i / 2)));
     const created = got.filter((e) => e.topic === 'task.created').map((e) => e.seq);
@@ -106,9 +106,9 @@ test('balanced: each event goes to one of two instances; when one is killed, the
   await a.exited;
   const later: number[] = [];
   for (let i = 0; i < 20; i++) later.push((await publish(events.url, { topic: 'job.run', payload: { i: 30 + i } })).body.events[0].id);
-  const survivor = await waitFor(async () => {
-    const events = await receivedBy(b);
-    return events.length >= gotB.length + later.length ? events : undefined;
-  }, 'the surviving instance to get every later job');
+  const survivor = (await waitFor(async () => {
+    const list = await receivedBy(b);
+    return list.length >= gotB.length + later.length ? list : undefined;
+  }, 'the surviving instance to get every later job'))!;
   assert.deepEqual(survivor.slice(gotB.length).map((e) => e.id), later, 'the rest, in order, once, none lost');
 });

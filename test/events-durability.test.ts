@@ -55,11 +55,11 @@ test('kill -9 of the events service mid-flood: every acknowledged event is deliv
   assert.equal((await rawRequest(`${events.url}/registerAndKeepAlive?address=${away.address}&topics=flood.*`, { method: 'POST' })).status, 200);
 
   const wanted = [...acknowledged].sort((a, b) => a - b);
-  const liveGot = await waitFor(async () => {
+  const liveGot = (await waitFor(async () => {
     const got = await receivedBy(live);
     const ids = new Set(got.map((e) => e.id));
     return wanted.every((id) => ids.has(id)) ? got : undefined;
-  }, `the live subscriber to have all ${wanted.length} acknowledged events`, 60_000);
+  }, `the live subscriber to have all ${wanted.length} acknowledged events`, 60_000))!;
   const liveIds = liveGot.map((e) => e.id);
   assert.deepEqual(liveIds, [...liveIds].sort((a, b) => a - b), 'in order, each once (the endpoint skips what it already handled)');
 

@@ -72,10 +72,10 @@ test('a registered instance that was killed and comes back on its URL gets what 
   assert.equal((await subscriberViews(events.url)).get(key)!.queued, 40, 'held while it is down');
 
   instance = await startSubscriberService(registry.url, { name: 'auditor', broadcast: ['audit.>'], port });
-  const got = await waitFor(async () => {
-    const events = await receivedBy(instance);
-    return events.length >= ids.length ? events : undefined;
-  }, 'the missed events', 20_000);
+  const got = (await waitFor(async () => {
+    const list = await receivedBy(instance);
+    return list.length >= ids.length ? list : undefined;
+  }, 'the missed events', 20_000))!;
   assert.deepEqual(got.map((e) => e.id), ids, 'every missed event, in order, once');
 });
 
