@@ -135,7 +135,8 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
     if (hasBody && !req.is(['application/json', 'application/*+json'])) {
       throw new HttpError(415, 'unsupported_media_type', 'POST /publish takes application/json: {"topic","payload"} or an array of them');
     }
-    const events = await broker.publish(publications(req.body));
+    // An empty body reads as {} through the JSON parser: it is no event.
+    const events = await broker.publish(publications(hasBody ? req.body : undefined));
     res.status(202).json(refs(events));
   });
   router.all('/publish', methodNotAllowed(['POST']));
