@@ -58,7 +58,8 @@ function logRoutes(svc: Service, parts: Parts): Router {
   new prom.Gauge({ name: 'log_write_queue_bytes', help: 'Bytes accepted but not yet written to the files', registers: metrics, collect() { this.set(store.queuedBytes); } });
   new prom.Gauge({ name: 'log_index_entries', help: 'Entries in the in-memory index', registers: metrics, collect() { this.set(store.indexedEntries); } });
   new prom.Gauge({ name: 'log_tail_streams', help: 'Open live tails', registers: metrics, collect() { this.set(tail.size); } });
-  new prom.Gauge({ name: 'log_tail_dropped_lines', help: 'Lines a slow live tail reader missed', registers: metrics, collect() { this.set(tail.droppedTotal); } });
+  new prom.Gauge({ name: 'log_tail_dropped_lines', help: 'Lines live tail readers were told they may have missed', registers: metrics, collect() { this.set(tail.droppedTotal); } });
+  new prom.Gauge({ name: 'log_tail_disconnects', help: 'Live tails cut off for leaving more than 1 MiB unread', registers: metrics, collect() { this.set(tail.disconnects); } });
 
   const busy = (message: string) =>
     new HttpError(503, 'busy', message, { 'Retry-After': String(options.retryAfterSeconds) });

@@ -117,17 +117,32 @@ function connect() {
   for (const type of ['deregistered', 'evicted']) {
     source.addEventListener(type, (e) => { instances.delete(JSON.parse(e.data).instance.instanceId); render(); });
   }
+  // A summary of the checks, at most once a second: it lists only the instances whose failures changed.
   source.addEventListener('checked', (e) => {
     for (const c of JSON.parse(e.data).instances) {
       const inst = instances.get(c.instanceId);
-      if (inst) Object.assign(inst, c);
+      if (inst) Object.assign(inst, { lastError: undefined }, c);
     }
     render();
   });
   source.onerror = () => { statusEl.textContent = 'reconnecting…'; statusEl.className = 'lost'; };
 }
+// Routine checks are not streamed one by one: check times and latencies come from the listing now and then.
+async function refreshChecks() {
+  try {
+    const res = await fetch('/services');
+    if (!res.ok) return;
+    for (const fresh of (await res.json()).instances) {
+      const inst = instances.get(fresh.instanceId);
+      if (inst) { inst.lastCheckAt = fresh.lastCheckAt; inst.lastLatencyMs = fresh.lastLatencyMs; }
+    }
+  } catch {
+    // the stream's status already says when the registry is unreachable
+  }
+}
 connect();
 setInterval(render, 1000);
+setInterval(refreshChecks, 10000);
 </script>
 </body>
 </html>`;

@@ -6,69 +6,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { SseHub, type SseHubOptions } from './sseHub.ts';
 import { waitFor } from '../test/helpers.ts';
-
-interface Received {
-  event: string;
-  data: string;
-  id?: string;
-}
-
-/** A reader on a raw socket (no client library, no timers of its own), which can hold off reading. */
-class RawReader {
-  readonly events: Received[] = [];
-  comments = 0;
-  ended = false;
-  private buffer = '';
-  private readonly socket: net.Socket;
-
-  constructor(url: string, options: { reading?: boolean; lastEventId?: string; query?: string } = {}) {
-    const { hostname, port } = new URL(url);
-    this.socket = net.connect(Number(port), hostname);
-    const headers = options.lastEventId ? `Last-Event-ID: ${options.lastEventId}\r\n` : '';
-    this.socket.write(`GET /stream${options.query ?? ''} HTTP/1.0\r\nHost: ${hostname}\r\nAccept: text/event-stream\r\n${headers}\r\n`);
-    this.socket.on('end', () => (this.ended = true));
-    this.socket.on('close', () => (this.ended = true));
-    this.socket.on('error', () => (this.ended = true));
-    if (options.reading !== false) this.read();
-  }
-
-  /** Starts (or resumes) reading; a reader that never calls it never takes a byte from its socket. */
-  read(): void {
-    this.socket.on('data', (chunk: Buffer) => {
-      // HTTP/1.0: no chunked framing, so the body is the event stream itself (the headers join the first block).
-      this.buffer += chunk.toString('latin1');
-      let end: number;
-      while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-        const block = this.buffer.slice(0, end);
-        this.buffer = this.buffer.slice(end + 2);
-        const event: Received = { event: 'message', data: '' };
-        let hasData = false;
-        for (const line of block.split(/\r?\n/)) {
-          if (line.startsWith(':')) this.comments++;
-          else if (line.startsWith('event: ')) event.event = line.slice(7);
-          else if (line.startsWith('id: ')) event.id = line.slice(4);
-          else if (line.startsWith('data: ')) {
-            event.data += (hasData ? '\n' : '') + line.slice(6);
-            hasData = true;
-          }
-        }
-        if (hasData) this.events.push(event);
-      }
-    });
-  }
-
-  named(name: string): Received[] {
-    return this.events.filter((e) => e.event === name);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+import { RawEventReader } from '../test/rawEventReader.ts';
 
 async function serve(t: TestContext, options: Partial<SseHubOptions<string>> = {}) {
   const hub = new SseHub<string>({
@@ -88,7 +30,7 @@ async function serve(t: TestContext, options: Partial<SseHubOptions<string>> = {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { hub, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` };
+  return { hub, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/stream` };
 }
 
 const kilobyte = 'x'.repeat(1000);
@@ -96,8 +38,8 @@ const kilobyte = 'x'.repeat(1000);
 test('a reader that never reads is cut off past the cap, and its queued bytes are freed; readers that read get every event', async (t) => {
   const cap = 64 * 1024;
   const { hub, url } = await serve(t, { maxQueuedBytes: cap });
-  const stalled = new RawReader(url, { reading: false });
-  const reader = new RawReader(url);
+  const stalled = new RawEventReader(url, { reading: false });
+  const reader = new RawEventReader(url);
   await waitFor(() => hub.size === 2, 'both readers to connect');
   let maxQueued = 0;
   let sent = 0;
@@ -122,7 +64,7 @@ test('a reader that never reads is cut off past the cap, and its queued bytes ar
 
 test('a slow reader is told why it was cut off and resumes with Last-Event-ID, with no gap and no repeat', async (t) => {
   const { hub, url } = await serve(t, { maxQueuedBytes: 32 * 1024, replayBytes: 16 * 1024 * 1024, drainMs: 30_000 });
-  const slow = new RawReader(url, { reading: false });
+  const slow = new RawEventReader(url, { reading: false });
   await waitFor(() => hub.size === 1, 'the reader to connect');
   let sent = 0;
   while (hub.disconnects === 0) {
@@ -136,7 +78,7 @@ test('a slow reader is told why it was cut off and resumes with Last-Event-ID, w
   assert.equal(JSON.parse(last.data).reason, 'slow_reader');
   const first = slow.named('message');
   const lastId = first.at(-1)!.id!;
-  const resumed = new RawReader(url, { lastEventId: lastId });
+  const resumed = new RawEventReader(url, { lastEventId: lastId });
   await waitFor(() => hub.size === 1, 'the reconnect');
   for (let i = 0; i < 10; i++) hub.publish([{ data: `${++sent} ${kilobyte}` }]);
   await waitFor(() => resumed.named('message').length + first.length === sent, 'the resumed reader to catch up');
@@ -156,24 +98,24 @@ test('a reconnect whose events are gone, or with an id from another process, is 
       return [{ event: 'snapshot', data: JSON.stringify({ missed: o.missed ?? null }) }];
     },
   });
-  const first = new RawReader(url);
+  const first = new RawEventReader(url);
   await waitFor(() => first.named('snapshot').length === 1, 'the first snapshot');
-  assert.equal(first.events[0].id, 'e1-0');
+  assert.equal(first.events[0].id, undefined, 'no id before the first event');
   for (let i = 0; i < 20; i++) hub.publish([{ data: kilobyte }]);
   await waitFor(() => first.named('message').length === 20, 'the events');
-  assert.equal(first.named('message')[0].id, 'e1-1');
+  assert.equal(first.named('message')[0].id, 'e1-0');
   first.close();
 
-  const old = new RawReader(url, { lastEventId: 'e1-2' });
+  const old = new RawEventReader(url, { lastEventId: 'e1-1' });
   await waitFor(() => old.named('snapshot').length === 1, 'a snapshot for a reader whose events are gone');
   assert.equal(old.named('message').length, 0);
   assert.ok(JSON.parse(old.named('snapshot')[0].data).missed >= 14);
-  assert.equal(old.named('snapshot')[0].id, 'e1-20');
-  const foreign = new RawReader(url, { lastEventId: 'e0-19' });
+  assert.equal(old.named('snapshot')[0].id, 'e1-19');
+  const foreign = new RawEventReader(url, { lastEventId: 'e0-18' });
   await waitFor(() => foreign.named('snapshot').length === 1, 'a snapshot for an id of another process');
   assert.deepEqual(openings.at(-1), { filter: '', lastEventId: undefined, resumed: false, missed: undefined });
-  const recent = new RawReader(url, { lastEventId: 'e1-19' });
-  await waitFor(() => recent.named('message').length === 1, 'the one event after e1-19');
+  const recent = new RawEventReader(url, { lastEventId: 'e1-18' });
+  await waitFor(() => recent.named('message').length === 1, 'the one event after e1-18');
   assert.equal(recent.named('snapshot').length, 0);
   for (const r of [old, foreign, recent]) r.close();
 });
@@ -182,18 +124,18 @@ test('heartbeats reach every client from one timer', async (t) => {
   const { hub, url } = await serve(t, { heartbeatMs: 50 });
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const before = timers();
-  const readers = Array.from({ length: 20 }, () => new RawReader(url));
+  const readers = Array.from({ length: 20 }, () => new RawEventReader(url));
   await waitFor(() => hub.size === 20, 'the readers to connect');
-  await waitFor(() => readers.every((r) => r.comments >= 3), 'three heartbeats at every reader');
+  await waitFor(() => readers.every((r) => r.comments >= 4), 'three heartbeats at every reader (after the ": connected" comment)');
   assert.equal(timers(), before, 'no timer per client');
   for (const r of readers) r.close();
 });
 
 test('summaries are coalesced: at most one per summaryMs, built for each filter, and none to a filter with nothing to say', async (t) => {
   const { hub, url } = await serve(t, { summaryMs: 100 });
-  const a = new RawReader(url, { query: '?f=a' });
-  const b = new RawReader(url, { query: '?f=b' });
-  const quiet = new RawReader(url, { query: '?f=quiet' });
+  const a = new RawEventReader(`${url}?f=a`);
+  const b = new RawEventReader(`${url}?f=b`);
+  const quiet = new RawEventReader(`${url}?f=quiet`);
   await waitFor(() => hub.size === 3, 'the readers to connect');
   let calls = 0;
   let taken = 0;
@@ -221,13 +163,13 @@ test('summaries are coalesced: at most one per summaryMs, built for each filter,
 
 test('events go out at once, not at the next tick, to the clients they match', async (t) => {
   const { hub, url } = await serve(t, { summaryMs: 60_000, heartbeatMs: 60_000 });
-  const a = new RawReader(url, { query: '?f=a' });
-  const b = new RawReader(url, { query: '?f=b' });
+  const a = new RawEventReader(`${url}?f=a`);
+  const b = new RawEventReader(`${url}?f=b`);
   await waitFor(() => hub.size === 2, 'the readers to connect');
   hub.publish([{ event: 'down', data: 'for a', match: (f) => f === 'a' }, { event: 'down', data: 'for all' }]);
   await waitFor(() => a.named('down').length === 2 && b.named('down').length === 1, 'the events', 5000);
   assert.deepEqual(b.named('down').map((e) => e.data), ['for all']);
-  assert.deepEqual(a.named('down').map((e) => e.id), ['1', '2']);
+  assert.deepEqual(a.named('down').map((e) => e.id), ['0', '1']);
   a.close();
   b.close();
 });

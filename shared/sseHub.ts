@@ -100,9 +100,10 @@ export class SseHub<F> {
   private heldBytes = 0;
   private pending: Held<F>[] = [];
   private flushing = false;
-  private lastId = 0;
+  /** Ids start at 0 (the log tail's seqs do); -1: nothing yet. */
+  private lastId = -1;
   /** Every event after this id is held. */
-  private floor = 0;
+  private floor = -1;
   private clients = 0;
   private lastLeftAt = -Infinity;
   private lastBeatAt = Date.now();
@@ -223,7 +224,7 @@ export class SseHub<F> {
     const cached = group.greeting;
     // Clients greeted at the same moment share one copy of the bytes (a snapshot can be megabytes).
     if (cached && cached.id === this.lastId && cached.parts.length === parts.length && parts.every((p, i) => p.data === cached.parts[i])) return cached.bytes;
-    const id = this.formatId(this.lastId);
+    const id = this.lastId < 0 ? undefined : this.formatId(this.lastId);
     const bytes = concat(parts.map((p) => encodeEvent(p.event, p.data, id)));
     group.greeting = { id: this.lastId, parts: parts.map((p) => p.data), bytes };
     return bytes;
