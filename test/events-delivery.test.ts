@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { publish, receivedBy, startEventsService, startSubscriberService } from './events-helpers.ts';
+import { metricValue, publish, receivedBy, startEventsService, startSubscriberService } from './events-helpers.ts';
 
 let registry: Proc;
 let events: Proc;
@@ -79,6 +79,13 @@ test('broadcast: three instances that subscribe to task.* each get every task ev
     assert.deepEqual(created, created.map((_, i) => created[0] + i), 'per-topic sequence without gaps');
   }
   assert.deepEqual(await receivedBy(bystander), []);
+
+  const published_ = await metricValue(events.url, 'events_published_total');
+  const delivered = await metricValue(events.url, 'events_delivered_total');
+  assert.ok(published_ >= 30, `events_published_total ${published_}`);
+  assert.ok(delivered >= 3 * published.length, `events_delivered_total ${delivered} (one per subscriber)`);
+  assert.equal(await metricValue(events.url, `events_queue_depth{subscriber="instance:${instances[0].url}"`), 0);
+  assert.equal(await metricValue(events.url, 'events_subscribers{kind="instance"'), 4);
 });
 
 test('balanced: each event goes to one of two instances; when one is killed, the other gets the rest', async (t) => {

@@ -41,6 +41,7 @@ test('a reference subscriber that is away gets every message it missed when it i
   const away = (await subscriberViews(events.url)).get(`address:${address}`)!;
   assert.equal(away.state, 'failing');
   assert.equal(away.queued, 50);
+  assert.equal(await metricValue(events.url, `events_queue_depth{subscriber="address:${address}"`), 50, 'queue depth per subscriber on /metrics');
 
   recorder = await startRecorder({ port });
   await keepAlive(address);
