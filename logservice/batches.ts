@@ -60,13 +60,14 @@ interface JournalLine<Answer> {
 }
 
 /**
- * DATA_DIR/batches.jsonl: one line per stored batch, appended once the batch's lines are in the
- * log file (so a crash can lose the note of a stored batch, never claim an unstored one). Read back
- * at start-up and rewritten with only what is still remembered.
+ * DATA_DIR/batches.jsonl: one line per stored batch, appended once the batch's lines are in the log
+ * file and fsynced, and before the batch is answered (so a crash can lose the note of a stored batch
+ * that was not yet answered, never claim an unstored one). Read back at start-up and rewritten with
+ * only what is still remembered.
  */
 export class BatchJournal<Answer> {
   private readonly file: string;
-  private out?: fs.WriteStream;
+  private fd?: number;
   private appended = 0;
 
   constructor(
@@ -90,7 +91,7 @@ export class BatchJournal<Answer> {
     fs.writeFileSync(tmp, kept.map((line) => `${JSON.stringify(line)}\n`).join(''));
     fs.renameSync(tmp, this.file);
     this.appended = kept.length;
-    this.out = fs.createWriteStream(this.file, { flags: 'a' });
+    this.fd = fs.openSync(this.file, 'a');
   }
 
   private read(): JournalLine<Answer>[] {
@@ -113,28 +114,28 @@ export class BatchJournal<Answer> {
     return this.memory.maxBatches > 0 ? lines.slice(-this.memory.maxBatches) : [];
   }
 
-  /** Notes a stored batch. Past twice the memory's size of appends, the journal is rewritten with what is still remembered. */
+  /**
+   * Notes a stored batch. Past twice the memory's size of appends, the journal is rewritten with what is still remembered.
+   * A synchronous write (a few hundred bytes, once per batch): the note is in the file, which outlives a crash of the
+   * process, before the answer goes out; it is not fsynced, so a power cut may lose it and a retry be stored twice.
+   */
   append(id: string, answer: Answer): void {
-    if (!this.out || this.memory.maxBatches === 0) return;
-    this.out.write(`${JSON.stringify({ id, at: Date.now(), answer })}\n`);
-    if (++this.appended > 2 * this.memory.maxBatches) this.compact();
+    if (this.fd === undefined || this.memory.maxBatches === 0) return;
+    try {
+      fs.writeSync(this.fd, `${JSON.stringify({ id, at: Date.now(), answer })}\n`);
+      if (++this.appended > 2 * this.memory.maxBatches) this.compact();
+    } catch {
+      // the journal is an optimisation: without it, a retried batch may be stored twice
+    }
   }
 
   private compact(): void {
-    const out = this.out;
-    this.out = undefined;
-    out?.end(() => {
-      try {
-        this.rewrite(this.read()); // the memory has these already
-      } catch {
-        // the journal is an optimisation: without it, a retried batch may be stored twice
-      }
-    });
+    this.close();
+    this.rewrite(this.read()); // the memory has these already
   }
 
-  async close(): Promise<void> {
-    const out = this.out;
-    this.out = undefined;
-    if (out) await new Promise<void>((resolve) => out.end(() => resolve()));
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }

@@ -54,7 +54,8 @@ function logRoutes(svc: Service, parts: Parts): Router {
   const requests = new prom.Counter({ name: 'log_requests_total', help: 'POST /log requests by outcome', labelNames: ['outcome'], registers: metrics });
   const accepted = new prom.Counter({ name: 'log_lines_accepted_total', help: 'Lines accepted and queued for the files', registers: metrics });
   const rejected = new prom.Counter({ name: 'log_lines_rejected_total', help: 'Lines refused as malformed', registers: metrics });
-  new prom.Gauge({ name: 'log_lines_written', help: 'Lines written to the files since start', registers: metrics, collect() { this.set(store.linesWritten); } });
+  new prom.Gauge({ name: 'log_lines_written', help: 'Lines written to the files and fsynced since start', registers: metrics, collect() { this.set(store.linesWritten); } });
+  new prom.Gauge({ name: 'log_fsyncs', help: 'fsyncs of the log files since start (one covers every batch written meanwhile)', registers: metrics, collect() { this.set(store.fsyncs); } });
   new prom.Gauge({ name: 'log_write_queue_bytes', help: 'Bytes accepted but not yet written to the files', registers: metrics, collect() { this.set(store.queuedBytes); } });
   new prom.Gauge({ name: 'log_index_entries', help: 'Entries in the in-memory index', registers: metrics, collect() { this.set(store.indexedEntries); } });
   new prom.Gauge({ name: 'log_tail_streams', help: 'Open live tails', registers: metrics, collect() { this.set(tail.size); } });
@@ -128,8 +129,13 @@ function logRoutes(svc: Service, parts: Parts): Router {
                 rejected: parsed.rejected.slice(0, 100),
               },
             };
-      // The journal notes the batch once its lines are in the file: a retry after a restart is answered, not stored again.
-      store.append(parsed.entries, receivedAt, batchId ? () => journal.append(batchId, answer) : undefined);
+      // The answer waits until the lines are written and fsynced; then the journal notes the batch, so a retry after a restart is answered, not stored again.
+      try {
+        await store.append(parsed.entries, receivedAt);
+      } catch (err) {
+        throw new HttpError(503, 'storage_failed', `the lines were not stored: ${(err as Error).message}`, { 'Retry-After': String(options.retryAfterSeconds) });
+      }
+      if (batchId) journal.append(batchId, answer);
       return answer;
     })();
     if (batchId) batches.remember(batchId, work);
@@ -219,14 +225,14 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
       onStop: async () => {
         tail.close();
         await store.close();
-        await journal.close();
+        journal.close();
         logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
       },
     });
   } catch (err) {
     tail.close();
     await store.close();
-    await journal.close();
+    journal.close();
     throw err;
   }
 }

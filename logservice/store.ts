@@ -1,8 +1,9 @@
 /**
  * Where accepted lines go: winston (winston-daily-rotate-file) writes them as JSON lines under
- * DATA_DIR, rotated by size and by day and kept for the retention period. The store counts the
- * bytes handed to the file but not yet written (the write queue, which backpressure watches),
- * keeps the recent-entries index, and announces stored lines to the live tail.
+ * DATA_DIR, rotated by size and by day and kept for the retention period. An append resolves once
+ * its lines are written and fsynced (GroupCommit). The store counts the bytes handed to the file but
+ * not yet written (the write queue, which backpressure watches), keeps the recent-entries index, and
+ * announces stored lines to the live tail.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -11,6 +12,8 @@ import DailyRotateFile from 'winston-daily-rotate-file';
 import type { Logger } from 'winston';
 import { RecentIndex } from './recent.ts';
 import { FILE_EXTENSION, FILE_PATTERN, lastStoredSeq, searchFiles } from './history.ts';
+import { GroupCommit } from './commit.ts';
+import { repairTornLines } from './repair.ts';
 import type { LogFilter } from './filters.ts';
 import type { LogEntry, LogQueryResult } from './protocol.ts';
 
@@ -31,13 +34,6 @@ export interface LogStoreOptions {
   logger: Logger;
 }
 
-interface PendingChunk {
-  bytes: number;
-  lines: number;
-  /** Called once every byte of the chunk is in the file. */
-  onWritten?: () => void;
-}
-
 export interface LogStoreEvents {
   /** The entries just stored, and each one's JSON line. */
   stored: [entries: LogEntry[], lines: string[]];
@@ -46,13 +42,12 @@ export interface LogStoreEvents {
 export class LogStore extends EventEmitter<LogStoreEvents> {
   private readonly transport: DailyRotateFile;
   private readonly index: RecentIndex;
-  private readonly chunks: PendingChunk[] = [];
+  private readonly commit = new GroupCommit();
   private nextSeq: number;
-  private pending = 0;
   private closed = false;
+  /** Set when the file stream failed: nothing more can be made durable. */
+  private failure?: Error;
   linesStored = 0;
-  linesWritten = 0;
-  bytesWritten = 0;
   writeErrors = 0;
 
   private constructor(
@@ -71,60 +66,39 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       maxFiles: options.retention,
       auditFile: path.join(options.dataDir, '.audit.json'),
       eol: '\n',
-      // Our own fs calls for the file stream, so we learn when bytes reach the file.
-      options: { flags: 'a', fs: this.countingFs() },
+      // The file stream does its I/O through these, so we learn when bytes are in the file and fsync them.
+      options: { flags: 'a', fs: this.commit.fileSystem() },
     });
     const stream = (this.transport as unknown as { logStream: EventEmitter }).logStream;
+    // Emitted inside the write that moves to the new file, before that write's bytes go out.
+    stream.on('rotate', () => this.commit.rotated());
     stream.on('error', (err: Error) => {
       this.writeErrors++;
+      this.failure ??= err;
+      this.commit.failUnwritten(err);
       options.logger.error(`writing the log files failed: ${err.message}`);
     });
   }
 
   static async open(options: LogStoreOptions): Promise<LogStore> {
     fs.mkdirSync(options.dataDir, { recursive: true });
+    for (const torn of await repairTornLines(options.dataDir)) options.logger.warn(`repaired a torn last line in ${torn}`);
     const last = await lastStoredSeq(options.dataDir);
     return new LogStore(options, last === undefined ? 0 : last + 1);
   }
 
-  private countingFs() {
-    const done = (n: number) => this.onWritten(n);
-    return {
-      open: fs.open,
-      close: fs.close,
-      write: (fd: number, buffer: Buffer, offset: number, length: number, position: number | null, callback: (err: Error | null, written: number, buffer: Buffer) => void) =>
-        fs.write(fd, buffer, offset, length, position, (err, written, buf) => {
-          if (!err) done(written);
-          callback(err, written, buf);
-        }),
-      writev: (fd: number, buffers: NodeJS.ArrayBufferView[], position: number | null, callback: (err: Error | null, written: number, buffers: NodeJS.ArrayBufferView[]) => void) =>
-        fs.writev(fd, buffers, position, (err, written, bufs) => {
-          if (!err) done(written);
-          callback(err, written, bufs);
-        }),
-    };
-  }
-
-  private onWritten(bytes: number): void {
-    this.bytesWritten += bytes;
-    this.pending -= bytes;
-    let left = bytes;
-    while (left > 0 && this.chunks.length > 0) {
-      const chunk = this.chunks[0];
-      const taken = Math.min(left, chunk.bytes);
-      chunk.bytes -= taken;
-      left -= taken;
-      if (chunk.bytes === 0) {
-        this.chunks.shift();
-        this.linesWritten += chunk.lines;
-        chunk.onWritten?.();
-      }
-    }
-  }
-
   /** Bytes handed to the file but not yet written: the write queue. */
   get queuedBytes(): number {
-    return this.pending;
+    return this.commit.pendingBytes;
+  }
+
+  get fsyncs(): number {
+    return this.commit.fsyncs;
+  }
+
+  /** Lines written and fsynced since start. */
+  get linesWritten(): number {
+    return this.commit.linesDurable;
   }
 
   get indexedEntries(): number {
@@ -141,13 +115,15 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
 
   /** True when a body of this size must wait: the queue is full (one body always fits an empty queue). */
   isFull(incomingBytes: number): boolean {
-    return this.pending > 0 && this.pending + incomingBytes > this.options.queueLimitBytes;
+    const pending = this.commit.pendingBytes;
+    return pending > 0 && pending + incomingBytes > this.options.queueLimitBytes;
   }
 
-  /** Numbers, stamps and writes the entries (one write for the whole batch); returns how many. `onWritten` hears when they are in the file. */
-  append(entries: LogEntry[], receivedAt: string, onWritten?: () => void): number {
-    if (this.closed) throw new Error('the log store is closed');
-    if (entries.length === 0) return 0;
+  /** Numbers, stamps and writes the entries (one write for the whole batch); resolves once they are in the file and fsynced. */
+  append(entries: LogEntry[], receivedAt: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the log store is closed'));
+    if (this.failure) return Promise.reject(new Error(`the log files cannot be written: ${this.failure.message}`));
+    if (entries.length === 0) return Promise.resolve();
     const lines = new Array<string>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
@@ -156,14 +132,14 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       lines[i] = JSON.stringify(entry);
     }
     const text = lines.join('\n');
-    const bytes = Buffer.byteLength(text) + 1;
-    this.pending += bytes;
-    this.chunks.push({ bytes, lines: entries.length, onWritten });
     this.transport.log!({ [MESSAGE]: text } as never, () => {});
+    // Counted after the write is handed over: a rotation inside it moves this chunk to the new file.
+    const durable = this.commit.expect(Buffer.byteLength(text) + 1, entries.length);
     for (let i = 0; i < entries.length; i++) this.index.add(entries[i].seq!, lines[i]);
     this.linesStored += entries.length;
     this.emit('stored', entries, lines);
-    return entries.length;
+    // Not an async function: nothing of the batch stays referenced while it waits for the fsync.
+    return durable;
   }
 
   /** Matching entries, newest first: from the index, then from the files for older ones. */
@@ -181,7 +157,7 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     return { entries: entries.concat(older.entries), truncated: older.truncated };
   }
 
-  /** Stops taking lines and waits until every accepted byte is in the file. */
+  /** Stops taking lines and waits until every accepted line is in the file and fsynced. */
   async close(timeoutMs = 10_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -194,10 +170,10 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       });
       this.transport.close!();
     });
-    // A file rotated away just before may still be finishing its last write.
-    while (this.pending > 0 && this.writeErrors === 0 && Date.now() < deadline) {
+    // A file rotated away just before may still be finishing its last write, and the last fsync follows the finish.
+    while (this.commit.waiting > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    if (this.pending > 0) this.options.logger.error(`${this.pending} bytes of log lines could not be written before exit`);
+    if (this.commit.waiting > 0) this.options.logger.error(`${this.commit.waiting} batches of log lines could not be made durable before exit`);
   }
 }
