@@ -3,7 +3,9 @@
  *   1. lines/s end to end, from logger.info in one client process to lines written to the files
  *      by the log service, with the batching transport (LogShipper, default settings)
  *   2. the same with one POST per line (the reference Go client's pattern), in the same run
- *   3. backpressure: a small write queue (LOG_QUEUE_LIMIT) and four clients at full speed; 503 +
+ *   3. intake: four clients posting JSON arrays of 1,000 lines as fast as they are answered (a 202 means
+ *      written and fsynced), the lines/s the log service takes and its RSS
+ *   4. backpressure: a small write queue (LOG_QUEUE_LIMIT) and four clients at full speed; 503 +
  *      Retry-After must be seen, every line must arrive once, and memory must stay bounded
  * The log service's CPU and RSS are sampled from /proc throughout. Every line is checked on disk.
  * The client runs as a child process (this file with `client`), with the shipper as its only transport (no console):
@@ -184,6 +186,38 @@ async function metricSum(url: string, name: string, label: string): Promise<numb
   return sum;
 }
 
+/** A JSON array of 1,000 lines, each numbered (tag, i) so it can be found on disk. */
+function arrayBody(tag: string, from: number, lines: number): string {
+  const time = new Date().toISOString();
+  const parts = new Array<string>(lines);
+  for (let k = 0; k < lines; k++) {
+    const i = from + k;
+    parts[k] = `{"time":"${time}","level":"info","service":"bench-arrays","message":"bench ${tag} line ${i}: the quick brown fox jumps over the lazy dog","tag":"${tag}","i":${i}}`;
+  }
+  return `[${parts.join(',')}]`;
+}
+
+/** `clients` loops, each posting `posts` arrays of `lines` lines, the next as soon as the last is answered 202. */
+async function postArrays(url: string, tagPrefix: string, clients: number, posts: number, lines: number): Promise<{ seconds: number; tags: string[] }> {
+  const tags = Array.from({ length: clients }, (_, c) => `${tagPrefix}-${c}`);
+  const t0 = performance.now();
+  await Promise.all(
+    tags.map(async (tag) => {
+      for (let p = 0; p < posts; p++) {
+        const res = await fetch(`${url}/log`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-log-batch-id': `${tag}-${p}` },
+          body: arrayBody(tag, p * lines, lines),
+          signal: AbortSignal.timeout(30_000),
+        });
+        await res.arrayBuffer();
+        if (res.status !== 202) throw new Error(`POST /log answered ${res.status} to ${tag} post ${p}`);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - t0) / 1000, tags };
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
@@ -231,7 +265,34 @@ async function main(): Promise<void> {
   const disk = onDisk(log.dataDir);
   const peakNormal = sampler.peakRssMB;
 
-  // Phase 3: a small write queue and four clients at full speed.
+  // Phase 3: four clients posting JSON arrays of 1,000 lines, each waiting for its 202 (written and fsynced).
+  const arrayClients = 4;
+  const arrayLines = 1000;
+  const arrayPosts = Number(process.env.BENCH_LOG_ARRAY_POSTS ?? 150);
+  const intake = await startLog({});
+  const intakeSampler = new Sampler(intake.child.pid!);
+  let arrays: { seconds: number; tags: string[] };
+  let arraysCpu: number;
+  let arraysFsyncs: number;
+  try {
+    await postArrays(intake.url, 'arrays-warm-up', arrayClients, 30, arrayLines);
+    intakeSampler.peakRssMB = 0;
+    const before = intakeSampler.sample().cpuSeconds;
+    const fsyncsBefore = await metricSum(intake.url, 'log_fsyncs', '');
+    arrays = await postArrays(intake.url, 'arrays', arrayClients, arrayPosts, arrayLines);
+    arraysCpu = intakeSampler.sample().cpuSeconds - before;
+    arraysFsyncs = (await metricSum(intake.url, 'log_fsyncs', '')) - fsyncsBefore;
+  } finally {
+    intakeSampler.stop();
+    await intake.stop();
+  }
+  const arraysDisk = onDisk(intake.dataDir);
+  const arraysTotal = arrayClients * arrayPosts * arrayLines;
+  const arraysRate = arraysTotal / arrays.seconds;
+  const arraysLost = arrays.tags.reduce((sum, tag) => sum + arrayPosts * arrayLines - (arraysDisk.get(tag)?.distinct.size ?? 0), 0);
+  const arraysDupes = arrays.tags.reduce((sum, tag) => sum + (arraysDisk.get(tag)?.duplicates ?? 0), 0);
+
+  // Phase 4: a small write queue and four clients at full speed.
   const queueLimit = 256 * 1024;
   const pressured = await startLog({ LOG_QUEUE_LIMIT: String(queueLimit) });
   const pressureSampler = new Sampler(pressured.child.pid!);
@@ -258,17 +319,18 @@ async function main(): Promise<void> {
   const ratio = rate(batched) / rate(perLine);
   const lost = (tag: string, lines: number) => lines - (disk.get(tag)?.distinct.size ?? pressureDisk.get(tag)?.distinct.size ?? 0);
   const dupes = (tag: string) => disk.get(tag)?.duplicates ?? pressureDisk.get(tag)?.duplicates ?? 0;
-  const runsLost = [...batchedRuns, ...perLineRuns].reduce((sum, r) => sum + lost(r.result.tag, r.result.lines) + dupes(r.result.tag), 0);
+  const runsLost = [...batchedRuns, ...perLineRuns].reduce((sum, r) => sum + lost(r.result.tag, r.result.lines) + dupes(r.result.tag), 0) + arraysLost + arraysDupes;
   const pressureLost = pressure.reduce((sum, r) => sum + lost(r.tag, r.lines), 0);
   const pressureDupes = pressure.reduce((sum, r) => sum + dupes(r.tag), 0);
   const throttled = pressure.reduce((sum, r) => sum + r.throttled, 0);
-  const peakRss = Math.max(peakNormal, pressureSampler.peakRssMB);
+  const peakRss = Math.max(peakNormal, intakeSampler.peakRssMB, pressureSampler.peakRssMB);
   const check = (ok: boolean) => (ok ? 'met' : '**missed**');
 
   const body = `
 Lines go from \`logger.info\` in one client process (winston with the \`LogShipper\` as its only
 transport, default settings) to the log service, which writes them with winston-daily-rotate-file; a
-line counts when the log service's write to the file completed. Every line is then checked in the files.
+line counts when the log service has written it to the file and fsynced it (what a 202 promises). Every
+line is then checked in the files.
 Each batched client first logs 30,000 unmeasured lines (and waits for them on disk), so the figure is
 the sustained rate once the JIT has compiled the path; it lets its event loop run every 256 lines.
 The log service is started as the launcher starts it (\`${platformService('logservice').nodeOptions?.join(' ') ?? ''}\`, see platform/services.ts).
@@ -288,6 +350,14 @@ Medians (in bold): batched **${fmt(rate(batched))} lines/s**, one POST per line 
 - log service CPU per 100,000 lines: batched ${fmt((cpuBatched / batched.lines) * 100_000, 2)} s, one per line ${fmt((cpuPerLine / perLine.lines) * 100_000, 2)} s
 - log service peak RSS in these two phases: ${fmt(peakNormal, 1)} MB
 
+Intake: ${arrayClients} clients (in the benchmark's process) posting JSON arrays of ${fmt(arrayLines)} lines (each with an
+\`X-Log-Batch-Id\`), each sending its next array when the last one was answered 202, that is written and fsynced;
+after ${fmt(arrayClients * 30)} unmeasured arrays. A fresh log service with the launcher's options.
+
+- **${fmt(arraysRate)} lines/s** taken (${fmt(arraysTotal)} lines in ${fmt(arrays.seconds, 2)} s); ${fmt(arraysFsyncs)} fsyncs for ${fmt(arrayClients * arrayPosts)} arrays
+- log service CPU ${fmt(arraysCpu, 2)} s (${fmt((arraysCpu / arraysTotal) * 100_000, 2)} s per 100,000 lines), peak RSS ${fmt(intakeSampler.peakRssMB, 1)} MB
+- lines lost: ${arraysLost}, duplicated: ${arraysDupes}
+
 Backpressure: a log service with \`LOG_QUEUE_LIMIT=${queueLimit}\` (256 KiB), ${pressureClients} client processes
 logging ${fmt(pressureLines)} lines each at full speed in batches of 2,000 lines:
 
@@ -299,13 +369,15 @@ logging ${fmt(pressureLines)} lines each at full speed in batches of 2,000 lines
 | --- | --- | --- |
 | ≥ 100,000 lines/s batched | ${fmt(rate(batched))} | ${check(rate(batched) >= 100_000)} |
 | ≥ 50× one POST per line | ${fmt(ratio, 1)}× | ${check(ratio >= 50)} |
+| ≥ 250,000 lines/s taken from 4 clients posting arrays of 1,000 | ${fmt(arraysRate)} | ${check(arraysRate >= 250_000)} |
 | log service RSS ≤ 200 MB throughout | ${fmt(peakRss, 1)} MB | ${check(peakRss <= 200)} |
 | zero lines lost (or duplicated) | ${runsLost + pressureLost + pressureDupes} | ${check(runsLost + pressureLost + pressureDupes === 0)} |
 | 503 + Retry-After when the queue is full | ${fmt(busy)} | ${check(busy > 0 && throttled > 0)} |
 `;
-  writeReport('logs', 'Log service: end-to-end lines/s, batched vs one POST per line, backpressure', 'npm run bench:logs', body);
+  writeReport('logs', 'Log service: end-to-end lines/s, batched vs one POST per line, intake of JSON arrays, backpressure', 'npm run bench:logs', body);
   fs.rmSync(log.dataDir, { recursive: true, force: true });
   fs.rmSync(pressured.dataDir, { recursive: true, force: true });
+  fs.rmSync(intake.dataDir, { recursive: true, force: true });
 }
 
 if (process.argv[2] === 'client') {
