@@ -15,6 +15,7 @@ import { CallerDirectory } from './callers.ts';
 import { parseFilter } from './filters.ts';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
 import { viewerPage } from './viewer.ts';
+import { cspNonce } from '../shared/pageHeaders.ts';
 import { limitBody, tooLarge } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
 import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
@@ -160,7 +161,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
 
   const router = express.Router();
   router.get('/', (_req, res) => {
-    res.type('html').send(viewerPage());
+    res.type('html').send(viewerPage(cspNonce(res)));
   });
   router.post('/log', admit, limitBody(express.text({ type: NDJSON, limit: options.bodyLimit }), options.bodyLimit, [NDJSON]), ingest);
   router.all('/log', methodNotAllowed(['POST']));

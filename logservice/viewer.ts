@@ -1,15 +1,16 @@
 /**
  * The log viewer (GET /): filters, a live tail that can be paused, level colours, and a click on
  * a request id to see that request's lines from every service. Plain DOM, no build step.
+ * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
-export function viewerPage(): string {
+export function viewerPage(nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Switchboard logs</title>
-<style>
+<style nonce="${nonce}">
   :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
   body { margin: 0 auto; max-width: 1400px; padding: 1.2rem; }
   h1 { font-size: 1.4rem; margin: 0 0 .6rem; }
@@ -39,6 +40,7 @@ export function viewerPage(): string {
   tr.error td.msg { color: #7a1414; }
   a.rid { color: #1f5fbf; cursor: pointer; text-decoration: underline dotted; }
   #empty { padding: 2rem; text-align: center; color: #5b6570; }
+  input.narrow { width: 5rem; }
 </style>
 </head>
 <body>
@@ -53,7 +55,7 @@ export function viewerPage(): string {
   <label>text <input name="q" placeholder="in message or metadata"></label>
   <label>since <input name="since" placeholder="15m, 2h, ISO date"></label>
   <label>until <input name="until" placeholder="ISO date"></label>
-  <label>limit <input name="limit" type="number" min="1" max="5000" value="200" style="width:5rem"></label>
+  <label>limit <input name="limit" type="number" min="1" max="5000" value="200" class="narrow"></label>
   <button class="primary" type="submit">Search</button>
   <button type="button" id="clear">Clear</button>
 </form>
@@ -68,7 +70,7 @@ export function viewerPage(): string {
   <tbody id="rows"></tbody>
 </table>
 <div id="empty" hidden>No lines match.</div>
-<script>
+<script nonce="${nonce}">
 const MAX_ROWS = 2000;
 const form = document.getElementById('filters');
 const rows = document.getElementById('rows');

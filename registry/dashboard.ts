@@ -1,15 +1,16 @@
 /**
  * The registry's dashboard (GET /): every service and instance with state, last check and its
  * latency, failures and uptime, kept live from GET /services/stream (server-sent events).
+ * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
-export function dashboardPage(): string {
+export function dashboardPage(nonce: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Switchboard registry</title>
-<style>
+<style nonce="${nonce}">
   :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
   body { margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
   h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
@@ -37,7 +38,7 @@ export function dashboardPage(): string {
   <tbody id="rows"></tbody>
 </table>
 <div id="empty" hidden>No services are registered.</div>
-<script>
+<script nonce="${nonce}">
 const instances = new Map();
 const rows = document.getElementById('rows');
 const statusEl = document.getElementById('status');

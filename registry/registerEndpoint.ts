@@ -4,6 +4,7 @@ import type { Logger } from 'winston';
 import { HttpError, errorBody } from '../shared/errors.ts';
 import { REQUEST_ID_HEADER } from '../shared/requestContext.ts';
 import { lingerOnUnreadBody } from '../shared/bodyLimit.ts';
+import { crossSiteRefusal } from '../shared/crossSite.ts';
 
 export interface RegisterEndpointOptions {
   /** Largest body accepted, in bytes. */
@@ -37,11 +38,15 @@ export function registerEndpoint(options: RegisterEndpointOptions): http.Request
     const incomingId = req.headers[REQUEST_ID_HEADER];
     const requestId = typeof incomingId === 'string' && validRequestId.test(incomingId) ? incomingId : randomUUID();
     res.setHeader(REQUEST_ID_HEADER, requestId);
+    res.setHeader('x-content-type-options', 'nosniff');
     void handle(req, res, options).catch((err: unknown) => fail(req, res, err, options.logger));
   };
 }
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, options: RegisterEndpointOptions): Promise<void> {
+  // In the order the express routes check: cross-site first, then the token.
+  const crossSite = crossSiteRefusal(req);
+  if (crossSite) throw crossSite;
   const unauthorized = options.authorize(req);
   if (unauthorized) throw unauthorized;
   const declared = Number(req.headers['content-length'] ?? 0);

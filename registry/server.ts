@@ -23,6 +23,7 @@ import { createMetrics, prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
+import { cspNonce } from '../shared/pageHeaders.ts';
 import { ChangeLog } from './changeLog.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
@@ -312,7 +313,7 @@ export class RegistryServer {
     });
 
     app.get('/', (_req, res) => {
-      res.type('html').send(dashboardPage());
+      res.type('html').send(dashboardPage(cspNonce(res)));
     });
     app.get('/health', (_req, res) => {
       res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight });

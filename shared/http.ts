@@ -9,16 +9,23 @@ import { metricsHandler } from './metrics.ts';
 import { limitBody, limitBytes, lingerMiddleware } from './bodyLimit.ts';
 import { answerClientError } from './clientError.ts';
 import { envInt } from './config.ts';
+import { refuseCrossSite } from './crossSite.ts';
+import { pageHeaders } from './pageHeaders.ts';
 
 export const DEFAULT_JSON_LIMIT = '64kb';
 
-/** An express app with what every service has: request ids, JSON and text bodies (limited), /metrics. */
+/**
+ * An express app with what every service has: request ids, security headers, cross-site requests
+ * refused, JSON and text bodies (limited), /metrics.
+ */
 export function createApp(options: { metrics: MetricsRegistry; jsonLimit?: string | number }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestIdMiddleware);
   app.use(lingerMiddleware);
+  app.use(pageHeaders);
+  app.use(refuseCrossSite);
   app.get('/metrics', metricsHandler(options.metrics));
   const limit = options.jsonLimit ?? DEFAULT_JSON_LIMIT;
   const jsonTypes = ['application/json', 'application/*+json'];

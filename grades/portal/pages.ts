@@ -28,7 +28,6 @@ const STYLE = `
   button { font: inherit; font-weight: 600; background: var(--accent); color: #fff; border: 0; border-radius: 5px; padding: .5rem 1.1rem; cursor: pointer; margin-top: 1.45rem; }
   .error h1 { color: var(--bad); }
 `;
-const STYLE_TAG = new SafeHtml(`<style>${STYLE}</style>`);
 
 export function formatAverage(average: number | null): string {
   return average === null ? '–' : average.toFixed(1);
@@ -47,7 +46,8 @@ export interface LayoutOptions {
   refreshSeconds?: number;
 }
 
-export function layout(title: string, body: SafeHtml, options: LayoutOptions = {}): string {
+/** `nonce` is the response's CSP nonce (shared/pageHeaders.ts): the inline style needs it. */
+export function layout(nonce: string, title: string, body: SafeHtml, options: LayoutOptions = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -55,7 +55,7 @@ export function layout(title: string, body: SafeHtml, options: LayoutOptions = {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}">` : ''}
 <title>${title} · Teacher portal</title>
-${STYLE_TAG}
+<style nonce="${nonce}">${new SafeHtml(STYLE)}</style>
 </head>
 <body>
 <header><a href="/students">Teacher portal</a></header>
@@ -67,7 +67,7 @@ ${body}
 `.value;
 }
 
-export function studentsPage(students: readonly Student[]): string {
+export function studentsPage(nonce: string, students: readonly Student[]): string {
   const rows = students.map(
     (student) => html`<tr data-student-id="${student.id}">
       <td><a href="/students/${student.id}">${fullName(student)}</a></td>
@@ -76,6 +76,7 @@ export function studentsPage(students: readonly Student[]): string {
     </tr>`,
   );
   return layout(
+    nonce,
     'Students',
     html`<section class="card">
   <h1>Students</h1>
@@ -115,10 +116,11 @@ function gradeRow(grade: Grade, highlight: boolean): SafeHtml {
     </tr>`;
 }
 
-export function studentPage(student: Student, form: GradeFormState = emptyGradeForm(), addedGradeId?: number): string {
+export function studentPage(nonce: string, student: Student, form: GradeFormState = emptyGradeForm(), addedGradeId?: number): string {
   const added = addedGradeId === undefined ? undefined : student.grades.find((g) => g.id === addedGradeId);
   const typeOptions = GRADE_TYPES.map((type) => html`<option value="${type}"${form.values.type === type ? html` selected` : ''}>${type}</option>`);
   return layout(
+    nonce,
     fullName(student),
     html`<p><a href="/students">← All students</a></p>
 ${added ? html`<p class="notice" role="status">Added ${added.type.toLowerCase()} “${added.title}” with a score of ${formatScore(added.score)}.</p>` : ''}
@@ -161,8 +163,9 @@ export interface ErrorPage {
   retrySeconds?: number;
 }
 
-export function errorPage(page: ErrorPage): string {
+export function errorPage(nonce: string, page: ErrorPage): string {
   return layout(
+    nonce,
     page.title,
     html`<section class="card error">
   <h1>${page.title}</h1>

@@ -7,6 +7,7 @@ import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { GradesApiError, GradesClient } from '../client.ts';
 import { limitBody, limitBytes } from '../../shared/bodyLimit.ts';
+import { cspNonce } from '../../shared/pageHeaders.ts';
 import { newGradeSchema, parseStudentId } from '../protocol.ts';
 import { emptyGradeForm, errorPage, studentPage, studentsPage, type ErrorPage, type GradeField, type GradeFormState } from './pages.ts';
 
@@ -52,24 +53,6 @@ function readGradeForm(body: unknown): { form: GradeFormState; grade?: ReturnTyp
   if (Object.keys(form.errors).length > 0) return { form };
   return { form, grade: result.data };
 }
-
-/** A form posted from another site is refused: the portal has no login, so this is its CSRF guard. */
-const sameOriginForms: RequestHandler = (req, _res, next) => {
-  const origin = req.get('origin');
-  if (origin && origin !== 'null') {
-    let host: string | undefined;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      host = undefined;
-    }
-    if (host !== req.get('host')) {
-      next(new PageError({ status: 403, title: 'Form refused', explanation: 'The form was sent from another site.' }));
-      return;
-    }
-  }
-  next();
-};
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -149,7 +132,7 @@ function htmlErrors(logger: Logger): ErrorRequestHandler {
     const shown = page ?? { status: 500, title: 'Something went wrong', explanation: 'The portal could not make this page. The error has been logged.' };
     if (err instanceof HttpError) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
     if (shown.retrySeconds) res.setHeader('Retry-After', String(shown.retrySeconds));
-    res.status(shown.status).type('html').send(errorPage(shown));
+    res.status(shown.status).type('html').send(errorPage(cspNonce(res), shown));
   };
 }
 
@@ -164,18 +147,18 @@ export function portalRoutes(grades: GradesClient, logger: Logger): Router {
   router.get('/', (_req, res) => res.redirect(302, '/students'));
 
   router.get('/students', noStore, async (_req, res) => {
-    res.type('html').send(studentsPage(await grades.listStudents()));
+    res.type('html').send(studentsPage(cspNonce(res), await grades.listStudents()));
   });
 
   router.get('/students/:id', noStore, async (req, res) => {
     const student = await grades.getStudent(studentIdFrom(req.params.id));
     const added = typeof req.query.added === 'string' ? parseStudentId(req.query.added) : undefined;
-    res.type('html').send(studentPage(student, emptyGradeForm(), added));
+    res.type('html').send(studentPage(cspNonce(res), student, emptyGradeForm(), added));
   });
 
   router.post(
+    // Cross-site posts never get here: createApp refuses them for every service (shared/crossSite.ts).
     '/students/:id/grades',
-    sameOriginForms,
     limitBody(express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 20 }), limitBytes(FORM_LIMIT), ['application/x-www-form-urlencoded']),
     async (req, res) => {
       const id = studentIdFrom(req.params.id);
@@ -192,7 +175,7 @@ export function portalRoutes(grades: GradesClient, logger: Logger): Router {
         }
       }
       const student = await grades.getStudent(id);
-      res.status(400).type('html').send(studentPage(student, form));
+      res.status(400).type('html').send(studentPage(cspNonce(res), student, form));
     },
   );
 

@@ -1,7 +1,7 @@
 /**
  * The upload page: drop or pick many PNGs, choose the operation, watch each upload's progress
  * and its task's state, compare before and after, download. All text from the server is shown
- * with textContent, never as HTML.
+ * with textContent, never as HTML. `nonce` is the response's CSP nonce (shared/pageHeaders.ts).
  */
 const OP_LABELS: Record<string, string> = {
   'swap-rg': 'Swap red and green',
@@ -10,7 +10,7 @@ const OP_LABELS: Record<string, string> = {
   invert: 'Invert colours',
 };
 
-export function uploadPage({ ops, maxUploadBytes }: { ops: readonly string[]; maxUploadBytes: number }): string {
+export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly string[]; maxUploadBytes: number; nonce: string }): string {
   const options = ops.map((op) => `<option value="${op}">${OP_LABELS[op] ?? op}</option>`).join('');
   return `<!doctype html>
 <html lang="en">
@@ -18,7 +18,7 @@ export function uploadPage({ ops, maxUploadBytes }: { ops: readonly string[]; ma
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Image pipeline</title>
-<style>
+<style nonce="${nonce}">
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.4rem; }
   #drop { border: 2px dashed #888; border-radius: 8px; padding: 2rem; text-align: center; background: #fafafa; }
@@ -46,7 +46,7 @@ export function uploadPage({ ops, maxUploadBytes }: { ops: readonly string[]; ma
 </div>
 <div id="drop" tabindex="0">Drop PNG files here</div>
 <div id="list" aria-live="polite"></div>
-<script>
+<script nonce="${nonce}">
 (() => {
   const list = document.getElementById('list');
   const drop = document.getElementById('drop');

@@ -15,6 +15,7 @@ import { opSchema, OPS, type Op } from '../ops.ts';
 import { MasterClient, MasterError } from '../master/client.ts';
 import type { TaskView } from '../protocol.ts';
 import { uploadPage } from './page.ts';
+import { cspNonce } from '../../shared/pageHeaders.ts';
 import { discardBody } from '../discard.ts';
 
 export const FRONTEND_DEFAULT_PORT = 8080;
@@ -133,7 +134,7 @@ export async function startFrontend(options: FrontendOptions = {}): Promise<Serv
       const router = express.Router();
 
       router.get('/', (_req, res) => {
-        res.type('html').send(uploadPage({ ops: OPS, maxUploadBytes }));
+        res.type('html').send(uploadPage({ ops: OPS, maxUploadBytes, nonce: cspNonce(res) }));
       });
 
       router.post('/submitTask', async (req, res) => {
