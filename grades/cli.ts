@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GradesClient } from './client.ts';
 import { GRADE_TYPES, newGradeSchema } from './protocol.ts';
-import { CliError, intOption, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, intOption, printable, printJson, table, type CliContext } from '../platform/cli.ts';
 import { describeIssues } from '../shared/validate.ts';
 
 const fmt = (average: number | null) => (average === null ? '-' : average.toFixed(1));
@@ -36,6 +36,6 @@ export function gradesCommands(program: Command, context: () => CliContext): voi
       const grade = await client.addGrade(id, parsed.data);
       const student = await client.getStudent(id);
       if (ctx.json) return printJson(ctx, { grade, student });
-      ctx.out(`added ${grade.type} "${grade.title}" (${grade.score}) to ${student.firstName} ${student.lastName}; average now ${fmt(student.average)}`);
+      ctx.out(printable(`added ${grade.type} "${grade.title}" (${grade.score}) to ${student.firstName} ${student.lastName}; average now ${fmt(student.average)}`));
     });
 }

@@ -5,7 +5,7 @@ import cliProgress from 'cli-progress';
 import { MasterClient } from './master/client.ts';
 import { OPS, opSchema, type Op } from './ops.ts';
 import { TASK_STATES, type TaskState, type TaskView } from './protocol.ts';
-import { CliError, ago, intOption, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, ago, intOption, printable, printJson, table, type CliContext } from '../platform/cli.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -58,7 +58,7 @@ export function imageCommands(program: Command, context: () => CliContext): void
       const master = new MasterClient(await ctx.service('imagemaster'));
       const results = await submitAll(master, images, op.data, opts.out, timeoutMs, !ctx.json && process.stderr.isTTY);
       if (ctx.json) printJson(ctx, results);
-      else for (const r of results) ctx.out(r.output ? `${r.file} → ${r.output} (task ${r.task!.id})` : `${r.file}: failed: ${r.error}`);
+      else for (const r of results) ctx.out(printable(r.output ? `${r.file} → ${r.output} (task ${r.task!.id})` : `${r.file}: failed: ${r.error}`));
       if (results.some((r) => !r.output)) process.exitCode = 1;
     });
 
@@ -85,7 +85,7 @@ export function imageCommands(program: Command, context: () => CliContext): void
       const ctx = context();
       const task = await new MasterClient(await ctx.service('imagemaster')).get(intOption(id, 'id', 1));
       if (ctx.json) return printJson(ctx, task);
-      for (const [key, value] of Object.entries(task)) ctx.out(`${key.padEnd(15)} ${value ?? ''}`);
+      for (const [key, value] of Object.entries(task)) ctx.out(`${printable(key).padEnd(15)} ${printable(String(value ?? ''))}`);
     });
 }
 
@@ -109,7 +109,7 @@ async function submitAll(
       bar?.update(50, { status: `task ${task.id} ${task.state}` });
       const settled = await settle(master, task.id, (t) => bar?.update(t.state === 'running' ? 75 : t.state === 'pending' ? 50 : 100, { status: `task ${t.id} ${t.state}` }), timeoutMs);
       if (settled.state === 'failed') {
-        bar?.update(100, { status: `failed: ${settled.error}` });
+        bar?.update(100, { status: printable(`failed: ${settled.error}`) });
         return { file, task: settled, error: settled.error ?? 'failed' };
       }
       const output = path.join(outDir, `${path.basename(file, path.extname(file))}.${op}.png`);
@@ -118,7 +118,7 @@ async function submitAll(
       return { file, task: settled, output };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      bar?.update(100, { status: `error: ${message}` });
+      bar?.update(100, { status: printable(`error: ${message}`) });
       return { file, error: message };
     }
   };

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { LogEntry, LogQueryResult } from './protocol.ts';
-import { CliError, intOption, printJson, type CliContext } from '../platform/cli.ts';
+import { CliError, intOption, jsonText, printable, printJson, type CliContext } from '../platform/cli.ts';
 import { readEventStream } from '../shared/sse.ts';
 
 interface FilterOptions {
@@ -23,9 +23,10 @@ function filterParams(opts: FilterOptions): Record<string, string> {
   return params;
 }
 
+/** One entry on one line: every field is escaped, so a message can't end the line and forge another. */
 function line(entry: LogEntry): string {
-  const { time, level, service, message, requestId } = entry;
-  return `${time} ${String(level).padEnd(5)} [${service}]${requestId ? ` (${requestId})` : ''} ${message}`;
+  const [time, level, service, message, requestId] = [entry.time, entry.level, entry.service, entry.message, entry.requestId].map((v) => printable(String(v ?? '')));
+  return `${time} ${level.padEnd(5)} [${service}]${requestId ? ` (${requestId})` : ''} ${message}`;
 }
 
 function withFilters(command: Command): Command {
@@ -71,7 +72,7 @@ export function logsCommands(program: Command, context: () => CliContext): void 
           (event) => {
             if (event.event !== 'message') return;
             const entry = JSON.parse(event.data) as LogEntry;
-            ctx.out(ctx.json ? JSON.stringify(entry) : line(entry));
+            ctx.out(ctx.json ? jsonText(entry) : line(entry));
           },
           abort.signal,
         );

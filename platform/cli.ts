@@ -13,9 +13,30 @@ export class CliError extends Error {
   }
 }
 
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+// C0, DEL and C1: each can move the cursor, end a line, retitle the window or start an escape sequence.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text read from a service, made safe for a terminal: every control character is shown as an escape
+ * (\n, \r, \t, \x1b, \u009b), so a stored line can neither forge a line of its own nor drive the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (ch) => {
+    const code = ch.charCodeAt(0);
+    return NAMED_ESCAPES[ch] ?? (code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/** JSON for a terminal: JSON.stringify escapes C0, and this escapes DEL and C1 too (the same value to a parser). */
+export function jsonText(value: unknown, indent?: number): string {
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface CliContext {
   registry: RegistryClient;
   json: boolean;
+  /** Prints lines; a control character other than the line breaks between them is escaped (printable). */
   out: (line: string) => void;
   /** An axios instance for an up instance of the named service, found through the registry. */
   service(name: string): Promise<AxiosInstance>;
@@ -26,7 +47,8 @@ export function createContext(options: { registryUrl: string; token?: string; js
   return {
     registry,
     json: options.json,
-    out: options.out ?? ((line) => process.stdout.write(`${line}\n`)),
+    // The last guard: fields from services are escaped where they are put in a line, so their own \n can't split it.
+    out: options.out ?? ((text) => process.stdout.write(`${text.split('\n').map(printable).join('\n')}\n`)),
     async service(name: string) {
       const urls = (await registry.providers([name]))[name] ?? [];
       if (urls.length === 0) throw new NoProviderError(name);
@@ -35,8 +57,12 @@ export function createContext(options: { registryUrl: string; token?: string; js
   };
 }
 
-/** Turns any failure into one line a person can act on (never a stack trace). */
+/** Turns any failure into one line a person can act on (never a stack trace, never a raw control character). */
 export function describeError(err: unknown, registryUrl: string): string {
+  return printable(errorWords(err, registryUrl));
+}
+
+function errorWords(err: unknown, registryUrl: string): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof NoProviderError) return `${err.message}. Is it running? (npm start runs everything)`;
   if (err instanceof RegistryError) {
@@ -51,16 +77,16 @@ export function describeError(err: unknown, registryUrl: string): string {
   return (err as Error).message ?? String(err);
 }
 
-/** A plain text table with aligned columns. */
+/** A plain text table with aligned columns; cells are escaped (printable), so any cell may come from a service. */
 export function table(header: string[], rows: (string | number | undefined)[][]): string {
-  const all = [header, ...rows.map((row) => row.map((cell) => (cell === undefined ? '' : String(cell))))];
+  const all = [header, ...rows.map((row) => row.map((cell) => (cell === undefined ? '' : printable(String(cell)))))];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col].length)));
   const line = (row: string[]) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd();
   return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
 }
 
 export function printJson(ctx: CliContext, value: unknown): void {
-  ctx.out(JSON.stringify(value, null, 2));
+  ctx.out(jsonText(value, 2));
 }
 
 /** Parses a whole number from a flag, or says which flag is wrong. */

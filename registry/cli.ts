@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { RegistryEvent } from './protocol.ts';
-import { ago, printJson, table, type CliContext } from '../platform/cli.ts';
+import { ago, jsonText, printable, printJson, table, type CliContext } from '../platform/cli.ts';
 
 /** `services list | watch | deregister`: the registry from a terminal. */
 export function servicesCommands(program: Command, context: () => CliContext): void {
@@ -39,14 +39,15 @@ export function servicesCommands(program: Command, context: () => CliContext): v
       process.once('SIGINT', () => abort.abort());
       process.once('SIGTERM', () => abort.abort());
       const print = (event: RegistryEvent) => {
-        if (ctx.json) return ctx.out(JSON.stringify(event));
+        if (ctx.json) return ctx.out(jsonText(event));
         const time = new Date().toISOString().slice(11, 19);
         if (event.type === 'snapshot') {
           ctx.out(`${time} ${event.instances.length} instance(s) registered`);
-          for (const i of event.instances) ctx.out(`${time}   ${i.serviceName.padEnd(14)} ${i.state.padEnd(4)} ${i.serviceURL}`);
+          for (const i of event.instances) ctx.out(`${time}   ${printable(i.serviceName).padEnd(14)} ${printable(i.state).padEnd(4)} ${printable(i.serviceURL)}`);
         } else if (event.type !== 'checked') {
           const i = event.instance;
-          ctx.out(`${time} ${event.type.padEnd(12)} ${i.serviceName.padEnd(14)} ${i.serviceURL}${i.lastError && event.type === 'down' ? ` (${i.lastError})` : ''}`);
+          const reason = i.lastError && event.type === 'down' ? ` (${printable(i.lastError)})` : '';
+          ctx.out(`${time} ${printable(event.type).padEnd(12)} ${printable(i.serviceName).padEnd(14)} ${printable(i.serviceURL)}${reason}`);
         }
       };
       await ctx.registry.watch(print, abort.signal, opts.name ? [opts.name] : undefined);
@@ -59,6 +60,6 @@ export function servicesCommands(program: Command, context: () => CliContext): v
       const ctx = context();
       const { deregistered } = await ctx.registry.deregister(target);
       if (ctx.json) return printJson(ctx, deregistered);
-      ctx.out(`deregistered ${deregistered.serviceName} at ${deregistered.serviceURL} (${deregistered.instanceId})`);
+      ctx.out(`deregistered ${printable(deregistered.serviceName)} at ${printable(deregistered.serviceURL)} (${printable(deregistered.instanceId)})`);
     });
 }
