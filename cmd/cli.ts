@@ -4,6 +4,7 @@ import { servicesCommands } from '../registry/cli.ts';
 import { gradesCommands } from '../grades/cli.ts';
 import { logsCommands } from '../logservice/cli.ts';
 import { imageCommands } from '../imageservice/cli.ts';
+import { eventsCommands } from '../events/cli.ts';
 import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
 
 const program = new Command('switchboard')
@@ -22,6 +23,7 @@ servicesCommands(program, context);
 gradesCommands(program, context);
 logsCommands(program, context);
 imageCommands(program, context);
+eventsCommands(program, context);
 
 try {
   await program.parseAsync();

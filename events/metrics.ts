@@ -3,12 +3,14 @@ import type { BrokerObserver } from './broker.ts';
 import type { DeliveryObserver } from './delivery.ts';
 import type { SubscriberCatalog } from './catalog.ts';
 import type { Journal } from './journal.ts';
+import type { EventTail } from './tail.ts';
 
 /** The events service's metrics, fed through the broker's and the deliverer's observer interfaces. */
 export function eventsMetrics(
   registry: prom.Registry,
   catalog: SubscriberCatalog,
   journal: Journal,
+  tail: EventTail,
 ): { broker: BrokerObserver; delivery: DeliveryObserver } {
   const registers = [registry];
   const published = new prom.Counter({ name: 'events_published_total', help: 'Events accepted (journaled)', registers });
@@ -53,6 +55,14 @@ export function eventsMetrics(
     registers,
     collect() {
       this.set(journal.stats.commits);
+    },
+  });
+  new prom.Gauge({
+    name: 'events_tail_streams',
+    help: 'Open live tails (GET /events/stream)',
+    registers,
+    collect() {
+      this.set(tail.size);
     },
   });
   return {

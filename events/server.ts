@@ -220,7 +220,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
       bodyLimit: options.bodyLimit,
       logger,
       routes: (svc) => {
-        Object.assign(observers, eventsMetrics(svc.metrics, catalog, journal));
+        Object.assign(observers, eventsMetrics(svc.metrics, catalog, journal, tail));
         broker!.restore(contents);
         broker!.start();
         return eventRoutes({ broker: broker!, catalog, tail, options });
