@@ -133,8 +133,8 @@ export function checkPngStructure(bytes: Uint8Array): PngHeader {
   return header;
 }
 
-/** The image data of a PNG: its IDAT chunks' contents, joined (the zlib stream). */
-export function imageData(bytes: Uint8Array): Buffer {
+/** The image data of a PNG: its IDAT chunks' contents (views into the file), in order. */
+export function imageDataParts(bytes: Uint8Array): Buffer[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Buffer[] = [];
   let offset = PNG_SIGNATURE.length;
@@ -145,5 +145,77 @@ export function imageData(bytes: Uint8Array): Buffer {
     if (type === 'IEND') break;
     offset += 12 + length;
   }
-  return Buffer.concat(parts);
+  return parts;
+}
+
+/** The image data of a PNG: its IDAT chunks' contents, joined (the zlib stream). */
+export function imageData(bytes: Uint8Array): Buffer {
+  return Buffer.concat(imageDataParts(bytes));
+}
+
+/** What a decoder needs to know besides the header, from one walk over the chunk headers. */
+export interface PngChunkSummary {
+  /** A tRNS chunk is present (transparency for a grey, RGB or palette image). */
+  trns: boolean;
+  /** The gAMA chunk's stored value (gamma × 100000), when there is one. */
+  gamma?: number;
+  /** The bytes of image data (IDAT contents) in the file. */
+  dataBytes: number;
+}
+
+export function summariseChunks(bytes: Uint8Array): PngChunkSummary {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const summary: PngChunkSummary = { trns: false, dataBytes: 0 };
+  let offset = PNG_SIGNATURE.length;
+  while (offset + 8 <= buf.length) {
+    const length = buf.readUInt32BE(offset);
+    const type = buf.toString('latin1', offset + 4, offset + 8);
+    if (type === 'IDAT') summary.dataBytes += Math.min(length, buf.length - offset - 8);
+    else if (type === 'tRNS') summary.trns = true;
+    else if (type === 'gAMA' && length === 4 && offset + 12 <= buf.length) summary.gamma = buf.readUInt32BE(offset + 8);
+    else if (type === 'IEND') break;
+    offset += 12 + length;
+  }
+  return summary;
+}
+
+const CHANNELS_BY_COLOR_TYPE: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ADAM7_PASSES = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/** The exact size of the inflated image data: every (sub-image) row with its filter byte. */
+export function filteredSize(header: PngHeader): number {
+  const bits = CHANNELS_BY_COLOR_TYPE[header.colorType] * header.bitDepth;
+  const rows = (width: number, height: number) => (width && height ? (Math.ceil((width * bits) / 8) + 1) * height : 0);
+  if (!header.interlaced) return rows(header.width, header.height);
+  let total = 0;
+  for (const [x0, y0, dx, dy] of ADAM7_PASSES) {
+    total += rows(Math.ceil((header.width - x0) / dx), Math.ceil((header.height - y0) / dy));
+  }
+  return total;
+}
+
+/** Deflate's best case: a 258-byte match in under 2 bits, about 1032:1 over a long stream. */
+const DEFLATE_MAX_RATIO = 1032;
+
+/**
+ * Refuses a file whose image data is too small to inflate to the size its header claims (a
+ * decoding bomb's usual shape), so no decoder allocates pixels for an image that can't be there.
+ */
+export function assertPlausibleData(header: PngHeader, dataBytes: number): void {
+  const needed = filteredSize(header);
+  if (needed > dataBytes * DEFLATE_MAX_RATIO + 1024) {
+    throw new PngError(
+      415,
+      'invalid_png',
+      `the PNG claims ${header.width}x${header.height} pixels, but its ${dataBytes} bytes of image data can't inflate to the ${needed} bytes that needs`,
+    );
+  }
 }

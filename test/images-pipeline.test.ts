@@ -5,11 +5,11 @@ import { allKinds, encodeKind, firstMismatch } from './fixtures/pngs.ts';
 import { OPS } from '../imageservice/ops.ts';
 import { PNG } from 'pngjs';
 
-test('every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master, storage and a worker, pixel-exact, for every op', async (t) => {
+for (const codec of ['sharp', 'pngjs']) test(`every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master, storage and a worker (IMAGE_CODEC=${codec}), pixel-exact, for every op`, async (t) => {
   const registry = await startRegistry();
   const storage = await startStorageProc(registry.url);
   const master = await startMasterProc(registry.url);
-  const worker = await startWorkerProc(registry.url, ['--concurrency', '2']);
+  const worker = await startWorkerProc(registry.url, ['--concurrency', '2'], { IMAGE_CODEC: codec });
   t.after(() => stopAll(worker, master, storage, registry));
 
   const kinds = allKinds();
@@ -41,6 +41,8 @@ test('every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master,
   const list = await getJson(`${master.url}/tasks?state=done&limit=1000`);
   assert.equal(list.body.tasks.length, submitted.length);
   assert.equal(list.body.counts.done, submitted.length);
+  const workers = (await getJson(`${registry.url}/services?name=imageworker`)).body.instances as { metadata?: Record<string, string> }[];
+  assert.equal(workers[0]?.metadata?.codec, codec, 'the worker says which codec it runs');
 });
 
 test('a worker claims one task ahead (--prefetch 1): a second task is held while its only thread transforms', async (t) => {

@@ -18,7 +18,8 @@ import { MasterClient, MasterError } from '../master/client.ts';
 import { StorageClient } from '../storage/client.ts';
 import type { ClaimedTask } from '../protocol.ts';
 import { TransformPool } from './pool.ts';
-import type { EncoderOptions } from './transform.ts';
+import { DEFAULT_CODEC, type CodecName, type EncoderSettings } from '../codec.ts';
+import { resolveCodec } from '../codecs.ts';
 
 export interface WorkerOptions {
   config?: Partial<ServiceConfig>;
@@ -36,7 +37,11 @@ export interface WorkerOptions {
   claimWaitMs?: number;
   /** On shutdown, how long held tasks may take to finish before they are released. */
   shutdownGraceMs?: number;
-  encoder?: EncoderOptions;
+  /** The codec asked for (IMAGE_CODEC); sharp falls back to pngjs, with a warning, where it can't load. */
+  codec?: CodecName;
+  encoder?: EncoderSettings;
+  /** Images with more pixels are failed before they are decoded (the master's MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
@@ -70,7 +75,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const claimWaitMs = options.claimWaitMs ?? workerDefaults.claimWaitMs;
   const graceMs = options.shutdownGraceMs ?? workerDefaults.shutdownGraceMs;
   const workerId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const pool = new TransformPool({ threads: concurrency, encoder: options.encoder });
+  const { codec, warning: codecWarning } = await resolveCodec(options.codec ?? DEFAULT_CODEC);
+  const pool = new TransformPool({ threads: concurrency, codec, encoder: options.encoder, maxPixels: options.maxPixels });
   const stopping = new AbortController();
 
   const svc = await startService({
@@ -78,9 +84,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
     leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
     config: options.config,
-    metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId },
+    metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId, codec },
   });
   const log = svc.logger;
+  if (codecWarning) log.warn(codecWarning);
   const master = new MasterClient(svc.client('imagemaster'));
   const storage = new StorageClient(svc.client('imagestorage'));
 
@@ -201,7 +208,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   }
 
   await svc.registered;
-  log.info(`worker ${workerId}: ${concurrency + prefetch} slot(s) (${prefetch} ahead), pool of ${pool.threads} thread(s)`);
+  log.info(`worker ${workerId}: ${concurrency + prefetch} slot(s) (${prefetch} ahead), pool of ${pool.threads} thread(s), ${codec} codec`);
   const slots = Array.from({ length: concurrency + prefetch }, (_, i) => slot(i));
 
   let stopped: Promise<void> | undefined;
