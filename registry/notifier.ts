@@ -5,7 +5,7 @@ import { Backoff } from '../shared/backoff.ts';
 
 export interface NotifierOptions {
   timeoutMs: number;
-  /** Attempts per patch after the first; then it is dropped and the subscriber sees a gap in seq. */
+  /** Attempts after the first before a patch is reported as stuck; it is still retried while the subscriber is up. */
   retries: number;
   /** Sent as `Authorization: Bearer <token>` so subscribers can tell the registry's patches from anyone's. */
   token?: string;
@@ -13,23 +13,39 @@ export interface NotifierOptions {
 
 export interface NotifierObserver {
   onSent?(latencyMs: number): void;
+  /** A patch was not through after `retries` more attempts (it is still being retried). */
   onFailed?(): void;
 }
 
 type Op = 'add' | 'remove';
+type Change = { op: Op; entry: PatchEntry; enqueuedAt: number };
+type Delivered = (seq: number | undefined) => void;
+
+const keyOf = (entry: PatchEntry) => `${entry.name}\n${entry.url}`;
 
 /** One subscriber's ordered queue. Pending changes merge (last one per URL wins) while a send is in flight. */
 class SubscriberQueue {
   seq = 0;
-  readonly pending = new Map<string, { op: Op; entry: PatchEntry; enqueuedAt: number }>();
+  /** The seq of a patch that was never acknowledged: the next patch carries its changes, under the same number. */
+  unacknowledgedSeq?: number;
+  pending = new Map<string, Change>();
+  /** Callers waiting for what is pending, then for what is in flight: told the seq of the patch that carried it. */
+  waitingForPending: Delivered[] = [];
+  waitingForInFlight: Delivered[] = [];
+  /** Send a patch even with no change in it: an instance's first patch, as the reference registry sends it. */
+  forced = false;
   sending = false;
+  /** The subscriber is down: its changes wait (merged) until it is up again, rather than being sent to nobody. */
+  paused = false;
   closed = false;
+  stop = new AbortController();
   constructor(public updateURL: string) {}
 }
 
 /**
- * Sends patches to subscribers: one ordered queue each, with timeouts and bounded retries,
- * so a slow or dead subscriber only ever delays itself.
+ * Sends patches to subscribers: one ordered queue each, with timeouts and retries, so a slow or dead
+ * subscriber only ever delays itself. A subscriber that is up is never given up on (clients that
+ * ignore seq could not re-sync): what queues up meanwhile merges into the patch being retried.
  */
 export class Notifier {
   private readonly queues = new Map<string, SubscriberQueue>();
@@ -49,20 +65,51 @@ export class Notifier {
     return this.queues.get(subscriberId)?.seq ?? 0;
   }
 
-  enqueue(subscriberId: string, updateURL: string, added: PatchEntry[], removed: PatchEntry[]): void {
-    if (added.length === 0 && removed.length === 0) return;
-    let queue = this.queues.get(subscriberId);
-    if (!queue) this.queues.set(subscriberId, (queue = new SubscriberQueue(updateURL)));
+  /** Queues changes for a subscriber; `always` sends a patch even when both lists are empty. */
+  enqueue(subscriberId: string, updateURL: string, added: PatchEntry[], removed: PatchEntry[], always = false): void {
+    if (added.length === 0 && removed.length === 0 && !always) return;
+    const queue = this.queue(subscriberId, updateURL);
     queue.updateURL = updateURL;
+    queue.forced ||= always;
     const now = performance.now();
     for (const [op, entries] of [['remove', removed], ['add', added]] as const) {
       for (const entry of entries) {
-        const key = `${entry.name}\n${entry.url}`;
+        const key = keyOf(entry);
         queue.pending.delete(key);
         queue.pending.set(key, { op, entry, enqueuedAt: now });
       }
     }
-    if (!queue.sending) void this.drain(queue);
+    if (!queue.sending && !queue.paused) void this.drain(queue);
+  }
+
+  /**
+   * Resolves with the seq of the patch that carries what is queued for this subscriber now, once the
+   * subscriber has acknowledged it; with undefined when nothing is queued, or it pauses or leaves first.
+   */
+  delivered(subscriberId: string): Promise<number | undefined> {
+    const queue = this.queues.get(subscriberId);
+    if (!queue || queue.paused) return Promise.resolve(undefined);
+    if (queue.pending.size > 0 || queue.forced) return new Promise((resolve) => queue.waitingForPending.push(resolve));
+    if (queue.sending) return new Promise((resolve) => queue.waitingForInFlight.push(resolve));
+    return Promise.resolve(undefined);
+  }
+
+  /** The subscriber is down: hold its patches. */
+  pause(subscriberId: string): void {
+    const queue = this.queue(subscriberId, '');
+    if (queue.paused) return;
+    queue.paused = true;
+    queue.stop.abort();
+    this.release(queue);
+  }
+
+  /** The subscriber is up again: send what waited. */
+  resume(subscriberId: string): void {
+    const queue = this.queues.get(subscriberId);
+    if (!queue?.paused) return;
+    queue.paused = false;
+    queue.stop = new AbortController();
+    if (!queue.sending && queue.updateURL && (queue.pending.size > 0 || queue.forced)) void this.drain(queue);
   }
 
   /** Moves a queue when a restarted instance comes back with a new id. */
@@ -75,7 +122,7 @@ export class Notifier {
 
   forget(subscriberId: string): void {
     const queue = this.queues.get(subscriberId);
-    if (queue) queue.closed = true;
+    if (queue) this.closeQueue(queue);
     this.queues.delete(subscriberId);
   }
 
@@ -86,43 +133,88 @@ export class Notifier {
   }
 
   close(): void {
-    for (const queue of this.queues.values()) queue.closed = true;
+    for (const queue of this.queues.values()) this.closeQueue(queue);
     this.queues.clear();
+  }
+
+  private queue(subscriberId: string, updateURL: string): SubscriberQueue {
+    let queue = this.queues.get(subscriberId);
+    if (!queue) this.queues.set(subscriberId, (queue = new SubscriberQueue(updateURL)));
+    return queue;
+  }
+
+  private closeQueue(queue: SubscriberQueue): void {
+    queue.closed = true;
+    queue.stop.abort();
+    this.release(queue);
+  }
+
+  /** Nobody waits on a queue that won't send: its waiters hear undefined. */
+  private release(queue: SubscriberQueue): void {
+    for (const resolve of [...queue.waitingForPending, ...queue.waitingForInFlight]) resolve(undefined);
+    queue.waitingForPending = [];
+    queue.waitingForInFlight = [];
   }
 
   private async drain(queue: SubscriberQueue): Promise<void> {
     queue.sending = true;
     try {
-      while (queue.pending.size > 0 && !queue.closed) {
-        const batch = [...queue.pending.values()];
-        queue.pending.clear();
-        const patch: Patch = {
-          added: batch.filter((c) => c.op === 'add').map((c) => c.entry),
-          removed: batch.filter((c) => c.op === 'remove').map((c) => c.entry),
-          seq: ++queue.seq,
-        };
-        const oldest = Math.min(...batch.map((c) => c.enqueuedAt));
-        await this.send(queue, patch, oldest);
+      while ((queue.pending.size > 0 || queue.forced) && !queue.closed && !queue.paused) {
+        const batch = queue.pending;
+        queue.pending = new Map();
+        queue.forced = false;
+        queue.waitingForInFlight = queue.waitingForPending;
+        queue.waitingForPending = [];
+        const seq = queue.unacknowledgedSeq ?? ++queue.seq;
+        queue.unacknowledgedSeq = seq;
+        if (await this.send(queue, batch, seq)) {
+          queue.unacknowledgedSeq = undefined;
+          for (const resolve of queue.waitingForInFlight) resolve(seq);
+          queue.waitingForInFlight = [];
+        } else {
+          // Paused or closed before it got through: its changes wait, under any newer ones, for the subscriber's return.
+          for (const [key, change] of queue.pending) {
+            batch.delete(key);
+            batch.set(key, change);
+          }
+          queue.pending = batch;
+        }
       }
     } finally {
       queue.sending = false;
     }
   }
 
-  private async send(queue: SubscriberQueue, patch: Patch, enqueuedAt: number): Promise<void> {
-    const body = JSON.stringify(patch);
-    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
-    for (let attempt = 0; attempt <= this.options.retries && !queue.closed; attempt++) {
-      if (attempt > 0) await backoff.wait();
-      if (queue.closed) return;
-      const result = await this.outbound.request('POST', queue.updateURL, this.options.timeoutMs, body, false, this.headers);
-      if (result.ok) {
-        this.observer.onSent?.(performance.now() - enqueuedAt);
-        return;
+  /** Sends the batch until the subscriber acknowledges it (true), or pauses or leaves (false). */
+  private async send(queue: SubscriberQueue, batch: Map<string, Change>, seq: number): Promise<boolean> {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 5000 });
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0 && !(await backoff.wait(queue.stop.signal))) return false;
+      if (queue.closed || queue.paused) return false;
+      // What queued up while we waited joins this patch, newest state winning.
+      for (const [key, change] of queue.pending) {
+        batch.delete(key);
+        batch.set(key, change);
       }
-      this.logger.debug(`patch ${patch.seq} to ${queue.updateURL} failed: ${result.message}`);
+      queue.pending.clear();
+      queue.waitingForInFlight.push(...queue.waitingForPending);
+      queue.waitingForPending = [];
+      const changes = [...batch.values()];
+      const patch: Patch = {
+        added: changes.filter((c) => c.op === 'add').map((c) => c.entry),
+        removed: changes.filter((c) => c.op === 'remove').map((c) => c.entry),
+        seq,
+      };
+      const result = await this.outbound.request('POST', queue.updateURL, this.options.timeoutMs, JSON.stringify(patch), false, this.headers);
+      if (result.ok) {
+        this.observer.onSent?.(performance.now() - Math.min(...changes.map((c) => c.enqueuedAt), performance.now()));
+        return true;
+      }
+      this.logger.debug(`patch ${seq} to ${queue.updateURL} failed: ${result.message}`);
+      if (attempt === this.options.retries) {
+        this.observer.onFailed?.();
+        this.logger.warn(`patch ${seq} to ${queue.updateURL} is not through after ${attempt + 1} attempts (${result.message}); retrying while the instance is up`);
+      }
     }
-    this.observer.onFailed?.();
-    this.logger.warn(`gave up on patch ${patch.seq} to ${queue.updateURL} after ${this.options.retries + 1} attempts; it will re-sync`);
   }
 }

@@ -36,6 +36,14 @@ export interface RegistryEvents {
   change: [RegistryChange];
 }
 
+/** A registration named an instanceId that another serviceURL holds. */
+export class InstanceIdInUse extends Error {
+  constructor(readonly holder: InstanceRecord) {
+    super(`instanceId ${holder.instanceId} belongs to another instance (${holder.serviceName} at ${holder.serviceURL})`);
+    this.name = 'InstanceIdInUse';
+  }
+}
+
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 export function toView(record: InstanceRecord): InstanceView {
@@ -117,11 +125,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return [...(this.subscriberIdsByRequirement.get(name) ?? [])].map((id) => this.byId.get(id)!);
   }
 
-  /** Adds or updates an instance. The same serviceURL (or instanceId) updates; it never duplicates. */
+  /**
+   * Adds or updates an instance. The same serviceURL updates; it never duplicates. An instanceId belongs
+   * to its serviceURL: one held by another URL is refused (InstanceIdInUse), and nothing changes.
+   */
   register(registration: Registration, now = Date.now()): { record: InstanceRecord; created: boolean } {
-    const existing =
-      this.getByUrl(registration.serviceURL) ??
-      (registration.instanceId ? this.byId.get(registration.instanceId) : undefined);
+    const holder = registration.instanceId === undefined ? undefined : this.byId.get(registration.instanceId);
+    if (holder && holder.serviceURL !== registration.serviceURL) throw new InstanceIdInUse(holder);
+    const existing = this.getByUrl(registration.serviceURL);
     const leaseExpiresAt = registration.ttlSeconds !== undefined ? now + registration.ttlSeconds * 1000 : undefined;
 
     if (!existing) {
@@ -140,7 +151,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
         upSince: now,
         consecutiveFailures: 0,
       };
-      if (this.byId.has(record.instanceId)) record.instanceId = randomUUID();
       this.index(record);
       this.emit('change', { type: 'registered', instance: record });
       return { record, created: true };
@@ -164,7 +174,6 @@ export class Registry extends EventEmitter<RegistryEvents> {
       consecutiveFailures: 0,
       lastError: undefined,
     });
-    if (this.byId.has(existing.instanceId)) existing.instanceId = randomUUID();
     this.index(existing);
     this.emit('change', { type: 'updated', instance: existing, previous });
     return { record: existing, created: false };

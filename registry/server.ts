@@ -4,7 +4,7 @@ import net from 'node:net';
 import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
-import { Registry, toView, type InstanceRecord, type RegistryChange } from './registry.ts';
+import { InstanceIdInUse, Registry, toView, type InstanceRecord, type RegistryChange } from './registry.ts';
 import { HealthChecker } from './healthChecker.ts';
 import { Notifier } from './notifier.ts';
 import { Outbound } from './outbound.ts';
@@ -63,6 +63,13 @@ export const registryDefaults = {
 const MAX_BODY_BYTES = 64 * 1024;
 const instanceIdParam = z.object({ instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'is not a valid instance id') });
 const nameQuery = z.object({ name: z.union([z.string(), z.array(z.string())]).optional() });
+
+/** The promise's value, or undefined once ms have passed. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 function namesFrom(query: unknown): string[] | undefined {
   const { name } = parseWith(nameQuery, query);
@@ -162,7 +169,6 @@ export class RegistryServer {
     const restored = this.store.load();
     for (const record of restored) {
       if (!this.registry.restore(record)) continue;
-      this.store.changed(record);
       this.checker.checkSoon(record.instanceId);
     }
     if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
@@ -191,6 +197,7 @@ export class RegistryServer {
     this.notifier.close();
     this.changeLog.flush();
     await this.store.flush();
+    this.store.close();
     this.outbound.destroy();
   }
 
@@ -203,6 +210,8 @@ export class RegistryServer {
     const { type, instance } = change;
     this.store.changed(instance, type === 'deregistered' || type === 'evicted');
     if (type === 'registered' || type === 'updated') this.checker.track(instance.instanceId);
+    // A subscriber that is down gets nothing until it is up again; then it gets what it missed, merged.
+    if (instance.serviceUpdateURL && type === 'down') this.notifier.pause(instance.instanceId);
     const entry = { name: instance.serviceName, url: instance.serviceURL };
     if (change.previous && (change.previous.serviceName !== instance.serviceName || change.previous.serviceURL !== instance.serviceURL)) {
       const old = { name: change.previous.serviceName, url: change.previous.serviceURL };
@@ -214,10 +223,12 @@ export class RegistryServer {
       if (offered) this.patch(dependent, [entry], []);
       else this.patch(dependent, [], [entry]);
     }
-    if (offered) {
+    if (offered && instance.serviceUpdateURL) {
       // The instance itself learns every live provider it needs (also after being down: it may have missed patches).
+      // A new registration gets this patch even when it is empty, before its answer, as the reference registry does.
       const added = instance.requiredServices.flatMap((name) => this.registry.providers(name).map((url) => ({ name, url })));
-      this.patch(instance, added, []);
+      this.notifier.enqueue(instance.instanceId, instance.serviceUpdateURL, added, [], type !== 'up');
+      this.notifier.resume(instance.instanceId);
     }
     if (type === 'deregistered' || type === 'evicted') {
       this.notifier.forget(instance.instanceId);
@@ -229,6 +240,15 @@ export class RegistryServer {
   private patch(subscriber: InstanceRecord, added: { name: string; url: string }[], removed: { name: string; url: string }[]): void {
     if (!subscriber.serviceUpdateURL) return;
     this.notifier.enqueue(subscriber.instanceId, subscriber.serviceUpdateURL, added, removed);
+  }
+
+  /** Waits until every change so far is on disk: what a 200 to a registration, a deregistration or a lease renewal promises. */
+  private async durable(): Promise<void> {
+    try {
+      await this.store.sync();
+    } catch (err) {
+      throw new HttpError(503, 'store_unavailable', `the change could not be saved (${(err as Error).message}); try again`, { 'Retry-After': '1' });
+    }
   }
 
   /** With a token set, every call but GET and HEAD needs `Authorization: Bearer <token>`. */
@@ -287,16 +307,28 @@ export class RegistryServer {
     }
     await this.assertOwnsHost(remoteAddress, registration.serviceURL);
     const previousId = this.registry.getByUrl(registration.serviceURL)?.instanceId;
-    const seqBefore = previousId ? this.notifier.lastSeq(previousId) : 0;
-    const { record, created } = this.registry.register(registration);
-    if (previousId && previousId !== record.instanceId) this.notifier.rename(previousId, record.instanceId);
+    const newId = registration.instanceId;
+    // A restarted instance that brings a new id keeps its patch queue (and its seq), moved before the change announces it.
+    if (previousId && newId && newId !== previousId && !this.registry.get(newId)) this.notifier.rename(previousId, newId);
+    let registered: { record: InstanceRecord; created: boolean };
+    try {
+      registered = this.registry.register(registration);
+    } catch (err) {
+      if (err instanceof InstanceIdInUse) throw new HttpError(409, 'instance_id_in_use', `${err.message}; register without instanceId to get one`);
+      throw err;
+    }
+    const { record, created } = registered;
+    // The first patch is on its way; it is answered before we are, as the reference registry does (bounded by the notify timeout).
+    const firstPatch = record.serviceUpdateURL ? withTimeout(this.notifier.delivered(record.instanceId), this.options.notifyTimeoutMs) : undefined;
+    await this.durable();
+    const seq = (await firstPatch) ?? this.notifier.lastSeq(record.instanceId);
     this.registrations.inc();
     const verb = created ? 'registered' : 're-registered';
     this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
     return {
       instanceId: record.instanceId,
       providers: this.registry.providerMap(record.requiredServices),
-      seq: seqBefore,
+      seq,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt).toISOString() : undefined,
     };
@@ -331,32 +363,35 @@ export class RegistryServer {
       res.status(200).json(await this.register(req.body, req.socket.remoteAddress));
     });
 
-    const deregister = (record: InstanceRecord | undefined, what: string) => {
+    const deregister = async (record: InstanceRecord | undefined, what: string) => {
       if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
       this.registry.remove(record.instanceId, 'deregistered');
+      await this.durable();
       this.changeLog.info('deregistered', `deregistered ${record.serviceName} at ${record.serviceURL}`);
       return toView(record);
     };
 
     // The reference Go client sends the URL as the body, without a Content-Type.
-    app.delete('/services', limitBody(express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), MAX_BODY_BYTES, 'any'), (req, res) => {
+    app.delete('/services', limitBody(express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), MAX_BODY_BYTES, 'any'), async (req, res) => {
       const raw = typeof req.body === 'string' ? req.body.trim() : '';
       if (!raw) throw new HttpError(400, 'invalid_field', 'body: send the serviceURL to deregister as text/plain');
       const url = parseWith(httpUrl, raw, 'invalid_field');
-      res.json({ deregistered: deregister(this.registry.getByUrl(url), `at ${url}`) });
+      res.json({ deregistered: await deregister(this.registry.getByUrl(url), `at ${url}`) });
     });
 
-    app.delete('/services/:instanceId', (req, res) => {
+    app.delete('/services/:instanceId', async (req, res) => {
       const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
-      res.json({ deregistered: deregister(this.registry.get(instanceId), `with id ${instanceId}`) });
+      res.json({ deregistered: await deregister(this.registry.get(instanceId), `with id ${instanceId}`) });
     });
 
-    app.put('/services/:instanceId/lease', (req, res) => {
+    app.put('/services/:instanceId/lease', async (req, res) => {
       const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
       const record = this.registry.get(instanceId);
       if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance with id ${instanceId}; register again`);
       if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
       this.registry.renewLease(record);
+      this.store.changed(record);
+      await this.durable();
       const answer: LeaseResponse = {
         instanceId,
         leaseExpiresAt: new Date(record.leaseExpiresAt!).toISOString(),
