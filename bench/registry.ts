@@ -5,6 +5,7 @@
  *   3. CPU and RSS of a real registry process at steady state: 1,000 instances, 1 s default interval
  *   4. patch latency p50/p99 from a provider's registration to 100 dependents receiving it
  *   5. time from SIGKILL of a provider process to its dependents being told
+ *   6. the event stream with 200 watchers, 10 of which never read (bench/registryStream.ts; alone: `tsx bench/registry.ts stream`)
  * The heartbeat and patch endpoints live in a separate load process (this file, run as `load`), so the
  * registry's CPU is its own. Times that cross processes are wall-clock with sub-millisecond precision.
  */
@@ -16,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile, procStats, writeReport } from './report.ts';
+import { benchStreams } from './registryStream.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -432,13 +434,27 @@ async function main(): Promise<void> {
     agent.destroy();
   }
   writeReport('registry', 'Registry', 'npm run bench:registry', lines.join('\n'));
+  await streamSection();
+}
+
+/** 6. The event stream, in its own report section (so it can be run alone). */
+async function streamSection(): Promise<void> {
+  const load = await spawnNode([SELF, 'load'], /LOAD (http:\/\/\S+)/);
+  try {
+    const log = (line: string) => process.stdout.write(`${line}\n`);
+    const lines = await benchStreams({ load: load.url, startRegistry: startRegistryProcess, stop, spawnNode, registerMany, call, log });
+    writeReport('registry-stream', 'Registry event stream', 'npm run bench:registry', lines.join('\n'));
+  } finally {
+    load.child.kill('SIGKILL');
+    agent.destroy();
+  }
 }
 
 const role = process.argv[2];
 if (role === 'load') runLoad();
 else if (role === 'victim') runVictim(process.argv[3] === 'close');
 else
-  await main().catch((err) => {
+  await (role === 'stream' ? streamSection() : main()).catch((err) => {
     process.stderr.write(`bench:registry failed: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

@@ -27,7 +27,6 @@ export class LiveTail {
       replayBytes: REPLAY_BYTES,
       heartbeatMs: PING_MS,
       retryMs: 2000,
-      what: 'live tails',
       greet: ({ missed }) => {
         if (!missed) return [];
         this.droppedTotal += missed;

@@ -65,7 +65,6 @@ export class RegistryStream {
       epoch: `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
       filterKey: (watch) => watch.key,
       greet: ({ filter }) => [{ event: 'snapshot', data: this.snapshot(filter) }],
-      what: 'registry streams',
     });
     if (!metrics) return;
     const hub = this.hub;

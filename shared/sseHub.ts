@@ -1,10 +1,8 @@
 /**
- * Server-sent events to many clients in bounded memory (the registry's stream, the log tail).
- * A client with more than maxQueuedBytes waiting to be read is cut off with a `disconnect` event
- * and reconnects with Last-Event-ID: it resumes from the recent events held (replayBytes), or is
- * greeted afresh (a snapshot). Each event is encoded once per group of clients with equal filters,
- * and the same bytes go to all of them. One timer beats for every client and sends coalesced
- * summaries, at most one per summaryMs.
+ * Server-sent events to many clients in bounded memory (the registry's stream, the log tail). A client
+ * with more than maxQueuedBytes unread is cut off with a `disconnect` event; with Last-Event-ID it
+ * resumes from the recent events held, or is greeted afresh (a snapshot). Each event is encoded once per
+ * group of clients with equal filters. One timer beats for all clients and sends coalesced summaries.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './errors.ts';
@@ -12,21 +10,18 @@ import { HttpError } from './errors.ts';
 export interface SseEvent<F> {
   /** The event's name; unnamed events arrive as "message". */
   event?: string;
-  /** A function is only called when some client may receive the event. */
-  data: string | (() => string);
+  data: string | (() => string); // a function is only called when some client may receive the event
   /** Ids given must increase (the log tail's are its seqs); by default the next number. */
   id?: number;
   /** Which clients get it; by default all. */
   match?: (filter: F) => boolean;
 }
 
-/** What a greeting knows of the client that just connected. */
+/** What a greeting knows of a client that connected and can't resume (its events are gone, or it is new). */
 export interface SseOpening<F> {
   filter: F;
   /** The Last-Event-ID the client sent, when it is one of this hub's. */
   lastEventId?: number;
-  /** Every event after lastEventId is held and replayed; a greeting usually adds nothing. */
-  resumed: boolean;
   /** Events after lastEventId that are no longer held (of every filter), when known. */
   missed?: number;
 }
@@ -50,18 +45,12 @@ export interface SseHubOptions<F> {
   filterKey?: (filter: F) => string;
   /** The first events a new client gets (a snapshot, a notice of lines missed). */
   greet?: (opening: SseOpening<F>) => { event: string; data: string }[];
-  /** Names the streams in the 503 when maxClients are open ("live tails"). */
-  what?: string;
 }
 
-interface Held<F> {
-  id: number;
-  bytes: Buffer;
-  match?: (filter: F) => boolean;
-}
+type Held<F> = Pick<SseEvent<F>, 'match'> & { id: number; bytes: Buffer };
 
 interface Group<F> {
-  key: string;
+  key: string | symbol;
   filter: F;
   clients: Set<Client<F>>;
   greeting?: { id: number; parts: string[]; bytes: Buffer };
@@ -79,6 +68,7 @@ interface Client<F> {
 /** After the last client leaves, events are still held this long so that a reconnect can resume. */
 const HOLD_AFTER_LAST_CLIENT_MS = 30_000;
 const HEARTBEAT = Buffer.from(': keep-alive\n\n');
+const HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
 
 export function encodeEvent(event: string | undefined, data: string, id?: string): Buffer {
   let text = id === undefined ? '' : `id: ${id}\n`;
@@ -92,7 +82,7 @@ function concat(parts: Buffer[]): Buffer {
 }
 
 export class SseHub<F> {
-  private readonly groups = new Map<string, Group<F>>();
+  private readonly groups = new Map<string | symbol, Group<F>>();
   private readonly draining = new Map<ServerResponse, number>();
   private readonly summaries = new Map<string, () => (filter: F) => string | undefined>();
   private held: Held<F>[] = [];
@@ -107,7 +97,6 @@ export class SseHub<F> {
   private clients = 0;
   private lastLeftAt = -Infinity;
   private lastBeatAt = Date.now();
-  private serial = 0;
   private readonly timer: NodeJS.Timeout;
   /** Clients cut off for being too slow, since the start. */
   disconnects = 0;
@@ -132,23 +121,18 @@ export class SseHub<F> {
   /** Starts an event stream on res; throws a 503 HttpError when maxClients are open. */
   open(req: IncomingMessage, res: ServerResponse, filter: F): void {
     if (this.clients >= this.options.maxClients) {
-      throw new HttpError(503, 'too_many_streams', `at most ${this.options.maxClients} ${this.options.what ?? 'event streams'} at once`, { 'Retry-After': '5' });
+      throw new HttpError(503, 'too_many_streams', `at most ${this.options.maxClients} event streams at once`, { 'Retry-After': '5' });
     }
     const lastEventId = this.parseId(req.headers['last-event-id']);
     const resumed = lastEventId !== undefined && lastEventId >= this.floor;
     const missed = lastEventId !== undefined && !resumed ? this.floor - lastEventId : undefined;
-    const key = this.options.filterKey ? this.options.filterKey(filter) : `#${++this.serial}`;
+    const key = this.options.filterKey?.(filter) ?? Symbol('client');
     let group = this.groups.get(key);
     if (!group) this.groups.set(key, (group = { key, filter, clients: new Set() }));
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, HEADERS);
     res.write(`retry: ${this.options.retryMs ?? 1000}\n: connected\n\n`);
     const client: Client<F> = { res, group, after: this.lastId, allowance: 0 };
-    const first = resumed ? this.replay(filter, lastEventId) : this.greeting(group, { filter, lastEventId, resumed, missed });
+    const first = resumed ? this.replay(filter, lastEventId) : this.greeting(group, { filter, lastEventId, missed });
     if (first) {
       client.allowance = first.length;
       res.write(first, () => (client.allowance = 0));
@@ -199,11 +183,13 @@ export class SseHub<F> {
   close(): void {
     clearInterval(this.timer);
     const bye = encodeEvent('disconnect', JSON.stringify({ type: 'disconnect', reason: 'shutdown', message: 'the server is shutting down' }));
-    for (const group of this.groups.values()) for (const client of group.clients) client.res.end(bye);
-    for (const res of this.draining.keys()) res.destroy();
-    this.groups.clear();
-    this.draining.clear();
-    this.clients = 0;
+    for (const group of [...this.groups.values()]) {
+      for (const client of [...group.clients]) {
+        this.forget(client);
+        client.res.end(bye);
+      }
+    }
+    for (const res of [...this.draining.keys()]) res.destroy();
   }
 
   private formatId(id: number): string {
@@ -277,14 +263,9 @@ export class SseHub<F> {
     }
     this.forget(client);
     this.disconnects++;
-    const reason = {
-      type: 'disconnect',
-      reason: 'slow_reader',
-      message: `more than ${this.options.maxQueuedBytes} bytes were waiting to be read; reconnect with Last-Event-ID to resume`,
-      queuedBytes: queued,
-      limitBytes: this.options.maxQueuedBytes,
-    };
-    res.end(encodeEvent('disconnect', JSON.stringify(reason)));
+    const limitBytes = this.options.maxQueuedBytes;
+    const message = `more than ${limitBytes} bytes were waiting to be read; reconnect with Last-Event-ID to resume`;
+    res.end(encodeEvent('disconnect', JSON.stringify({ type: 'disconnect', reason: 'slow_reader', message, queuedBytes: queued, limitBytes })));
     this.draining.set(res, Date.now() + (this.options.drainMs ?? 10_000));
   }
 
@@ -299,18 +280,14 @@ export class SseHub<F> {
 
   private tick(): void {
     const now = Date.now();
-    for (const [res, until] of this.draining) {
-      if (until > now) continue;
-      this.draining.delete(res);
-      res.destroy();
-    }
+    // A destroyed response closes, and forget() lets it go.
+    for (const [res, until] of this.draining) if (until <= now) res.destroy();
     for (const [event, build] of this.summaries) {
       const forFilter = build();
       for (const group of this.groups.values()) {
         const data = forFilter(group.filter);
-        if (data === undefined) continue;
-        const bytes = encodeEvent(event, data);
-        for (const client of group.clients) this.write(client, bytes);
+        const bytes = data === undefined ? undefined : encodeEvent(event, data);
+        if (bytes) for (const client of group.clients) this.write(client, bytes);
       }
     }
     this.summaries.clear();
