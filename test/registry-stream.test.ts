@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort, getJson, startRegistry, waitFor } from './helpers.ts';
 import { RawEventReader } from './rawEventReader.ts';
+import { metric } from './fixtures/logs.ts';
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView, RegistryEvent } from '../registry/protocol.ts';
 
@@ -50,13 +51,6 @@ async function register(registryUrl: string, body: unknown): Promise<void> {
     body: JSON.stringify(body),
   });
   assert.equal(status, 200, JSON.stringify(answer));
-}
-
-async function metric(registryUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(`${registryUrl}/metrics`)).text();
-  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  assert.ok(match, `${name} is not in /metrics`);
-  return Number(match[1]);
 }
 
 /** A watcher through RegistryClient.watch (which resumes after a cut-off), keeping the picture the events paint. */
