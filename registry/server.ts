@@ -24,7 +24,7 @@ import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
-import { ChangeLog } from './changeLog.ts';
+import { RateLimitedLog } from './rateLimitedLog.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
@@ -89,11 +89,11 @@ export class RegistryServer {
   private readonly store: RegistrationStore;
   private readonly stream: RegistryStream;
   readonly metrics = createMetrics('registry');
-  private readonly changeLog: ChangeLog;
+  private readonly changeLog: RateLimitedLog;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
-    this.changeLog = new ChangeLog(this.logger);
+    this.changeLog = new RateLimitedLog(this.logger);
     this.stream = new RegistryStream(this.registry, undefined, this.metrics);
     const checks = new prom.Counter({ name: 'registry_checks_total', help: 'Heartbeat checks by result', labelNames: ['result'], registers: [this.metrics] });
     const checkLatency = new prom.Histogram({

@@ -1,11 +1,11 @@
 import type { Logger } from 'winston';
 
 /**
- * Logs routine changes (registrations, deregistrations) one line each while they are few, and as
- * one summary line per second when they come in bursts: a fleet registering at thousands a second
- * should not spend most of its time writing log lines.
+ * An info log limited to `linesPerSecond` lines: past that, lines go to debug and are counted in one
+ * summary line per second. The registry logs routine changes (registrations, deregistrations) through
+ * it, because a fleet registering at thousands a second should not spend most of its time logging.
  */
-export class ChangeLog {
+export class RateLimitedLog {
   private windowStart = 0;
   private inWindow = 0;
   private suppressed = new Map<string, number>();
