@@ -4,7 +4,7 @@
  * to receive its topics.
  */
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import { Backoff } from '../shared/backoff.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { readEventStream } from '../shared/sse.ts';
 import { topicProblem } from './topics.ts';
 import type { EventEnvelope, PublishAnswer, PublishedRef, PublishInput, SubscribersListing, TopicView } from './protocol.ts';
@@ -131,7 +131,7 @@ export class EventPublisher {
   private sending = false;
   private scheduled = false;
   private closed = false;
-  private readonly backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
+  private readonly backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 2000 });
   private readonly maxBatch: number;
   private readonly maxBuffered: number;
   private readonly giveUpAfterMs: number;

@@ -5,7 +5,7 @@
  * again with backoff, and its new snapshot catches up on whatever happened meanwhile.
  */
 import type { Logger } from 'winston';
-import { Backoff } from '../shared/backoff.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { InstanceView, RegistryEvent } from '../registry/protocol.ts';
 import type { SubscriberCatalog } from './catalog.ts';
@@ -32,7 +32,7 @@ export class RegistryFollower {
   }
 
   private async follow(): Promise<void> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 5000 });
+    const backoff = new EqualJitterBackoff({ initialMs: 200, maxMs: 5000 });
     let failures = 0;
     while (!this.abort.signal.aborted) {
       try {
@@ -47,7 +47,7 @@ export class RegistryFollower {
   }
 
   /** A change we fail to apply is logged; the stream (and the next changes) go on. */
-  private applySafely(event: RegistryEvent, backoff: Backoff): void {
+  private applySafely(event: RegistryEvent, backoff: EqualJitterBackoff): void {
     try {
       this.apply(event, backoff);
     } catch (err) {
@@ -55,7 +55,7 @@ export class RegistryFollower {
     }
   }
 
-  private apply(event: RegistryEvent, backoff: Backoff): void {
+  private apply(event: RegistryEvent, backoff: EqualJitterBackoff): void {
     switch (event.type) {
       case 'snapshot':
         backoff.reset();

@@ -3,7 +3,7 @@
  * (the reference API), one registered instance (broadcast), and a registered service whose instances
  * share the work (balanced, like a NATS queue group). They differ only in where a delivery goes.
  */
-import { Backoff } from '../shared/backoff.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { EventQueue, type QueueBounds } from './queue.ts';
 import { TopicFilter } from './topics.ts';
 import type { StoredEvent } from './event.ts';
@@ -42,7 +42,7 @@ export abstract class Subscriber {
   inFlight: StoredEvent[] = [];
   /** At most this many of inFlight per request (halved when a subscriber says 413). */
   batchLimit: number;
-  readonly backoff: Backoff;
+  readonly backoff: EqualJitterBackoff;
   draining = false;
   closed = false;
   failing = false;
@@ -64,7 +64,7 @@ export abstract class Subscriber {
   ) {
     this.filter = new TopicFilter(topics);
     this.queue = new EventQueue(settings.bounds);
-    this.backoff = new Backoff(settings.retry);
+    this.backoff = new EqualJitterBackoff(settings.retry);
     this.batchLimit = settings.batchMax;
     this.since = settings.since;
     this.registeredAt = settings.registeredAt;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import Transport from 'winston-transport';
 import type { Logger } from 'winston';
-import { Backoff } from '../shared/backoff.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { envInt } from '../shared/config.ts';
 import { prom } from '../shared/metrics.ts';
 import { BATCH_ID_HEADER, SERVICE_NAME_HEADER, type LogEntry, type LogRejected } from './protocol.ts';
@@ -84,7 +84,7 @@ function toEntry(info: Record<string, unknown>, serviceName: string): LogEntry {
 export class LogShipper extends Transport {
   private readonly http: AxiosInstance;
   private readonly prefix = randomBytes(6).toString('hex');
-  private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000 });
+  private readonly backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 5000 });
   private readonly settings: Required<Omit<LogShipperOptions, 'onStatus' | 'level' | 'providers'>>;
   /** Entries in the wire shape; winston's info objects are queued as they are (they serialize the same). */
   private queue: LogEntry[] = [];

@@ -1,7 +1,7 @@
 import type { Logger } from 'winston';
 import type { Outbound } from './outbound.ts';
 import type { Patch, PatchEntry } from './protocol.ts';
-import { Backoff } from '../shared/backoff.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 
 export interface NotifierOptions {
   timeoutMs: number;
@@ -187,7 +187,7 @@ export class Notifier {
 
   /** Sends the batch until the subscriber acknowledges it (true), or pauses or leaves (false). */
   private async send(queue: SubscriberQueue, batch: Map<string, Change>, seq: number): Promise<boolean> {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 5000 });
+    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 5000 });
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0 && !(await backoff.wait(queue.stop.signal))) return false;
       if (queue.closed || queue.paused) return false;

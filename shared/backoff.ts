@@ -6,8 +6,11 @@ export interface BackoffOptions {
   factor?: number;
 }
 
-/** Exponential backoff with full jitter, so a fleet that lost its registry doesn't come back in step. */
-export class Backoff {
+/**
+ * Exponential backoff with equal jitter: each delay is half its ceiling plus a random share of the other
+ * half, so a fleet that lost its registry doesn't come back in step, and no retry comes at once.
+ */
+export class EqualJitterBackoff {
   private attempt = 0;
   constructor(private readonly options: BackoffOptions = {}) {}
 

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, prom } from './metrics.ts';
 import { ProviderTable, type ProviderListener } from './providers.ts';
 import { createServiceClient, type ServiceClientOptions } from './serviceClient.ts';
-import { Backoff } from './backoff.ts';
+import { EqualJitterBackoff } from './backoff.ts';
 import { advertisedUrl, serviceConfig, type ServiceConfig } from './config.ts';
 import { parseBody, httpUrl } from './validate.ts';
 import { HttpError } from './errors.ts';
@@ -165,7 +165,7 @@ export class Service {
   /** Registers, retrying with backoff and jitter while the registry is unreachable. One loop at a time. */
   private registerLoop(): Promise<void> {
     this.registering ??= (async () => {
-      const backoff = new Backoff({ initialMs: 200, maxMs: 5000 });
+      const backoff = new EqualJitterBackoff({ initialMs: 200, maxMs: 5000 });
       let attempts = 0;
       while (!this.abort.signal.aborted) {
         try {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { isAxiosError } from 'axios';
 import { startService, type Service } from '../../shared/service.ts';
 import type { ServiceConfig } from '../../shared/config.ts';
-import { Backoff } from '../../shared/backoff.ts';
+import { EqualJitterBackoff } from '../../shared/backoff.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { prom } from '../../shared/metrics.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -104,7 +104,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
 
   /** Retries a call while the other side is away, with jittered backoff, as long as the lease holds. */
   async function persist<T>(what: string, entry: { lost: boolean }, fn: () => Promise<T>): Promise<T> {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
+    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 2000 });
     for (let attempt = 1; ; attempt++) {
       if (entry.lost) throw new LeaseLost();
       try {
@@ -184,7 +184,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const inFlight = new Set<Promise<void>>();
 
   async function slot(index: number): Promise<void> {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 3000 });
+    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 3000 });
     let failures = 0;
     while (!stopping.signal.aborted) {
       let task: ClaimedTask | undefined;
