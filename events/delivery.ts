@@ -3,6 +3,7 @@
  * timeout, retries with backoff, and failover inside a balanced group. A slow or dead subscriber
  * only ever delays itself.
  */
+import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'winston';
 import type { Outbound, OutboundResult } from '../registry/outbound.ts';
 import { lineOf, type StoredEvent } from './event.ts';
@@ -38,6 +39,9 @@ const REJECTED = new Set([400, 404, 405, 410, 413, 415, 422]);
 const IDLE_RECHECK_MS = 5000;
 
 export class Deliverer {
+  /** Delivery loops run in the context this was made in, not in that of the publish request that first woke them (its request id). */
+  private readonly scope = new AsyncResource('EventsDelivery');
+
   constructor(
     private readonly outbound: Outbound,
     private readonly options: DeliveryOptions,
@@ -49,7 +53,7 @@ export class Deliverer {
   kick(subscriber: Subscriber): void {
     if (subscriber.draining) return;
     subscriber.draining = true;
-    void this.drain(subscriber).finally(() => {
+    void this.scope.runInAsyncScope(() => this.drain(subscriber)).finally(() => {
       subscriber.draining = false;
       // Events that arrived as the loop ended.
       if (!subscriber.closed && subscriber.depth > 0) this.kick(subscriber);
