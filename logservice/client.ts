@@ -19,7 +19,7 @@ import { BATCH_ID_HEADER, SERVICE_NAME_HEADER, type LogEntry, type LogRejected }
 /** What the shipper needs from a provider table (shared/providers.ts ProviderTable fits). */
 export interface LogProviders {
   pick(name: string): string | undefined;
-  get(name: string): readonly string[];
+  has(name: string): boolean;
   markSuspect?(url: string): void;
   onChange(name: string, listener: (urls: readonly string[]) => void): () => void;
 }
@@ -311,7 +311,7 @@ export class LogShipper extends Transport {
     this.pump();
     while (this.buffered > 0 && Date.now() < deadline) {
       // Nobody to ship to and nothing in flight: waiting cannot help.
-      if (this.inFlight === 0 && this.options.providers.get(this.settings.logServiceName).length === 0) break;
+      if (this.inFlight === 0 && !this.options.providers.has(this.settings.logServiceName)) break;
       await new Promise((resolve) => setTimeout(resolve, 5));
       this.oldestQueuedAt = 0;
       if (this.inFlight === 0) this.pump();

@@ -11,6 +11,17 @@ test('picks round-robin, skipping excluded instances', () => {
   assert.equal(table.pick('nothing'), undefined);
 });
 
+test('has answers yes or no without moving the round-robin cursor', () => {
+  const table = new ProviderTable();
+  table.replace('echo', ['a', 'b', 'c']);
+  assert.equal(table.pick('echo'), 'a');
+  assert.equal(table.has('echo'), true);
+  assert.equal(table.has('echo', new Set(['b'])), true);
+  assert.equal(table.has('echo', new Set(['a', 'b', 'c'])), false);
+  assert.equal(table.has('nothing'), false);
+  assert.deepEqual([1, 2].map(() => table.pick('echo')), ['b', 'c'], 'the questions took no turn');
+});
+
 test('a suspect provider is passed over while another is available', () => {
   const table = new ProviderTable();
   table.replace('echo', ['a', 'b']);

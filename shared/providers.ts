@@ -43,7 +43,12 @@ export class ProviderTable {
     this.set(name, next);
   }
 
-  /** The next provider, round-robin, preferring ones not marked suspect. */
+  /** Whether any provider of the name is listed (outside `exclude`): a question, so the round-robin cursor stays put. */
+  has(name: string, exclude: ReadonlySet<string> = new Set()): boolean {
+    return this.get(name).some((u) => !exclude.has(u));
+  }
+
+  /** The next provider, round-robin, preferring ones not marked suspect; it moves the cursor, so ask `has` for a yes/no. */
   pick(name: string, exclude: ReadonlySet<string> = new Set()): string | undefined {
     const urls = this.get(name).filter((u) => !exclude.has(u));
     if (urls.length === 0) return undefined;

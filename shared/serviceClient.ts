@@ -66,7 +66,7 @@ export function createServiceClient(service: string, providers: ProviderTable, o
     if (!state || !retryable) throw err;
     if (config.baseURL) providers.markSuspect(config.baseURL);
     const limit = options.maxFailovers ?? Infinity;
-    if (state.tried.size > limit || !providers.pick(service, state.tried)) throw err;
+    if (state.tried.size > limit || !providers.has(service, state.tried)) throw err;
     return instance.request(config as AxiosRequestConfig);
   });
 
