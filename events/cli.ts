@@ -1,17 +1,14 @@
 import type { Command } from 'commander';
-import { CliError, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, jsonText, printable, printJson, table, type CliContext } from '../platform/cli.ts';
 import { EventsClient } from './client.ts';
 import { patternProblem, topicProblem } from './topics.ts';
 import type { EventEnvelope } from './protocol.ts';
 import { EVENTS_SERVICE } from './config.ts';
 
-// C0, DEL and C1 controls in stored data would drive the terminal: shown as escapes instead.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const escaped = (text: string) => text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 function line(event: EventEnvelope): string {
   const payload = typeof event.payload === 'string' && event.contentType ? event.payload : JSON.stringify(event.payload);
-  return escaped(`${event.time} ${event.topic} #${event.seq} (id ${event.id}) ${payload}`);
+  // Payloads are anyone's text: their control characters are shown as escapes, never sent to the terminal.
+  return printable(`${event.time} ${event.topic} #${event.seq} (id ${event.id}) ${payload}`);
 }
 
 async function eventsClient(ctx: CliContext): Promise<EventsClient> {
@@ -50,7 +47,7 @@ export function eventsCommands(program: Command, context: () => CliContext): voi
       const topics = opts.topic?.split(',').map((t) => t.trim()).filter(Boolean);
       for (const pattern of topics ?? []) {
         const problem = patternProblem(pattern);
-        if (problem) throw new CliError(`--topic ${escaped(pattern)}: ${problem}`);
+        if (problem) throw new CliError(`--topic ${pattern}: ${problem}`);
       }
       const client = await eventsClient(ctx);
       const abort = new AbortController();
@@ -58,7 +55,7 @@ export function eventsCommands(program: Command, context: () => CliContext): voi
       process.once('SIGTERM', () => abort.abort());
       try {
         await client.tail(
-          (event) => ctx.out(ctx.json ? escaped(JSON.stringify(event)) : line(event)),
+          (event) => ctx.out(ctx.json ? jsonText(event) : line(event)),
           abort.signal,
           topics,
           (dropped) => ctx.out(`(${dropped} event(s) not shown: the tail fell behind)`),
@@ -87,7 +84,7 @@ export function eventsCommands(program: Command, context: () => CliContext): voi
         s.dropped,
         s.retries,
         s.lastError ?? '',
-      ].map((cell) => escaped(String(cell))));
+      ]);
       ctx.out(table(['kind', 'mode', 'target', 'topics', 'state', 'queued', 'delivered', 'dropped', 'retries', 'last error'], rows));
     });
 }
