@@ -118,7 +118,7 @@ export class Broker {
       if (added) this.deliverer.kick(subscriber);
     }
     this.observer.onPublished(events);
-    if (this.tail.size > 0) this.tail.publish(events);
+    this.tail.publish(events);
   }
 
   private enqueue(subscriber: Subscriber, event: StoredEvent): void {

@@ -1,80 +1,52 @@
 /**
- * GET /events/stream: accepted events live, over server-sent events, for `events tail`.
- * A reader that can't keep up loses events (counted and told), never the service's memory.
+ * GET /events/stream: accepted events live, over server-sent events (shared/sseHub.ts), for
+ * `events tail`; each event's SSE id is its id. A reader that can't keep up is cut off, never the
+ * service's memory: it reconnects with Last-Event-ID and gets what it missed while that is still
+ * held, or is told how many it may have lost (`event: dropped`).
  */
 import type { Request, Response } from 'express';
-import { HttpError } from '../shared/errors.ts';
+import { SseHub } from '../shared/sseHub.ts';
 import { lineOf, type StoredEvent } from './event.ts';
 import type { TopicFilter } from './topics.ts';
 
-/** Bytes a slow reader may have waiting in its socket before its events are dropped. */
+/** Bytes a slow reader may leave unread before it is cut off. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
+/** Recent events held for readers that reconnect. */
+const REPLAY_BYTES = 2 * 1024 * 1024;
 const PING_MS = 15_000;
 
-interface Reader {
-  res: Response;
-  filter?: TopicFilter;
-  dropped: number;
+interface TailFilter {
+  topics?: TopicFilter;
 }
 
 export class EventTail {
-  private readonly readers = new Set<Reader>();
-  private readonly ping: NodeJS.Timeout;
-  droppedTotal = 0;
+  private readonly hub: SseHub<TailFilter>;
 
-  constructor(private readonly maxReaders: number) {
-    this.ping = setInterval(() => {
-      for (const reader of this.readers) reader.res.write(': ping\n\n');
-    }, PING_MS);
-    this.ping.unref();
+  constructor(maxReaders: number) {
+    this.hub = new SseHub<TailFilter>({
+      maxClients: maxReaders,
+      maxQueuedBytes: MAX_UNSENT_BYTES,
+      replayBytes: REPLAY_BYTES,
+      heartbeatMs: PING_MS,
+      retryMs: 2000,
+      filterKey: (filter) => filter.topics?.patterns.join(',') ?? '>',
+      greet: ({ missed }) => (missed ? [{ event: 'dropped', data: JSON.stringify({ dropped: missed }) }] : []),
+    });
   }
 
   get size(): number {
-    return this.readers.size;
+    return this.hub.size;
   }
 
-  open(req: Request, res: Response, filter?: TopicFilter): void {
-    if (this.readers.size >= this.maxReaders) {
-      throw new HttpError(503, 'too_many_streams', `at most ${this.maxReaders} live tails at once`, { 'Retry-After': '5' });
-    }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 2000\n: live\n\n');
-    const reader: Reader = { res, filter, dropped: 0 };
-    this.readers.add(reader);
-    req.on('close', () => this.readers.delete(reader));
+  open(req: Request, res: Response, topics?: TopicFilter): void {
+    this.hub.open(req, res, { topics });
   }
 
   publish(events: StoredEvent[]): void {
-    for (const reader of this.readers) {
-      let text = '';
-      let count = 0;
-      for (const event of events) {
-        if (reader.filter && !reader.filter.matches(event.topic)) continue;
-        text += `id: ${event.id}\ndata: ${lineOf(event)}\n\n`;
-        count++;
-      }
-      if (count === 0) continue;
-      if (reader.res.writableLength > MAX_UNSENT_BYTES) {
-        reader.dropped += count;
-        this.droppedTotal += count;
-        continue;
-      }
-      if (reader.dropped > 0) {
-        text = `event: dropped\ndata: {"dropped":${reader.dropped}}\n\n${text}`;
-        reader.dropped = 0;
-      }
-      reader.res.write(text);
-    }
+    this.hub.publish(events.map((event) => ({ id: event.id, data: () => lineOf(event), match: (filter: TailFilter) => !filter.topics || filter.topics.matches(event.topic) })));
   }
 
   close(): void {
-    clearInterval(this.ping);
-    for (const reader of this.readers) reader.res.end();
-    this.readers.clear();
+    this.hub.close();
   }
 }
