@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { createContext, describeError, type CliContext } from '../platform/cli.ts';
+import { createContext, describeError, type CliContext } from '../shared/cli.ts';
 import { servicesCommands } from '../registry/cli.ts';
 import { gradesCommands } from '../grades/cli.ts';
 import { logsCommands } from '../logservice/cli.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CliError, jsonText, printable, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, jsonText, printable, printJson, table, type CliContext } from '../shared/cli.ts';
 import { EventsClient } from './client.ts';
 import { patternProblem, topicProblem } from './topics.ts';
 import type { EventEnvelope } from './protocol.ts';

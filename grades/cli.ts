@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GradesClient } from './client.ts';
 import { GRADE_TYPES, newGradeSchema } from './protocol.ts';
-import { CliError, intOption, printable, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, intOption, printable, printJson, table, type CliContext } from '../shared/cli.ts';
 import { describeIssues } from '../shared/validate.ts';
 
 const fmt = (average: number | null) => (average === null ? '-' : average.toFixed(1));

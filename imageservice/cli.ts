@@ -5,7 +5,7 @@ import cliProgress from 'cli-progress';
 import { MasterClient } from './master/client.ts';
 import { OPS, opSchema, type Op } from './ops.ts';
 import { TASK_STATES, type TaskState, type TaskView } from './protocol.ts';
-import { CliError, ago, intOption, printable, printJson, table, type CliContext } from '../platform/cli.ts';
+import { CliError, ago, intOption, printable, printJson, table, type CliContext } from '../shared/cli.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { LogEntry, LogQueryResult } from './protocol.ts';
-import { CliError, intOption, jsonText, printable, printJson, type CliContext } from '../platform/cli.ts';
+import { CliError, intOption, jsonText, printable, printJson, type CliContext } from '../shared/cli.ts';
 import { readEventStream } from '../shared/sse.ts';
 
 interface FilterOptions {

@@ -4,7 +4,7 @@ import { createConcurrently, Logger, LogError, LogExit, LogOutput, type Command 
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView } from '../registry/protocol.ts';
 import { PLATFORM_SERVICES, platformService, type PlatformService } from './services.ts';
-import { table } from './cli.ts';
+import { table } from '../shared/cli.ts';
 
 export interface LaunchOptions {
   /** Service ids to run (see PLATFORM_SERVICES). */

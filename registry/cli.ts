@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { RegistryEvent } from './protocol.ts';
-import { ago, jsonText, printable, printJson, table, type CliContext } from '../platform/cli.ts';
+import { ago, jsonText, printable, printJson, table, type CliContext } from '../shared/cli.ts';
 
 /** `services list | watch | deregister`: the registry from a terminal. */
 export function servicesCommands(program: Command, context: () => CliContext): void {

@@ -1,6 +1,7 @@
+/** The CLI kit: a context that finds services through the registry, safe printing, tables and flag parsing. */
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
-import { NoProviderError } from '../shared/serviceClient.ts';
+import { NoProviderError } from './serviceClient.ts';
 
 /** A mistake the person can fix: printed as one line, exit code 1. */
 export class CliError extends Error {
