@@ -71,3 +71,29 @@ test('kill -9 of the events service mid-flood: every acknowledged event is deliv
   assert.deepEqual(awayIds, [...awayIds].sort((a, b) => a - b), 'in order');
   assert.equal(new Set(awayIds).size, awayIds.length, 'once: it was away during the flood, so nothing is delivered twice');
 });
+
+test('SIGTERM: the events service exits 0, and after a restart delivers what was still queued, in order, once', { timeout: 120_000 }, async (t) => {
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  let events = await startEventsService(registry.url, { EVENTS_KEEPALIVE_MS: '60000' });
+  const dataDir = events.dataDir;
+  t.after(() => events.stop());
+  let away = await startRecorder();
+  const port = away.port;
+  await rawRequest(`${events.url}/registerAndKeepAlive?address=${away.address}`, { method: 'POST' });
+  await away.close();
+  const sent: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    sent.push(`queued ${i}`);
+    assert.equal((await rawRequest(`${events.url}/sendMessage`, { method: 'POST', body: sent[i], headers: { 'content-type': 'text/plain' } })).status, 200);
+  }
+  assert.equal(await events.stop('SIGTERM'), 0);
+
+  events = await startEventsService(registry.url, { EVENTS_KEEPALIVE_MS: '60000' }, dataDir);
+  assert.match(events.output(), /restored 1 subscriber\(s\) with 100 event\(s\) still to deliver/);
+  away = await startRecorder({ port });
+  t.after(() => away.close());
+  await rawRequest(`${events.url}/registerAndKeepAlive?address=${away.address}`, { method: 'POST' });
+  await waitFor(() => away.received.length >= 100, 'the queued messages after the restart');
+  assert.deepEqual(away.texts(), sent, 'in order, once');
+});
