@@ -110,12 +110,16 @@ export class Deliverer {
         subscriber.inFlight.splice(0, batch.length);
         subscriber.queue.noteDropped(batch.length);
         this.observer.onDropped(subscriber, batch.length, 'rejected');
-        this.logger.warn(`${subscriber.key} refused ${batch.length} event(s) (${result.message}); they are dropped for it`);
+        // Once per subscriber per minute at most: a subscriber that refuses everything would otherwise fill the log.
+        if (Date.now() - (subscriber.lastRefusalLoggedAt ?? 0) > 60_000) {
+          subscriber.lastRefusalLoggedAt = Date.now();
+          this.logger.warn(`${subscriber.key} refused ${batch.length} event(s) (${result.message}); they are dropped for it (counted as rejected)`);
+        }
         return 'done';
       }
       this.observer.onRetry(subscriber);
       subscriber.retries++;
-      this.logger.debug(`delivery to ${subscriber.key} via ${url} failed: ${result.message}`);
+      if (this.logger.isDebugEnabled()) this.logger.debug(`delivery to ${subscriber.key} via ${url} failed: ${result.message}`);
       excluded.add(url);
       if (subscriber.kind !== 'group') return 'failed';
     }

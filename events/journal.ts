@@ -101,7 +101,7 @@ export class Journal {
     const topics = new Map((this.db.prepare('SELECT topic, seq FROM topics').all() as { topic: string; seq: number }[]).map((t) => [t.topic, t.seq]));
     const lastEvent = (this.db.prepare('SELECT max(id) AS id FROM events').get() as { id: number | null }).id ?? 0;
     const lastId = Math.max(lastEvent, Number(this.statements.getMeta.get('lastId')?.value ?? 0));
-    const from = subscribers.length ? Math.min(...subscribers.map((s) => Math.max(s.cursor, s.since - 1))) : lastId;
+    const from = subscribers.reduce((low, s) => Math.min(low, Math.max(s.cursor, s.since - 1)), lastId);
     const rows = this.db
       .prepare('SELECT id, topic, seq, time, content_type AS contentType, payload FROM events WHERE id > ? ORDER BY id')
       .all(from) as StoredEvent[];

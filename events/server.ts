@@ -5,6 +5,7 @@
  */
 import express, { type Request, type Router } from 'express';
 import { startService, type Service } from '../shared/service.ts';
+import { withLogShipping } from '../logservice/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
@@ -74,6 +75,9 @@ function publications(body: unknown): Publication[] {
   });
 }
 
+/** Whether the request says it has a body (an empty JSON body reads as {} through the shared parser). */
+const declaresBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+
 const refs = (events: StoredEvent[]): PublishAnswer => ({ accepted: events.length, events: events.map(({ id, topic, seq }) => ({ id, topic, seq })) });
 
 interface Parts {
@@ -114,7 +118,7 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
     let payload: Buffer;
     if (Buffer.isBuffer(body)) payload = body;
     else if (typeof body === 'string') payload = Buffer.from(body);
-    else if (body !== undefined && isJsonType(contentType)) payload = Buffer.from(JSON.stringify(body));
+    else if (body !== undefined && declaresBody(req) && isJsonType(contentType)) payload = Buffer.from(JSON.stringify(body));
     else payload = Buffer.alloc(0);
     const [event] = await broker.publish([{ topic, contentType, payload }]);
     res.json({ id: event.id, topic: event.topic, seq: event.seq });
@@ -131,11 +135,10 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
   router.all('/listSubscribers', methodNotAllowed(['GET']));
 
   router.post('/publish', async (req, res) => {
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+    const hasBody = declaresBody(req);
     if (hasBody && !req.is(['application/json', 'application/*+json'])) {
       throw new HttpError(415, 'unsupported_media_type', 'POST /publish takes application/json: {"topic","payload"} or an array of them');
     }
-    // An empty body reads as {} through the JSON parser: it is no event.
     const events = await broker.publish(publications(hasBody ? req.body : undefined));
     res.status(202).json(refs(events));
   });
@@ -212,7 +215,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
     outbound.destroy();
   };
   try {
-    const service = await startService({
+    const service = await startService(withLogShipping({
       name: EVENTS_SERVICE,
       requiredServices: ['log'],
       defaultPort: EVENTS_DEFAULT_PORT,
@@ -226,7 +229,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
         return eventRoutes({ broker: broker!, catalog, tail, options });
       },
       onStop: stopAll,
-    });
+    }));
     follower = new RegistryFollower(service.registry, catalog, logger);
     follower.start();
     logger.info(`journal at ${options.config.dataDir}; keep-alive ${options.keepAliveMs} ms, retention ${options.retentionMs} ms`);
@@ -236,5 +239,3 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
     throw err;
   }
 }
-
-export { EVENTS_DEFAULT_PORT };

@@ -51,6 +51,7 @@ export abstract class Subscriber {
   retries = 0;
   lastDeliveredAt?: number;
   lastError?: string;
+  lastRefusalLoggedAt?: number;
   /** The cursor last written to the journal. */
   savedCursor: number;
 
