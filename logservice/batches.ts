@@ -5,8 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { CLIENT_ID } from '../shared/requestContext.ts';
 
-export const BATCH_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A batch id is a client-given id like a request id, under the same rule. */
+export const BATCH_ID = CLIENT_ID;
 
 export class BatchMemory<Answer> {
   private readonly answers = new Map<string, { answer: Promise<Answer>; at: number }>();

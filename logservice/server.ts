@@ -6,7 +6,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { startService, type Service } from '../shared/service.ts';
 import { createLogger } from '../shared/logger.ts';
-import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
+import { HttpError, badRequest, methodNotAllowed, payloadTooLarge } from '../shared/errors.ts';
 import { prom } from '../shared/metrics.ts';
 import { LogStore } from './store.ts';
 import { LiveTail } from './tail.ts';
@@ -16,7 +16,7 @@ import { parseFilter } from './filters.ts';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
 import { viewerPage } from './viewer.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
-import { limitBody, tooLarge } from '../shared/bodyLimit.ts';
+import { limitBody } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
 import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
 
@@ -84,7 +84,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
       return;
     }
     const size = Number(req.get('content-length')) || (typeof req.body === 'string' ? req.body.length : 0);
-    if (size > options.bodyLimit) throw tooLarge(options.bodyLimit);
+    if (size > options.bodyLimit) throw payloadTooLarge(options.bodyLimit);
     if (store.isFull(size)) {
       requests.inc({ outcome: 'busy' });
       throw busy(`the write queue is full (${store.queuedBytes} bytes waiting for the disk); retry after ${options.retryAfterSeconds} s`);

@@ -1,8 +1,7 @@
 import type http from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'winston';
-import { HttpError, errorBody } from '../shared/errors.ts';
-import { REQUEST_ID_HEADER } from '../shared/requestContext.ts';
+import { HttpError, payloadTooLarge, writeError } from '../shared/errors.ts';
+import { REQUEST_ID_HEADER, requestIdOf } from '../shared/requestContext.ts';
 import { lingerOnUnreadBody } from '../shared/bodyLimit.ts';
 import { crossSiteRefusal } from '../shared/crossSite.ts';
 
@@ -17,8 +16,6 @@ export interface RegisterEndpointOptions {
   fallback: http.RequestListener;
   logger: Logger;
 }
-
-const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * POST /services, the registry's one hot endpoint, served straight from node's http server:
@@ -35,11 +32,11 @@ export function registerEndpoint(options: RegisterEndpointOptions): http.Request
       options.fallback(req, res);
       return;
     }
-    const incomingId = req.headers[REQUEST_ID_HEADER];
-    const requestId = typeof incomingId === 'string' && validRequestId.test(incomingId) ? incomingId : randomUUID();
-    res.setHeader(REQUEST_ID_HEADER, requestId);
+    res.setHeader(REQUEST_ID_HEADER, requestIdOf(req));
     res.setHeader('x-content-type-options', 'nosniff');
-    void handle(req, res, options).catch((err: unknown) => fail(req, res, err, options.logger));
+    // As createApp does for every express request: an answer before the body has arrived lingers, then hangs up.
+    lingerOnUnreadBody(req, res);
+    void handle(req, res, options).catch((err: unknown) => writeError(req, res, err, options.logger));
   };
 }
 
@@ -50,7 +47,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   const unauthorized = options.authorize(req);
   if (unauthorized) throw unauthorized;
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > options.limit) throw tooLarge(options.limit);
+  if (declared > options.limit) throw payloadTooLarge(options.limit);
   const [mediaType, ...params] = (req.headers['content-type'] ?? '').split(';');
   const type = mediaType.trim().toLowerCase();
   if (type !== 'application/json' && !/^application\/[^/]+\+json$/.test(type)) {
@@ -73,10 +70,6 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   res.end(answer);
 }
 
-function tooLarge(limit: number): HttpError {
-  return new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
-}
-
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -86,7 +79,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
       if (size > limit) {
         req.removeAllListeners('data');
         req.resume();
-        reject(tooLarge(limit));
+        reject(payloadTooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -94,22 +87,4 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', () => reject(new HttpError(400, 'request_aborted', 'the client aborted the request')));
   });
-}
-
-/** Writes the one JSON error shape; 400s and 413s close the connection, as the express error handler does. */
-function fail(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, logger: Logger): void {
-  const known = err instanceof HttpError ? err : undefined;
-  if (!known) logger.error(`unhandled error on POST /services: ${(err as Error)?.stack ?? err}`);
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const status = known?.status ?? 500;
-  const body = JSON.stringify(errorBody(known?.code ?? 'internal', known?.message ?? 'internal server error'));
-  const headers: Record<string, string | number> = { ...known?.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-  // A body still arriving is read a little longer and then cut off, so the client gets to read this answer.
-  if ((status === 400 || status === 413) && req.complete) headers.connection = 'close';
-  else lingerOnUnreadBody(req, res);
-  res.writeHead(status, headers);
-  res.end(body);
 }

@@ -6,7 +6,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
-import { HttpError } from './errors.ts';
+import { payloadTooLarge } from './errors.ts';
 
 /** After an answer to a request whose body is still arriving, the connection is closed this much later. */
 export const LINGER_MS = 1000;
@@ -21,10 +21,6 @@ export function limitBytes(limit: string | number): number {
   return Math.floor(Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()]);
 }
 
-export function tooLarge(limit: number): HttpError {
-  return new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
-}
-
 /**
  * Wraps a body-parser middleware: a declared Content-Length over the limit is a 413 before a byte
  * is read, and a chunked body is a 413 as soon as it passes the limit (not after it has all arrived).
@@ -34,7 +30,7 @@ export function limitBody(parser: RequestHandler, limit: number, types: string[]
   return (req, res, next) => {
     if (types !== 'any' && !req.is(types)) return next();
     const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > limit) return next(tooLarge(limit));
+    if (declared !== undefined && Number(declared) > limit) return next(payloadTooLarge(limit));
     let answered = false;
     const once = (err?: unknown) => {
       if (answered) return;
@@ -45,7 +41,7 @@ export function limitBody(parser: RequestHandler, limit: number, types: string[]
     let seen = 0;
     const count = (chunk: Buffer) => {
       seen += chunk.length;
-      if (seen > limit) once(tooLarge(limit));
+      if (seen > limit) once(payloadTooLarge(limit));
     };
     // The parser attaches its own listeners synchronously; ours only counts beside them.
     void parser(req, res, once);

@@ -1,6 +1,7 @@
+import type http from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'winston';
-import { isAxiosError } from 'axios';
+import { classifyUpstream } from './apiError.ts';
 
 /** An error that knows its HTTP status and a stable machine-readable code. */
 export class HttpError extends Error {
@@ -18,6 +19,8 @@ export class HttpError extends Error {
 export const badRequest = (message: string, code = 'bad_request') => new HttpError(400, code, message);
 export const notFound = (message: string, code = 'not_found') => new HttpError(404, code, message);
 export const conflict = (message: string, code = 'conflict') => new HttpError(409, code, message);
+/** The one 413 for a request body over its limit, whoever measured it. */
+export const payloadTooLarge = (limit: number) => new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
 
 export interface ErrorBody {
   error: { code: string; message: string };
@@ -31,7 +34,7 @@ export function errorBody(code: string, message: string): ErrorBody {
 function fromBodyParser(err: { type?: string; status?: number; limit?: number; message?: string }): HttpError | undefined {
   switch (err.type) {
     case 'entity.too.large':
-      return new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${err.limit} bytes`);
+      return payloadTooLarge(err.limit ?? 0);
     case 'entity.parse.failed':
       return new HttpError(400, 'malformed_json', `request body is not valid JSON: ${err.message ?? ''}`.trim());
     case 'encoding.unsupported':
@@ -58,20 +61,18 @@ function fromClientError(err: { status?: number; statusCode?: number; expose?: b
 
 /** A failed call to another service becomes a 502/503/504 that says which service and why. */
 function fromUpstream(err: unknown): HttpError | undefined {
-  const cause = isAxiosError(err) && err.cause instanceof Error && (err.cause as { code?: string }).code === 'no_provider' ? err.cause : err;
-  if (cause instanceof Error && (cause as { code?: string }).code === 'no_provider') {
-    return new HttpError(503, 'no_provider', cause.message, { 'Retry-After': '1' });
+  const failure = classifyUpstream(err);
+  if (!failure) return undefined;
+  if (failure.kind === 'no_provider') return new HttpError(503, 'no_provider', failure.message, { 'Retry-After': '1' });
+  const target = failure.target ?? 'another service';
+  switch (failure.kind) {
+    case 'timeout':
+      return new HttpError(504, 'upstream_timeout', `${target} did not answer in time`);
+    case 'answered':
+      return new HttpError(502, 'upstream_error', `${target} answered ${failure.status}${failure.message ? `: ${failure.message}` : ''}`);
+    default:
+      return new HttpError(502, 'upstream_unreachable', `${target} is unreachable (${failure.reason})`);
   }
-  if (!isAxiosError(err)) return undefined;
-  const target = err.config?.baseURL ?? 'another service';
-  if (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') {
-    return new HttpError(504, 'upstream_timeout', `${target} did not answer in time`);
-  }
-  if (err.response) {
-    const body = err.response.data as { error?: { message?: string } } | undefined;
-    return new HttpError(502, 'upstream_error', `${target} answered ${err.response.status}${body?.error?.message ? `: ${body.error.message}` : ''}`);
-  }
-  return new HttpError(502, 'upstream_unreachable', `${target} is unreachable (${err.code ?? err.message})`);
 }
 
 /** Routes that don't exist answer 404 in the JSON error shape. */
@@ -89,21 +90,39 @@ export function methodNotAllowed(allowed: string[]): RequestHandler {
     );
 }
 
-/** The one error handler: every error leaves as `{"error":{"code","message"}}`, never a stack trace. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const httpError = err instanceof HttpError ? err : (fromBodyParser(err ?? {}) ?? fromUpstream(err));
-    const status = httpError?.status ?? 500;
-    if (!httpError) logger.error(`unhandled error on ${req.method} ${req.path}: ${err?.stack ?? err}`);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const code = httpError?.code ?? 'internal';
-    const message = httpError?.message ?? 'internal server error';
-    for (const [name, value] of Object.entries(httpError?.headers ?? {})) res.setHeader(name, value);
-    // A body still arriving is not cut off here (the client would see a reset, not this answer): see lingerOnUnreadBody.
-    if ((status === 413 || status === 400) && req.complete) res.setHeader('Connection', 'close');
-    res.status(status).json(errorBody(code, message));
+/** Any error as the HttpError it answers as; undefined for a bug (a 500). */
+function toHttpError(err: unknown): HttpError | undefined {
+  return err instanceof HttpError ? err : (fromBodyParser(err ?? {}) ?? fromUpstream(err));
+}
+
+/**
+ * The one JSON error writer, for express and for the plain node handlers alike: `{"error":{"code","message"}}`
+ * with the error's status and headers, never a stack trace (a bug is logged, and answers 500 internal).
+ */
+export function writeError(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, logger: Logger): void {
+  const httpError = toHttpError(err);
+  if (!httpError) {
+    const path = (req as { path?: string }).path ?? (req.url ?? '').split('?')[0];
+    logger.error(`unhandled error on ${req.method} ${path}: ${(err as Error | undefined)?.stack ?? err}`);
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = httpError?.status ?? 500;
+  const body = JSON.stringify(errorBody(httpError?.code ?? 'internal', httpError?.message ?? 'internal server error'));
+  const headers: Record<string, string | number> = {
+    ...httpError?.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
   };
+  // A body still arriving is not cut off here (the client would see a reset, not this answer): lingerOnUnreadBody does it.
+  if ((status === 413 || status === 400) && req.complete) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The express error handler: every error leaves through writeError. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => writeError(req, res, err, logger);
 }
