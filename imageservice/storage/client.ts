@@ -28,7 +28,8 @@ export class StorageClient {
       timeout: this.timeoutMs,
       maxContentLength: Infinity,
     });
-    return Buffer.from(res.data);
+    // axios hands Node a Buffer for 'arraybuffer': copying it again would only cost a pass over the image.
+    return Buffer.isBuffer(res.data) ? res.data : Buffer.from(res.data);
   }
 
   /** The image's size, or undefined when storage has no such image. */

@@ -5,7 +5,9 @@
  */
 import express, { type Request } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
-import { serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { withLogShipping } from '../../logservice/client.ts';
+import { serviceConfig } from '../../shared/config.ts';
+import { STORAGE_DEFAULT_PORT, STORAGE_SERVICE, storageDefaults, type StorageOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
@@ -13,28 +15,17 @@ import { imagePathParams } from '../protocol.ts';
 import { BodyTooLargeError, ImageStore } from './store.ts';
 import { discardBody } from '../discard.ts';
 
-export const STORAGE_DEFAULT_PORT = 3002;
-export const DEFAULT_MAX_IMAGE_BYTES = 50 * 2 ** 20;
-
-export interface StorageOptions {
-  config?: Partial<ServiceConfig>;
-  /** Largest image accepted, in bytes (then 413). */
-  maxImageBytes?: number;
-  /** fsync each image before the rename (durable across power loss, not only crashes). */
-  fsync?: boolean;
-}
-
 function imageAddress(req: Request) {
   return parseWith(imagePathParams, req.params, 'invalid_image_address');
 }
 
 export async function startStorage(options: StorageOptions = {}): Promise<Service> {
-  const limit = options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
-  const config = { ...serviceConfig('imagestorage', STORAGE_DEFAULT_PORT), ...options.config };
-  const store = new ImageStore(config.dataDir, { fsync: options.fsync ?? true });
+  const limit = options.maxImageBytes ?? storageDefaults.maxImageBytes;
+  const config = { ...serviceConfig(STORAGE_SERVICE, STORAGE_DEFAULT_PORT), ...options.config };
+  const store = new ImageStore(config.dataDir, { fsync: options.fsync ?? storageDefaults.fsync });
   await store.open();
-  return startService({
-    name: 'imagestorage',
+  return startService(withLogShipping({
+    name: STORAGE_SERVICE,
     requiredServices: ['log'],
     defaultPort: STORAGE_DEFAULT_PORT,
     config,
@@ -81,10 +72,15 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
         }
         operations.inc({ method: 'GET', result: 'ok' });
         res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.size });
-        image.stream.pipe(res);
-        image.stream.on('error', () => res.destroy());
+        if ('bytes' in image) {
+          res.end(image.bytes);
+          return;
+        }
+        const { stream } = image;
+        stream.pipe(res);
+        stream.on('error', () => res.destroy());
         // A client that hangs up mid-download (a worker killed while reading) must not leave the file open until GC.
-        res.on('close', () => image.stream.destroy());
+        res.on('close', () => stream.destroy());
       });
 
       router.head('/images/:state/:id', async (req, res) => {
@@ -108,5 +104,5 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
       });
       return router;
     },
-  });
+  }));
 }
