@@ -279,7 +279,8 @@ async function benchRegistrations(load: string): Promise<RegistrationFigures> {
 }
 
 async function benchSweep(load: string): Promise<{ cold: number; warm: number[]; warmCpu: number[] }> {
-  const { RegistryServer, registryDefaults } = await import('../registry/server.ts');
+  const { RegistryServer } = await import('../registry/server.ts');
+  const { registryDefaults } = await import('../registry/config.ts');
   const { createLogger } = await import('../shared/logger.ts');
   const server = new RegistryServer({
     ...registryDefaults,

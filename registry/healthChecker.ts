@@ -1,17 +1,17 @@
 import type { Logger } from 'winston';
-import type { Registry, InstanceRecord } from './registry.ts';
+import type { Registry, InstanceRecord, RegistryChange } from './registry.ts';
 import { hostPort as toHostPort, type Outbound, type OutboundResult } from './outbound.ts';
+import { DueQueue } from './dueQueue.ts';
+import { nextHealth } from './healthPolicy.ts';
 import { jitter } from '../shared/backoff.ts';
 
 export interface HealthCheckOptions {
   intervalMs: number;
   timeoutMs: number;
-  /** Timeouts or bad statuses in a row before an instance is down. */
-  failuresBeforeDown: number;
+  /** Timeouts or bad statuses in a row before an instance is down (HEARTBEAT_FAILURES). */
+  heartbeatFailures: number;
   /** Checks in flight at once, so hanging services can't starve the rest. */
   maxConcurrent: number;
-  /** How long an instance may stay down before it is forgotten. */
-  evictAfterMs: number;
 }
 
 export interface CheckObserver {
@@ -19,68 +19,19 @@ export interface CheckObserver {
 }
 
 /**
- * Checks every instance's heartbeatURL on a schedule (with jitter), and every lease's expiry.
- * A refused or reset connection is confirmed once, at once, on a fresh connection, and then the
- * instance is down; timeouts and bad statuses need `failuresBeforeDown` in a row.
+ * Checks every instance's heartbeatURL on a schedule (with jitter): the probe, and the record of
+ * its result through the registry, with the verdict left to the pure policy (healthPolicy.ts).
+ * A refused or reset connection is confirmed once, at once, on a fresh connection. It follows the
+ * registry's changes itself: an instance is checked from its registration until it leaves.
+ * Leases and evictions are the ExpiryWatcher's.
  */
-/** Due times, earliest first. Entries are not removed when rescheduled: one that no longer matches nextCheckAt is skipped. */
-class DueQueue {
-  private readonly at: number[] = [];
-  private readonly ids: string[] = [];
-
-  get size(): number {
-    return this.at.length;
-  }
-
-  peek(): number {
-    return this.at.length ? this.at[0] : Infinity;
-  }
-
-  push(at: number, id: string): void {
-    let i = this.at.length;
-    this.at.push(at);
-    this.ids.push(id);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.at[parent] <= at) break;
-      this.at[i] = this.at[parent];
-      this.ids[i] = this.ids[parent];
-      i = parent;
-    }
-    this.at[i] = at;
-    this.ids[i] = id;
-  }
-
-  pop(): { at: number; id: string } {
-    const top = { at: this.at[0], id: this.ids[0] };
-    const lastAt = this.at.pop()!;
-    const lastId = this.ids.pop()!;
-    const n = this.at.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        let child = 2 * i + 1;
-        if (child >= n) break;
-        if (child + 1 < n && this.at[child + 1] < this.at[child]) child++;
-        if (this.at[child] >= lastAt) break;
-        this.at[i] = this.at[child];
-        this.ids[i] = this.ids[child];
-        i = child;
-      }
-      this.at[i] = lastAt;
-      this.ids[i] = lastId;
-    }
-    return top;
-  }
-}
-
 export class HealthChecker {
   private readonly nextCheckAt = new Map<string, number>();
   private due = new DueQueue();
-  private lastScanAt = 0;
   private tickMs = 100;
   private readonly inFlight = new Set<string>();
   private readonly waiting = new Set<InstanceRecord>();
+  private idle: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -90,14 +41,17 @@ export class HealthChecker {
     private readonly options: HealthCheckOptions,
     private readonly logger: Logger,
     private readonly observer: CheckObserver = {},
-  ) {}
+    private readonly now: () => number = Date.now,
+  ) {
+    registry.on('change', (change) => this.follow(change));
+  }
 
   start(): void {
     this.stopped = false;
     // Small ticks: each one starts only the checks due now, so a fleet's checks never leave in one
     // burst that would hold up patches and registrations (1,000 instances at 1 s: ~20 per tick).
     this.tickMs = Math.max(10, Math.min(100, Math.floor(this.options.intervalMs / 50)));
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer = setInterval(() => this.checkDue(), this.tickMs);
     this.timer.unref();
   }
 
@@ -110,14 +64,29 @@ export class HealthChecker {
     return this.inFlight.size;
   }
 
-  /** Schedules an instance's next check right away (after registration or start-up). */
+  /** Resolves once no check is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  /** Schedules an instance's next check right away (after start-up). */
   checkSoon(instanceId: string): void {
     this.schedule(instanceId, 0);
   }
 
   /** A new instance: its first check comes at a random point within one interval, so a fleet's checks spread out. */
   track(instanceId: string): void {
-    if (!this.nextCheckAt.has(instanceId)) this.schedule(instanceId, Date.now() + Math.random() * this.options.intervalMs);
+    if (!this.nextCheckAt.has(instanceId)) this.schedule(instanceId, this.now() + Math.random() * this.options.intervalMs);
+  }
+
+  forget(instanceId: string): void {
+    this.nextCheckAt.delete(instanceId);
+  }
+
+  private follow({ type, instance }: RegistryChange): void {
+    if (type === 'registered' || type === 'updated') this.track(instance.instanceId);
+    else if (type === 'deregistered' || type === 'evicted') this.forget(instance.instanceId);
   }
 
   private schedule(instanceId: string, at: number): void {
@@ -141,10 +110,6 @@ export class HealthChecker {
     for (const id of matches) this.checkSoon(id);
   }
 
-  forget(instanceId: string): void {
-    this.nextCheckAt.delete(instanceId);
-  }
-
   /** Checks every instance now, within the concurrency bound; resolves when all are done. */
   async sweep(): Promise<void> {
     const records = [...this.registry.all()].filter((r) => r.heartbeatURL);
@@ -159,28 +124,16 @@ export class HealthChecker {
     await Promise.all(Array.from({ length: Math.min(this.options.maxConcurrent, records.length) }, lane));
   }
 
-  /**
-   * Starts the checks that are due (the queue holds them in order, so a tick costs what is due,
-   * not the size of the registry), and now and then looks at every instance for lapsed leases
-   * and long-down instances to evict.
-   */
-  private tick(): void {
+  /** Starts the checks that are due (the queue holds them in order, so this costs what is due, not the size of the registry). */
+  checkDue(): void {
     if (this.stopped) return;
-    const now = Date.now();
-    if (now - this.lastScanAt >= Math.max(this.tickMs, Math.min(250, this.options.intervalMs / 4))) {
-      this.lastScanAt = now;
-      for (const record of this.registry.all()) this.expireOrEvict(record, now);
-    }
+    const now = this.now();
     while (this.due.peek() <= now) {
       const { at, id } = this.due.pop();
       if (this.nextCheckAt.get(id) !== at) continue; // rescheduled or forgotten since
       const record = this.registry.get(id);
-      if (!record) {
-        this.nextCheckAt.delete(id);
-        continue;
-      }
-      if (!record.heartbeatURL) {
-        this.nextCheckAt.delete(id); // a lease: the scan above watches it
+      if (!record?.heartbeatURL) {
+        this.nextCheckAt.delete(id); // gone, or a lease: the ExpiryWatcher watches it
         continue;
       }
       if (this.inFlight.has(id)) {
@@ -201,17 +154,6 @@ export class HealthChecker {
     for (const [id, at] of entries) this.due.push(at, id);
   }
 
-  private expireOrEvict(record: InstanceRecord, now: number): void {
-    if (!record.heartbeatURL && record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now) {
-      this.registry.markDown(record, `lease expired ${now - record.leaseExpiresAt} ms ago`, now);
-    }
-    if (record.state === 'down' && record.downSince !== undefined && now - record.downSince >= this.options.evictAfterMs) {
-      this.logger.info(`evicting ${record.serviceName} at ${record.serviceURL}: down for ${now - record.downSince} ms`);
-      this.registry.remove(record.instanceId, 'evicted');
-      this.forget(record.instanceId);
-    }
-  }
-
   private async check(record: InstanceRecord): Promise<void> {
     const url = record.heartbeatURL;
     if (!url) return;
@@ -227,6 +169,7 @@ export class HealthChecker {
     } finally {
       this.inFlight.delete(record.instanceId);
       this.startWaiting();
+      if (this.inFlight.size === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
@@ -242,24 +185,13 @@ export class HealthChecker {
   }
 
   private apply(record: InstanceRecord, result: OutboundResult): void {
-    const now = Date.now();
-    record.lastCheckAt = now;
-    record.lastLatencyMs = result.latencyMs;
+    const health = nextHealth(record, result, this.options);
+    if (record.state === 'down' && health.state === 'up') this.logger.info(`${record.serviceName} at ${record.serviceURL} is answering again`);
+    if (record.state === 'up' && health.state === 'down' && !result.ok) {
+      this.logger.warn(`${record.serviceName} at ${record.serviceURL} is down: ${result.message} (${health.consecutiveFailures} failure(s) in a row)`);
+    }
+    this.registry.recordCheck(record, result, health, this.now());
     this.observer.onCheck?.(record, result);
-    if (result.ok) {
-      if (record.state === 'down') this.logger.info(`${record.serviceName} at ${record.serviceURL} is answering again`);
-      this.registry.markUp(record, now);
-      return;
-    }
-    record.consecutiveFailures++;
-    record.lastError = result.message;
-    const confirmedDead = result.kind === 'connection';
-    if (record.state === 'up' && (confirmedDead || record.consecutiveFailures >= this.options.failuresBeforeDown)) {
-      this.logger.warn(
-        `${record.serviceName} at ${record.serviceURL} is down: ${result.message} (${record.consecutiveFailures} failure(s) in a row)`,
-      );
-      this.registry.markDown(record, result.message, now);
-    }
   }
 }
 

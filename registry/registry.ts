@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { InstanceState, InstanceView, ProviderMap, Registration } from './protocol.ts';
+import type { OutboundResult } from './outbound.ts';
+import type { Health } from './healthPolicy.ts';
 
 /** One registered instance, as the registry keeps it. Times are epoch milliseconds. */
 export interface InstanceRecord {
@@ -28,8 +30,8 @@ export type ChangeType = 'registered' | 'updated' | 'up' | 'down' | 'deregistere
 export interface RegistryChange {
   type: ChangeType;
   instance: InstanceRecord;
-  /** Set on 'updated' when the instance was offered before the change (name or URL may have changed). */
-  previous?: { serviceName: string; serviceURL: string; state: InstanceState };
+  /** Set on 'updated': what the instance was before (its id, name or URL may have changed). */
+  previous?: { instanceId: string; serviceName: string; serviceURL: string; state: InstanceState };
 }
 
 export interface RegistryEvents {
@@ -156,7 +158,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       return { record, created: true };
     }
 
-    const previous = { serviceName: existing.serviceName, serviceURL: existing.serviceURL, state: existing.state };
+    const previous = { instanceId: existing.instanceId, serviceName: existing.serviceName, serviceURL: existing.serviceURL, state: existing.state };
     this.unindex(existing);
     Object.assign(existing, {
       instanceId: registration.instanceId ?? existing.instanceId,
@@ -211,6 +213,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
     record.downSince = now;
     record.upSince = undefined;
     this.emit('change', { type: 'down', instance: record });
+  }
+
+  /** A heartbeat check's result, with the health the policy made of it; a change of state is announced. */
+  recordCheck(record: InstanceRecord, result: OutboundResult, health: Health, now = Date.now()): void {
+    record.lastCheckAt = now;
+    record.lastLatencyMs = result.latencyMs;
+    if (result.ok) {
+      this.markUp(record, now);
+      return;
+    }
+    record.consecutiveFailures = health.consecutiveFailures;
+    record.lastError = result.message;
+    if (health.state === 'down') this.markDown(record, result.message, now);
   }
 
   /** Extends a lease; a lapsed one comes back up. */

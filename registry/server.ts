@@ -1,25 +1,23 @@
 import http from 'node:http';
-import dns from 'node:dns/promises';
-import net from 'node:net';
 import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
-import { InstanceIdInUse, Registry, toView, type InstanceRecord, type RegistryChange } from './registry.ts';
+import { InstanceIdInUse, Registry, toView, type InstanceRecord } from './registry.ts';
 import { HealthChecker } from './healthChecker.ts';
+import { ExpiryWatcher } from './expiryWatcher.ts';
 import { Notifier } from './notifier.ts';
+import { Announcer } from './announcer.ts';
 import { Outbound } from './outbound.ts';
 import { RegistrationStore } from './store.ts';
-import {
-  registrationSchema,
-  type LeaseResponse,
-  type RegisterResponse,
-  type ServicesListing,
-} from './protocol.ts';
+import { HostCheck } from './hostCheck.ts';
+import { registryMetrics } from './metrics.ts';
+import type { RegistryOptions } from './config.ts';
+import { registrationSchema, type LeaseResponse, type RegisterResponse, type ServicesListing } from './protocol.ts';
 import { createApp, finishApp, listen, closeServer, boundPort, DEFAULT_JSON_LIMIT } from '../shared/http.ts';
-import { HttpError, methodNotAllowed } from '../shared/errors.ts';
+import { HttpError, methodNotAllowed, payloadTooLarge } from '../shared/errors.ts';
 import { bearerMatches } from '../shared/auth.ts';
 import { parseBody, parseWith, httpUrl } from '../shared/validate.ts';
-import { createMetrics, prom } from '../shared/metrics.ts';
+import type { prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
@@ -29,47 +27,11 @@ import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 
-export interface RegistryOptions {
-  host: string;
-  port: number;
-  dataDir: string;
-  /** When set, POST, PUT and DELETE need `Authorization: Bearer <token>`. */
-  token?: string;
-  heartbeatIntervalMs: number;
-  heartbeatTimeoutMs: number;
-  heartbeatFailures: number;
-  heartbeatConcurrency: number;
-  evictAfterMs: number;
-  notifyTimeoutMs: number;
-  notifyRetries: number;
-  /** Let a caller register URLs on hosts other than its own address (for registrars behind NAT). */
-  allowForeignHosts: boolean;
-  logger?: Logger;
-}
-
-export const registryDefaults = {
-  host: '127.0.0.1',
-  port: 3000,
-  heartbeatIntervalMs: 1000,
-  heartbeatTimeoutMs: 1000,
-  heartbeatFailures: 3,
-  heartbeatConcurrency: 128,
-  evictAfterMs: 10 * 60 * 1000,
-  notifyTimeoutMs: 2000,
-  notifyRetries: 3,
-  allowForeignHosts: false,
-} satisfies Partial<RegistryOptions>;
+export type { RegistryOptions } from './config.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const instanceIdParam = z.object({ instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'is not a valid instance id') });
 const nameQuery = z.object({ name: z.union([z.string(), z.array(z.string())]).optional() });
-
-/** The promise's value, or undefined once ms have passed. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function namesFrom(query: unknown): string[] | undefined {
   const { name } = parseWith(nameQuery, query);
@@ -77,87 +39,57 @@ function namesFrom(query: unknown): string[] | undefined {
   return (Array.isArray(name) ? name : [name]).flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
 }
 
-/** The central registry: the HTTP surface over Registry, HealthChecker, Notifier and RegistrationStore. */
+/**
+ * The central registry: construction, start and stop, and the routes. A change runs one way:
+ * route → Registry (every write to an instance record) → its change event, heard in this order by
+ * the store, the health checker, the announcer (who is told what) and the stream.
+ */
 export class RegistryServer {
   readonly registry = new Registry();
   readonly logger: Logger;
   readonly app: Express;
+  readonly metrics: prom.Registry;
   private server?: http.Server;
   private readonly outbound = new Outbound((hostPort) => this.checker.peerClosed(hostPort));
-  private readonly checker: HealthChecker;
-  private readonly notifier: Notifier;
   private readonly store: RegistrationStore;
+  private readonly checker: HealthChecker;
+  private readonly expiry: ExpiryWatcher;
+  private readonly notifier: Notifier;
+  private readonly announcer: Announcer;
   private readonly stream: RegistryStream;
-  readonly metrics = createMetrics('registry');
+  private readonly hostCheck: HostCheck;
+  private readonly registrations: prom.Counter;
   private readonly changeLog: RateLimitedLog;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
     this.changeLog = new RateLimitedLog(this.logger);
-    this.stream = new RegistryStream(this.registry, undefined, this.metrics);
-    const checks = new prom.Counter({ name: 'registry_checks_total', help: 'Heartbeat checks by result', labelNames: ['result'], registers: [this.metrics] });
-    const checkLatency = new prom.Histogram({
-      name: 'registry_check_latency_seconds',
-      help: 'Heartbeat check latency',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-      registers: [this.metrics],
-    });
-    const patchesSent = new prom.Counter({ name: 'registry_patches_sent_total', help: 'Patches delivered', registers: [this.metrics] });
-    const patchesFailed = new prom.Counter({ name: 'registry_patches_failed_total', help: 'Patches given up after retries', registers: [this.metrics] });
-    const patchLatency = new prom.Histogram({
-      name: 'registry_patch_latency_seconds',
-      help: 'From a change to its patch being acknowledged',
-      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5],
-      registers: [this.metrics],
-    });
-    const registry = this.registry;
-    new prom.Gauge({
-      name: 'registry_instances',
-      help: 'Registered instances by state',
-      labelNames: ['state'],
-      registers: [this.metrics],
-      collect() {
-        let up = 0;
-        let down = 0;
-        for (const record of registry.all()) record.state === 'up' ? up++ : down++;
-        this.set({ state: 'up' }, up);
-        this.set({ state: 'down' }, down);
-      },
-    });
-    this.registrations = new prom.Counter({ name: 'registry_registrations_total', help: 'Registrations accepted', registers: [this.metrics] });
-
-    this.checker = new HealthChecker(
-      this.registry,
-      this.outbound,
-      {
-        intervalMs: options.heartbeatIntervalMs,
-        timeoutMs: options.heartbeatTimeoutMs,
-        failuresBeforeDown: options.heartbeatFailures,
-        maxConcurrent: options.heartbeatConcurrency,
-        evictAfterMs: options.evictAfterMs,
-      },
-      this.logger,
-      {
-        onCheck: (record, result) => {
-          checks.inc({ result: result.ok ? 'ok' : result.kind });
-          checkLatency.observe(result.latencyMs / 1000);
-          this.stream.onCheck(record, result);
-        },
-      },
-    );
-    this.notifier = new Notifier(this.outbound, { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries, token: options.token }, this.logger, {
-      onSent: (ms) => {
-        patchesSent.inc();
-        patchLatency.observe(ms / 1000);
-      },
-      onFailed: () => patchesFailed.inc(),
-    });
+    const { metrics, registrations, checkObserver, notifierObserver } = registryMetrics(this.registry);
+    this.metrics = metrics;
+    this.registrations = registrations;
     this.store = new RegistrationStore(options.dataDir, this.logger);
-    this.registry.on('change', (change) => this.onChange(change));
+    this.registry.on('change', ({ type, instance }) => this.store.changed(instance, type === 'deregistered' || type === 'evicted'));
+    this.stream = new RegistryStream(this.registry, undefined, this.metrics);
+    const checkOptions = {
+      intervalMs: options.heartbeatIntervalMs,
+      timeoutMs: options.heartbeatTimeoutMs,
+      heartbeatFailures: options.heartbeatFailures,
+      maxConcurrent: options.heartbeatConcurrency,
+    };
+    this.checker = new HealthChecker(this.registry, this.outbound, checkOptions, this.logger, {
+      onCheck: (record, result) => {
+        checkObserver.onCheck?.(record, result);
+        this.stream.onCheck(record, result);
+      },
+    });
+    this.expiry = new ExpiryWatcher(this.registry, { intervalMs: options.heartbeatIntervalMs, evictAfterMs: options.evictAfterMs }, this.logger);
+    const notifyOptions = { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries, token: options.token };
+    this.notifier = new Notifier(this.outbound, notifyOptions, this.logger, notifierObserver);
+    this.announcer = new Announcer(this.registry, this.notifier, { notifyTimeoutMs: options.notifyTimeoutMs });
+    this.registry.on('change', (change) => this.stream.onChange(change));
+    this.hostCheck = new HostCheck(options.allowForeignHosts);
     this.app = this.buildApp();
   }
-
-  private readonly registrations: prom.Counter;
 
   get url(): string {
     if (!this.server) throw new Error('registry is not listening');
@@ -181,6 +113,7 @@ export class RegistryServer {
     });
     this.server = await listen(handler, this.options.host, this.options.port);
     this.checker.start();
+    this.expiry.start();
     if (!this.options.token && !isLoopback(this.options.host)) {
       this.logger.warn(
         `!!! the registry listens on ${this.options.host} without REGISTRY_TOKEN: anyone who can reach it can register and deregister services. Set REGISTRY_TOKEN. !!!`,
@@ -192,6 +125,7 @@ export class RegistryServer {
 
   async stop(): Promise<void> {
     this.checker.stop();
+    this.expiry.stop();
     this.stream.close();
     if (this.server) await closeServer(this.server, 1000);
     this.notifier.close();
@@ -204,42 +138,6 @@ export class RegistryServer {
   /** Checks every instance now (used by benchmarks to time one sweep). */
   sweep(): Promise<void> {
     return this.checker.sweep();
-  }
-
-  private onChange(change: RegistryChange): void {
-    const { type, instance } = change;
-    this.store.changed(instance, type === 'deregistered' || type === 'evicted');
-    if (type === 'registered' || type === 'updated') this.checker.track(instance.instanceId);
-    // A subscriber that is down gets nothing until it is up again; then it gets what it missed, merged.
-    if (instance.serviceUpdateURL && type === 'down') this.notifier.pause(instance.instanceId);
-    const entry = { name: instance.serviceName, url: instance.serviceURL };
-    if (change.previous && (change.previous.serviceName !== instance.serviceName || change.previous.serviceURL !== instance.serviceURL)) {
-      const old = { name: change.previous.serviceName, url: change.previous.serviceURL };
-      for (const dependent of this.registry.dependentsOf(old.name)) this.patch(dependent, [], [old]);
-    }
-    const offered = instance.state === 'up' && (type === 'registered' || type === 'updated' || type === 'up');
-    for (const dependent of this.registry.dependentsOf(instance.serviceName)) {
-      if (dependent === instance) continue;
-      if (offered) this.patch(dependent, [entry], []);
-      else this.patch(dependent, [], [entry]);
-    }
-    if (offered && instance.serviceUpdateURL) {
-      // The instance itself learns every live provider it needs (also after being down: it may have missed patches).
-      // A new registration gets this patch even when it is empty, before its answer, as the reference registry does.
-      const added = instance.requiredServices.flatMap((name) => this.registry.providers(name).map((url) => ({ name, url })));
-      this.notifier.enqueue(instance.instanceId, instance.serviceUpdateURL, added, [], type !== 'up');
-      this.notifier.resume(instance.instanceId);
-    }
-    if (type === 'deregistered' || type === 'evicted') {
-      this.notifier.forget(instance.instanceId);
-      this.checker.forget(instance.instanceId);
-    }
-    this.stream.onChange(change);
-  }
-
-  private patch(subscriber: InstanceRecord, added: { name: string; url: string }[], removed: { name: string; url: string }[]): void {
-    if (!subscriber.serviceUpdateURL) return;
-    this.notifier.enqueue(subscriber.instanceId, subscriber.serviceUpdateURL, added, removed);
   }
 
   /** Waits until every change so far is on disk: what a 200 to a registration, a deregistration or a lease renewal promises. */
@@ -261,55 +159,10 @@ export class RegistryServer {
 
   private requireToken: RequestHandler = (req, _res, next) => next(this.authorize(req));
 
-  /** Addresses of a host name, cached for a minute: registrations come in bursts and getaddrinfo is slow. */
-  private readonly resolved = new Map<string, { addresses: string[]; until: number }>();
-
-  private async addressesOf(hostname: string): Promise<string[]> {
-    if (net.isIP(hostname)) return [hostname.replace(/^::ffff:/, '')];
-    const cached = this.resolved.get(hostname);
-    if (cached && cached.until > Date.now()) return cached.addresses;
-    const addresses = (await dns.lookup(hostname, { all: true })).map((a) => a.address.replace(/^::ffff:/, ''));
-    if (this.resolved.size > 1000) this.resolved.clear();
-    this.resolved.set(hostname, { addresses, until: Date.now() + 60_000 });
-    return addresses;
-  }
-
-  /** The registering caller must own the host it asks us to call: its own address (or loopback to loopback). */
-  private async assertOwnsHost(remoteAddress: string | undefined, serviceURL: string): Promise<void> {
-    if (this.options.allowForeignHosts) return;
-    const remote = (remoteAddress ?? '').replace(/^::ffff:/, '');
-    const hostname = new URL(serviceURL).hostname.replace(/^\[|\]$/g, '');
-    let addresses: string[];
-    try {
-      addresses = await this.addressesOf(hostname);
-    } catch {
-      throw new HttpError(400, 'invalid_field', `serviceURL: host "${hostname}" does not resolve`);
-    }
-    const owns = addresses.some((address) => address === remote || (isLoopback(address) && isLoopback(remote)));
-    if (!owns) {
-      throw new HttpError(
-        403,
-        'foreign_host',
-        `serviceURL: host "${hostname}" is not the caller's address (${remote}); a service may only register URLs on its own host`,
-      );
-    }
-  }
-
-  /** Validates a registration body, checks its hosts, registers it, and gives the answer. */
+  /** Validates a registration, checks its hosts, registers it, and answers once it is on disk and its first patch is through. */
   private async register(body: unknown, remoteAddress: string | undefined): Promise<RegisterResponse> {
     const registration = parseBody(registrationSchema, body, 'invalid_field');
-    const host = new URL(registration.serviceURL).hostname;
-    for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
-      const value = registration[field];
-      if (value && new URL(value).hostname !== host) {
-        throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
-      }
-    }
-    await this.assertOwnsHost(remoteAddress, registration.serviceURL);
-    const previousId = this.registry.getByUrl(registration.serviceURL)?.instanceId;
-    const newId = registration.instanceId;
-    // A restarted instance that brings a new id keeps its patch queue (and its seq), moved before the change announces it.
-    if (previousId && newId && newId !== previousId && !this.registry.get(newId)) this.notifier.rename(previousId, newId);
+    await this.hostCheck.assertAllowed(registration, remoteAddress);
     let registered: { record: InstanceRecord; created: boolean };
     try {
       registered = this.registry.register(registration);
@@ -318,10 +171,7 @@ export class RegistryServer {
       throw err;
     }
     const { record, created } = registered;
-    // The first patch is on its way; it is answered before we are, as the reference registry does (bounded by the notify timeout).
-    const firstPatch = record.serviceUpdateURL ? withTimeout(this.notifier.delivered(record.instanceId), this.options.notifyTimeoutMs) : undefined;
-    await this.durable();
-    const seq = (await firstPatch) ?? this.notifier.lastSeq(record.instanceId);
+    const [seq] = await Promise.all([this.announcer.answerSeq(record), this.durable()]);
     this.registrations.inc();
     const verb = created ? 'registered' : 're-registered';
     this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
@@ -340,7 +190,7 @@ export class RegistryServer {
     // Whatever its type, no request to the registry needs more than 64 KiB.
     app.use((req, _res, next) => {
       const length = Number(req.get('content-length') ?? 0);
-      if (length > MAX_BODY_BYTES) return next(new HttpError(413, 'payload_too_large', `request body is larger than the limit of ${MAX_BODY_BYTES} bytes`));
+      if (length > MAX_BODY_BYTES) return next(payloadTooLarge(MAX_BODY_BYTES));
       next();
     });
 
@@ -390,6 +240,7 @@ export class RegistryServer {
       if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance with id ${instanceId}; register again`);
       if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
       this.registry.renewLease(record);
+      // A renewal is no change anyone is told of, but its 200 promises it is on disk.
       this.store.changed(record);
       await this.durable();
       const answer: LeaseResponse = {

@@ -86,12 +86,14 @@ test('an instanceId is honoured only for its own serviceURL: another URL gets 40
   const registered = await post(reg.url, victim.registration('victim'));
   assert.equal(registered.status, 200);
   const id = registered.body.instanceId as string;
-  const before = (await getJson(`${reg.url}/services`)).body.instances;
+  // Who is registered where (check times move on by themselves).
+  const identities = async () => (await getJson(`${reg.url}/services`)).body.instances.map((i: any) => `${i.instanceId} ${i.serviceName} ${i.serviceURL} ${i.registeredAt}`);
+  const before = await identities();
 
   const hijack = await post(reg.url, { ...attacker.registration('victim'), instanceId: id });
   assert.equal(hijack.status, 409);
   assert.equal(hijack.body.error.code, 'instance_id_in_use');
-  assert.deepEqual((await getJson(`${reg.url}/services`)).body.instances, before, 'the victim is where it was, and the attacker is not listed');
+  assert.deepEqual(await identities(), before, 'the victim is where it was, and the attacker is not listed');
 
   // The same URL may bring its own id again, and an id the registry no longer holds is free to take.
   assert.equal((await post(reg.url, { ...victim.registration('victim'), instanceId: id })).status, 200);

@@ -1,0 +1,67 @@
+import type { Notifier } from './notifier.ts';
+import type { InstanceRecord, Registry, RegistryChange } from './registry.ts';
+import type { PatchEntry } from './protocol.ts';
+
+/** What the announcer asks of the notifier (a recording fake in the tests). */
+export type PatchQueues = Pick<Notifier, 'enqueue' | 'delivered' | 'lastSeq' | 'pause' | 'resume' | 'rename' | 'forget'>;
+
+/**
+ * Who is told what. It follows the registry's changes and holds the patch rules:
+ * - the dependents of a service hear of each of its instances that is offered (registered, updated,
+ *   up) or withdrawn (down, deregistered, evicted), and of the old entry when one changes name or URL;
+ * - an instance that is offered learns every live provider it needs: a new registration gets this
+ *   first patch even when it is empty, as the reference registry sends it, and before its answer;
+ * - an instance that is down is sent nothing until it is up again (its patches wait, merged);
+ * - a restarted instance that brings a new id keeps its queue, and so its seq.
+ */
+export class Announcer {
+  constructor(
+    private readonly registry: Registry,
+    private readonly queues: PatchQueues,
+    private readonly options: { notifyTimeoutMs: number },
+  ) {
+    registry.on('change', (change) => this.announce(change));
+  }
+
+  /**
+   * The seq a registration's answer carries: that of its first patch, once the instance has
+   * acknowledged it, waiting no longer than the notify timeout (then the last seq given to it).
+   */
+  async answerSeq(record: InstanceRecord): Promise<number> {
+    const id = record.instanceId;
+    if (!record.serviceUpdateURL) return this.queues.lastSeq(id);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.options.notifyTimeoutMs)));
+    const seq = await Promise.race([this.queues.delivered(id), timeout]).finally(() => clearTimeout(timer));
+    return seq ?? this.queues.lastSeq(id);
+  }
+
+  private announce({ type, instance, previous }: RegistryChange): void {
+    const id = instance.instanceId;
+    // The queue moves with the id before anything is queued under the new one.
+    if (previous && previous.instanceId !== id) this.queues.rename(previous.instanceId, id);
+    if (type === 'down' && instance.serviceUpdateURL) this.queues.pause(id);
+    if (previous && (previous.serviceName !== instance.serviceName || previous.serviceURL !== instance.serviceURL)) {
+      const old = { name: previous.serviceName, url: previous.serviceURL };
+      for (const dependent of this.registry.dependentsOf(old.name)) this.patch(dependent, [], [old]);
+    }
+    const entry = { name: instance.serviceName, url: instance.serviceURL };
+    const offered = instance.state === 'up' && (type === 'registered' || type === 'updated' || type === 'up');
+    for (const dependent of this.registry.dependentsOf(instance.serviceName)) {
+      if (dependent === instance) continue;
+      if (offered) this.patch(dependent, [entry], []);
+      else this.patch(dependent, [], [entry]);
+    }
+    if (offered && instance.serviceUpdateURL) {
+      // Also after being down: it may have missed patches (those that waited go with this one).
+      const added = instance.requiredServices.flatMap((name) => this.registry.providers(name).map((url) => ({ name, url })));
+      this.queues.enqueue(id, instance.serviceUpdateURL, added, [], type !== 'up');
+      this.queues.resume(id);
+    }
+    if (type === 'deregistered' || type === 'evicted') this.queues.forget(id);
+  }
+
+  private patch(subscriber: InstanceRecord, added: PatchEntry[], removed: PatchEntry[]): void {
+    if (subscriber.serviceUpdateURL) this.queues.enqueue(subscriber.instanceId, subscriber.serviceUpdateURL, added, removed);
+  }
+}

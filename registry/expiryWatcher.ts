@@ -1,0 +1,47 @@
+import type { Logger } from 'winston';
+import type { Registry } from './registry.ts';
+
+export interface ExpiryOptions {
+  intervalMs: number;
+  /** How long an instance may stay down before it is forgotten (EVICT_AFTER_MS). */
+  evictAfterMs: number;
+}
+
+/**
+ * Time's part in an instance's health, apart from the checks: a lease that lapsed means down, and an
+ * instance down for longer than evictAfterMs is forgotten. A scan every quarter interval (at most
+ * 250 ms) keeps a lapsed lease from being offered for long, at a cost of one walk over the registry.
+ */
+export class ExpiryWatcher {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly options: ExpiryOptions,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    const every = Math.max(10, Math.min(250, this.options.intervalMs / 4));
+    this.timer = setInterval(() => this.scan(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  scan(): void {
+    const now = this.now();
+    for (const record of this.registry.all()) {
+      if (!record.heartbeatURL && record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now) {
+        this.registry.markDown(record, `lease expired ${now - record.leaseExpiresAt} ms ago`, now);
+      }
+      if (record.state === 'down' && record.downSince !== undefined && now - record.downSince >= this.options.evictAfterMs) {
+        this.logger.info(`evicting ${record.serviceName} at ${record.serviceURL}: down for ${now - record.downSince} ms`);
+        this.registry.remove(record.instanceId, 'evicted');
+      }
+    }
+  }
+}
