@@ -1,18 +1,12 @@
-import { isAxiosError, type AxiosInstance } from 'axios';
+import type { AxiosInstance } from 'axios';
 import { z } from 'zod';
 import { describeIssues } from '../shared/validate.ts';
+import { ApiError, classifyUpstream } from '../shared/apiError.ts';
 import { gradeSchema, studentListSchema, studentSchema, type Grade, type NewGrade, type Student } from './protocol.ts';
 
 /** The grades service answered with an error (its status, code and message). */
-export class GradesApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'GradesApiError';
-  }
+export class GradesApiError extends ApiError {
+  override readonly name = 'GradesApiError';
 }
 
 /**
@@ -41,13 +35,8 @@ export class GradesClient {
     try {
       ({ data } = await request());
     } catch (err) {
-      if (isAxiosError(err) && err.response) {
-        const body = err.response.data as { error?: { code?: unknown; message?: unknown } } | undefined;
-        const code = typeof body?.error?.code === 'string' ? body.error.code : 'http_error';
-        const message = typeof body?.error?.message === 'string' ? body.error.message : `grades answered ${err.response.status}`;
-        throw new GradesApiError(err.response.status, code, message);
-      }
-      throw err;
+      const failure = classifyUpstream(err);
+      throw failure?.kind === 'answered' ? GradesApiError.answered(failure, 'grades') : err;
     }
     const parsed = schema.safeParse(data);
     if (!parsed.success) throw new GradesApiError(502, 'bad_response', `grades answered something unexpected: ${describeIssues(parsed.error)}`);

@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import type {
   InstanceView,
   LeaseResponse,
@@ -8,21 +8,11 @@ import type {
   ServicesListing,
 } from './protocol.ts';
 import { EventStreamError, readEventStream } from '../shared/sse.ts';
+import { ApiError, classifyUpstream } from '../shared/apiError.ts';
 
 /** The registry answered with an error (status and code from its JSON error), or could not be reached (status 0). */
-export class RegistryError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-
-  get unreachable(): boolean {
-    return this.status === 0;
-  }
+export class RegistryError extends ApiError {
+  override readonly name = 'RegistryError';
 }
 
 export interface RegistryClientOptions {
@@ -32,17 +22,9 @@ export interface RegistryClientOptions {
 }
 
 function toRegistryError(err: unknown, registryUrl: string): RegistryError {
-  if (isAxiosError(err)) {
-    const body = err.response?.data as { error?: { code?: string; message?: string } } | undefined;
-    if (err.response) {
-      return new RegistryError(
-        err.response.status,
-        body?.error?.code ?? 'http_error',
-        body?.error?.message ?? `registry answered ${err.response.status}`,
-      );
-    }
-    return new RegistryError(0, err.code ?? 'unreachable', `registry at ${registryUrl} is unreachable (${err.code ?? err.message})`);
-  }
+  const failure = classifyUpstream(err);
+  if (failure?.kind === 'answered') return RegistryError.answered(failure, 'registry');
+  if (failure && failure.kind !== 'no_provider') return RegistryError.unreachable(failure, `registry at ${registryUrl}`);
   return new RegistryError(0, 'unreachable', (err as Error).message);
 }
 

@@ -2,38 +2,21 @@
  * The typed client of the master: what workers, the frontend and the admin CLI call. Give it an
  * axios instance (svc.client('imagemaster'), with discovery and failover) or a fixed URL.
  */
-import axios, { type AxiosInstance, type AxiosResponse, isAxiosError } from 'axios';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { ApiError, classifyUpstream } from '../../shared/apiError.ts';
 import type { Op } from '../ops.ts';
 import { asBuffer } from '../storage/client.ts';
 import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
 
 /** The master answered with an error: its status, code and message. */
-export class MasterError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'MasterError';
-  }
+export class MasterError extends ApiError {
+  override readonly name = 'MasterError';
 }
 
 /** Turns an error answer into a MasterError (connection errors pass through unchanged). */
 function answerError(err: unknown): never {
-  if (isAxiosError(err) && err.response) {
-    let body = err.response.data as unknown;
-    if (body instanceof ArrayBuffer || Buffer.isBuffer(body)) {
-      try {
-        body = JSON.parse(Buffer.from(body as ArrayBuffer).toString('utf8'));
-      } catch {
-        body = undefined;
-      }
-    }
-    const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new MasterError(err.response.status, error?.code ?? 'http_error', error?.message ?? `the master answered ${err.response.status}`);
-  }
-  throw err;
+  const failure = classifyUpstream(err);
+  throw failure?.kind === 'answered' ? MasterError.answered(failure, 'the master') : err;
 }
 
 async function call<T>(request: Promise<AxiosResponse<T>>): Promise<AxiosResponse<T>> {
