@@ -1,33 +1,3 @@
-import { Command, Option } from 'commander';
-import { createContext, describeError, type CliContext } from '../shared/cli.ts';
-import { servicesCommands } from '../registry/cli.ts';
-import { gradesCommands } from '../grades/cli.ts';
-import { logsCommands } from '../logservice/cli.ts';
-import { imageCommands } from '../imageservice/cli.ts';
-import { eventsCommands } from '../events/cli.ts';
-import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
+import { runCli } from '../platform/cliProgram.ts';
 
-const program = new Command('switchboard')
-  .description('Drive the Switchboard platform from a terminal; every service is found through the registry')
-  .addOption(new Option('--registry <url>', 'the registry').env('REGISTRY_URL').default(DEFAULT_REGISTRY_URL))
-  .addOption(new Option('--token <token>', 'bearer token for changes').env('REGISTRY_TOKEN'))
-  .option('--json', 'print JSON instead of tables')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (text, write) => write(text) });
-
-const context = (): CliContext => {
-  const opts = program.opts<{ registry: string; token?: string; json?: boolean }>();
-  return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json) });
-};
-servicesCommands(program, context);
-gradesCommands(program, context);
-logsCommands(program, context);
-imageCommands(program, context);
-eventsCommands(program, context);
-
-try {
-  await program.parseAsync();
-} catch (err) {
-  process.stderr.write(`error: ${describeError(err, program.opts<{ registry: string }>().registry)}\n`);
-  process.exitCode = 1;
-}
+await runCli();

@@ -1,5 +1,5 @@
 import { startEvents } from '../events/server.ts';
-import { eventsConfig } from '../events/config.ts';
+import { fromEnv, EVENTS_SERVICE } from '../events/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain('events', () => startEvents(eventsConfig()));
+await runMain(EVENTS_SERVICE, () => startEvents(fromEnv()));

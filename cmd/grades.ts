@@ -1,5 +1,5 @@
-import { startGrades, GRADES_DEFAULT_PORT, GRADES_SERVICE } from '../grades/server.ts';
-import { serviceConfig } from '../shared/config.ts';
+import { startGrades } from '../grades/server.ts';
+import { fromEnv, GRADES_SERVICE } from '../grades/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain(GRADES_SERVICE, () => startGrades({ config: serviceConfig(GRADES_SERVICE, GRADES_DEFAULT_PORT) }));
+await runMain(GRADES_SERVICE, () => startGrades(fromEnv()));

@@ -1,5 +1,5 @@
 import { startLogService } from '../logservice/server.ts';
-import { logServiceConfig } from '../logservice/config.ts';
+import { fromEnv, LOG_SERVICE } from '../logservice/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain('log', () => startLogService(logServiceConfig()));
+await runMain(LOG_SERVICE, () => startLogService(fromEnv()));

@@ -1,4 +1,5 @@
-import { portalConfig, startPortal, PORTAL_SERVICE } from '../grades/portal/server.ts';
+import { startPortal } from '../grades/portal/server.ts';
+import { fromEnv, PORTAL_SERVICE } from '../grades/portal/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain(PORTAL_SERVICE, () => startPortal(portalConfig()));
+await runMain(PORTAL_SERVICE, () => startPortal(fromEnv()));

@@ -1,11 +1,5 @@
-import { startStorage, STORAGE_DEFAULT_PORT, DEFAULT_MAX_IMAGE_BYTES } from '../imageservice/storage/server.ts';
-import { serviceConfig, envInt, envString } from '../shared/config.ts';
+import { startStorage } from '../imageservice/storage/server.ts';
+import { fromEnv, STORAGE_SERVICE } from '../imageservice/storage/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain('imagestorage', () =>
-  startStorage({
-    config: serviceConfig('imagestorage', STORAGE_DEFAULT_PORT),
-    maxImageBytes: envInt('MAX_IMAGE_BYTES', DEFAULT_MAX_IMAGE_BYTES),
-    fsync: envString('STORAGE_FSYNC', 'true') !== 'false',
-  }),
-);
+await runMain(STORAGE_SERVICE, () => startStorage(fromEnv()));

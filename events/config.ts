@@ -24,19 +24,35 @@ export interface EventsOptions {
   maxStreams: number;
 }
 
-export function eventsConfig(env: NodeJS.ProcessEnv = process.env): EventsOptions {
+export const eventsDefaults = {
+  keepAliveMs: 30_000,
+  retentionMs: 10 * 60 * 1000,
+  queueEvents: 100_000,
+  queueBytes: 64 * 1024 * 1024,
+  bodyLimit: 1024 * 1024,
+  deliveryTimeoutMs: 5000,
+  batchEvents: 500,
+  batchBytes: 256 * 1024,
+  retryInitialMs: 100,
+  retryMaxMs: 2000,
+  maxStreams: 64,
+} satisfies Omit<EventsOptions, 'config'>;
+
+/** The events service's settings from the environment. */
+export function fromEnv(env: NodeJS.ProcessEnv = process.env): EventsOptions {
+  const d = eventsDefaults;
   return {
     config: serviceConfig(EVENTS_SERVICE, EVENTS_DEFAULT_PORT, env),
-    keepAliveMs: envInt('EVENTS_KEEPALIVE_MS', 30_000, env),
-    retentionMs: envInt('EVENTS_RETENTION_MS', 10 * 60 * 1000, env),
-    queueEvents: Math.max(1, envInt('EVENTS_QUEUE_LIMIT', 100_000, env)),
-    queueBytes: Math.max(1, envInt('EVENTS_QUEUE_BYTES', 64 * 1024 * 1024, env)),
-    bodyLimit: envInt('EVENTS_BODY_LIMIT', 1024 * 1024, env),
-    deliveryTimeoutMs: Math.max(1, envInt('EVENTS_DELIVERY_TIMEOUT_MS', 5000, env)),
-    batchEvents: Math.max(1, envInt('EVENTS_BATCH_EVENTS', 500, env)),
-    batchBytes: Math.max(1, envInt('EVENTS_BATCH_BYTES', 256 * 1024, env)),
-    retryInitialMs: Math.max(1, envInt('EVENTS_RETRY_INITIAL_MS', 100, env)),
-    retryMaxMs: Math.max(1, envInt('EVENTS_RETRY_MAX_MS', 2000, env)),
-    maxStreams: envInt('EVENTS_MAX_STREAMS', 64, env),
+    keepAliveMs: envInt('EVENTS_KEEPALIVE_MS', d.keepAliveMs, env),
+    retentionMs: envInt('EVENTS_RETENTION_MS', d.retentionMs, env),
+    queueEvents: Math.max(1, envInt('EVENTS_QUEUE_LIMIT', d.queueEvents, env)),
+    queueBytes: Math.max(1, envInt('EVENTS_QUEUE_BYTES', d.queueBytes, env)),
+    bodyLimit: envInt('EVENTS_BODY_LIMIT', d.bodyLimit, env),
+    deliveryTimeoutMs: Math.max(1, envInt('EVENTS_DELIVERY_TIMEOUT_MS', d.deliveryTimeoutMs, env)),
+    batchEvents: Math.max(1, envInt('EVENTS_BATCH_EVENTS', d.batchEvents, env)),
+    batchBytes: Math.max(1, envInt('EVENTS_BATCH_BYTES', d.batchBytes, env)),
+    retryInitialMs: Math.max(1, envInt('EVENTS_RETRY_INITIAL_MS', d.retryInitialMs, env)),
+    retryMaxMs: Math.max(1, envInt('EVENTS_RETRY_MAX_MS', d.retryMaxMs, env)),
+    maxStreams: envInt('EVENTS_MAX_STREAMS', d.maxStreams, env),
   };
 }

@@ -1,15 +1,14 @@
 import express, { type Router } from 'express';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../shared/service.ts';
-import { serviceConfig, type ServiceConfig } from '../shared/config.ts';
+import { serviceConfig } from '../shared/config.ts';
+import { GRADES_DEFAULT_PORT, GRADES_SERVICE, type GradesOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../shared/errors.ts';
 import { parseBody } from '../shared/validate.ts';
 import { prom } from '../shared/metrics.ts';
 import { newGradeSchema, parseStudentId } from './protocol.ts';
 import { GradeStore } from './store.ts';
 
-export const GRADES_SERVICE = 'grades';
-export const GRADES_DEFAULT_PORT = 6000;
 /** A grade is three short fields: anything near this size is not a grade. */
 export const GRADES_BODY_LIMIT = '16kb';
 
@@ -58,11 +57,6 @@ export function gradesRoutes(store: GradeStore, svc: Service): Router {
   router.all('/students/:id', methodNotAllowed(['GET']));
   router.all('/students/:id/grades', methodNotAllowed(['POST']));
   return router;
-}
-
-export interface GradesOptions {
-  config?: Partial<ServiceConfig>;
-  logger?: Logger;
 }
 
 /** A running grades service: the registered service plus its store, closed after the last request. */

@@ -1,5 +1,6 @@
 import { envInt, envString, serviceConfig, type ServiceConfig } from '../shared/config.ts';
 
+export const LOG_SERVICE = 'log';
 export const LOG_SERVICE_PORT = 4000;
 
 /** The log service's settings (see README, "The log service"). */
@@ -19,6 +20,20 @@ export interface LogServiceOptions {
   maxStreams: number;
 }
 
+export const logServiceDefaults = {
+  bodyLimit: 5 * 1024 * 1024,
+  maxFileSize: '100m',
+  retention: '14d',
+  queueLimitBytes: 32 * 1024 * 1024,
+  retryAfterSeconds: 1,
+  indexEntries: 5_000,
+  indexBytes: 8 * 1024 * 1024,
+  queryScanBytes: 128 * 1024 * 1024,
+  batchMemory: 100_000,
+  batchMemoryMs: 10 * 60 * 1000,
+  maxStreams: 64,
+} satisfies Omit<LogServiceOptions, 'config'>;
+
 const SIZE = /^\d+(\.\d+)?[kmg]$/i;
 const RETENTION = /^\d+d?$/;
 
@@ -28,19 +43,21 @@ function matching(name: string, fallback: string, pattern: RegExp, hint: string,
   return value;
 }
 
-export function logServiceConfig(env: NodeJS.ProcessEnv = process.env): LogServiceOptions {
+/** The log service's settings from the environment. */
+export function fromEnv(env: NodeJS.ProcessEnv = process.env): LogServiceOptions {
+  const d = logServiceDefaults;
   return {
-    config: serviceConfig('log', LOG_SERVICE_PORT, env),
-    bodyLimit: envInt('LOG_BODY_LIMIT', 5 * 1024 * 1024, env),
-    maxFileSize: matching('LOG_MAX_FILE_SIZE', '100m', SIZE, 'a size such as 512k, 100m or 1g', env),
-    retention: matching('LOG_RETENTION', '14d', RETENTION, 'a number of days such as 14d, or a number of files such as 30', env),
-    queueLimitBytes: envInt('LOG_QUEUE_LIMIT', 32 * 1024 * 1024, env),
-    retryAfterSeconds: Math.max(1, envInt('LOG_RETRY_AFTER_SECONDS', 1, env)),
-    indexEntries: envInt('LOG_INDEX_ENTRIES', 5_000, env),
-    indexBytes: envInt('LOG_INDEX_BYTES', 8 * 1024 * 1024, env),
-    queryScanBytes: envInt('LOG_QUERY_SCAN_BYTES', 128 * 1024 * 1024, env),
-    batchMemory: envInt('LOG_BATCH_MEMORY', 100_000, env),
-    batchMemoryMs: envInt('LOG_BATCH_MEMORY_MS', 10 * 60 * 1000, env),
-    maxStreams: envInt('LOG_MAX_STREAMS', 64, env),
+    config: serviceConfig(LOG_SERVICE, LOG_SERVICE_PORT, env),
+    bodyLimit: envInt('LOG_BODY_LIMIT', d.bodyLimit, env),
+    maxFileSize: matching('LOG_MAX_FILE_SIZE', d.maxFileSize, SIZE, 'a size such as 512k, 100m or 1g', env),
+    retention: matching('LOG_RETENTION', d.retention, RETENTION, 'a number of days such as 14d, or a number of files such as 30', env),
+    queueLimitBytes: envInt('LOG_QUEUE_LIMIT', d.queueLimitBytes, env),
+    retryAfterSeconds: Math.max(1, envInt('LOG_RETRY_AFTER_SECONDS', d.retryAfterSeconds, env)),
+    indexEntries: envInt('LOG_INDEX_ENTRIES', d.indexEntries, env),
+    indexBytes: envInt('LOG_INDEX_BYTES', d.indexBytes, env),
+    queryScanBytes: envInt('LOG_QUERY_SCAN_BYTES', d.queryScanBytes, env),
+    batchMemory: envInt('LOG_BATCH_MEMORY', d.batchMemory, env),
+    batchMemoryMs: envInt('LOG_BATCH_MEMORY_MS', d.batchMemoryMs, env),
+    maxStreams: envInt('LOG_MAX_STREAMS', d.maxStreams, env),
   };
 }

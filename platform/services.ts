@@ -1,3 +1,13 @@
+import { registryDefaults } from '../registry/config.ts';
+import { LOG_SERVICE, LOG_SERVICE_PORT } from '../logservice/config.ts';
+import { EVENTS_DEFAULT_PORT, EVENTS_SERVICE } from '../events/config.ts';
+import { GRADES_DEFAULT_PORT, GRADES_SERVICE } from '../grades/config.ts';
+import { PORTAL_DEFAULT_PORT, PORTAL_SERVICE } from '../grades/portal/config.ts';
+import { STORAGE_DEFAULT_PORT, STORAGE_SERVICE } from '../imageservice/storage/config.ts';
+import { MASTER_DEFAULT_PORT, MASTER_SERVICE } from '../imageservice/master/config.ts';
+import { WORKER_DEFAULT_PORT, WORKER_SERVICE } from '../imageservice/worker/config.ts';
+import { FRONTEND_DEFAULT_PORT, FRONTEND_SERVICE } from '../imageservice/frontend/config.ts';
+
 /** The platform's services: how to start each one and what it registers as. */
 export interface PlatformService {
   /** The name used on the command line (--services, --port). */
@@ -21,16 +31,17 @@ export interface PlatformService {
  */
 export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
 
+// Names and default ports come from each service's config.ts, so the launcher and the service agree.
 export const PLATFORM_SERVICES: PlatformService[] = [
-  { id: 'registry', entry: 'cmd/registry.ts', defaultPort: 3000, page: 'registry dashboard' },
-  { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: 'log', defaultPort: 4000, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS },
-  { id: 'events', entry: 'cmd/events.ts', registersAs: 'events', defaultPort: 3004 },
-  { id: 'grades', entry: 'cmd/grades.ts', registersAs: 'grades', defaultPort: 6000 },
-  { id: 'portal', entry: 'cmd/portal.ts', registersAs: 'portal', defaultPort: 5000, page: 'teacher portal' },
-  { id: 'storage', entry: 'cmd/storage.ts', registersAs: 'imagestorage', defaultPort: 3002 },
-  { id: 'master', entry: 'cmd/master.ts', registersAs: 'imagemaster', defaultPort: 3003 },
-  { id: 'worker', entry: 'cmd/worker.ts', registersAs: 'imageworker', defaultPort: 0 },
-  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: 'imagefrontend', defaultPort: 8080, page: 'image frontend' },
+  { id: 'registry', entry: 'cmd/registry.ts', defaultPort: registryDefaults.port, page: 'registry dashboard' },
+  { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: LOG_SERVICE, defaultPort: LOG_SERVICE_PORT, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS },
+  { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT },
+  { id: 'grades', entry: 'cmd/grades.ts', registersAs: GRADES_SERVICE, defaultPort: GRADES_DEFAULT_PORT },
+  { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal' },
+  { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT },
+  { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT },
+  { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT },
+  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend' },
 ];
 
 export function platformService(id: string): PlatformService {

@@ -2,6 +2,7 @@
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { NoProviderError } from './serviceClient.ts';
+import { parseWholeNumber } from './config.ts';
 
 /** A mistake the person can fix: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -92,8 +93,8 @@ export function printJson(ctx: CliContext, value: unknown): void {
 
 /** Parses a whole number from a flag, or says which flag is wrong. */
 export function intOption(value: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  const n = parseWholeNumber(value, min, max);
+  if (n === undefined) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
   return n;
 }
 

@@ -13,13 +13,21 @@ export interface ServiceConfig {
 
 export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:3000';
 
+/**
+ * The one whole-number parser, for environment values, flags and ports alike: the number, or undefined
+ * when the text is blank, not an integer, or outside [min, max].
+ */
+export function parseWholeNumber(text: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (text.trim() === '') return undefined;
+  const value = Number(text);
+  return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+}
+
 export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || !Number.isInteger(value) || value < 0) {
-    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  }
+  const value = parseWholeNumber(raw);
+  if (value === undefined) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
 }
 

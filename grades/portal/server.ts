@@ -2,20 +2,16 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import { isAxiosError } from 'axios';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../../shared/service.ts';
-import { envInt, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { GradesApiError, GradesClient } from '../client.ts';
 import { limitBody, limitBytes } from '../../shared/bodyLimit.ts';
 import { cspNonce } from '../../shared/pageHeaders.ts';
 import { newGradeSchema, parseStudentId } from '../protocol.ts';
+import { PORTAL_DEFAULT_PORT, PORTAL_SERVICE, portalDefaults, type PortalOptions } from './config.ts';
 import { emptyGradeForm, errorPage, studentPage, studentsPage, type ErrorPage, type GradeField, type GradeFormState } from './pages.ts';
 
-export const PORTAL_SERVICE = 'portal';
-export const PORTAL_DEFAULT_PORT = 5000;
 const FORM_LIMIT = '16kb';
-/** How long a page waits for grades before it says so (the failover retries fit inside). */
-export const DEFAULT_GRADES_TIMEOUT_MS = 5000;
 const RETRY_SECONDS = 5;
 
 class PageError extends Error {
@@ -188,13 +184,6 @@ export function portalRoutes(grades: GradesClient, logger: Logger): Router {
   return router;
 }
 
-export interface PortalOptions {
-  config?: Partial<ServiceConfig>;
-  /** Timeout of one call to grades (GRADES_TIMEOUT_MS). */
-  gradesTimeoutMs?: number;
-  logger?: Logger;
-}
-
 export async function startPortal(options: PortalOptions = {}): Promise<Service> {
   return startService({
     name: PORTAL_SERVICE,
@@ -202,15 +191,8 @@ export async function startPortal(options: PortalOptions = {}): Promise<Service>
     config: options.config,
     defaultPort: PORTAL_DEFAULT_PORT,
     logger: options.logger,
-    clientOptions: { timeoutMs: options.gradesTimeoutMs ?? DEFAULT_GRADES_TIMEOUT_MS },
+    clientOptions: { timeoutMs: options.gradesTimeoutMs ?? portalDefaults.gradesTimeoutMs },
     routes: (svc) => portalRoutes(new GradesClient(svc.client('grades')), svc.logger),
   });
 }
 
-/** The portal's settings from the environment (see README). */
-export function portalConfig(env: NodeJS.ProcessEnv = process.env): PortalOptions {
-  return {
-    config: serviceConfig(PORTAL_SERVICE, PORTAL_DEFAULT_PORT, env),
-    gradesTimeoutMs: envInt('GRADES_TIMEOUT_MS', DEFAULT_GRADES_TIMEOUT_MS, env),
-  };
-}

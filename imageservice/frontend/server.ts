@@ -7,7 +7,7 @@ import express, { type Request } from 'express';
 import busboy from 'busboy';
 import { z } from 'zod';
 import { startService, type Service } from '../../shared/service.ts';
-import type { ServiceConfig } from '../../shared/config.ts';
+import { FRONTEND_DEFAULT_PORT, FRONTEND_SERVICE, frontendDefaults, type FrontendOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
@@ -17,14 +17,6 @@ import type { TaskView } from '../protocol.ts';
 import { uploadPage } from './page.ts';
 import { cspNonce } from '../../shared/pageHeaders.ts';
 import { discardBody } from '../discard.ts';
-
-export const FRONTEND_DEFAULT_PORT = 8080;
-
-export interface FrontendOptions {
-  config?: Partial<ServiceConfig>;
-  /** Largest file accepted by /submitTask, in bytes (then 413). */
-  maxUploadBytes?: number;
-}
 
 const idQuery = z.object({ id: z.coerce.number({ message: 'must be a task id' }).int('must be a task id').positive('must be a task id') });
 const opQuery = z.object({ op: opSchema.optional() });
@@ -121,9 +113,9 @@ function readiness(task: TaskView): string {
 }
 
 export async function startFrontend(options: FrontendOptions = {}): Promise<Service> {
-  const maxUploadBytes = options.maxUploadBytes ?? 50 * 2 ** 20;
+  const maxUploadBytes = options.maxUploadBytes ?? frontendDefaults.maxUploadBytes;
   return startService({
-    name: 'imagefrontend',
+    name: FRONTEND_SERVICE,
     requiredServices: ['imagemaster', 'log'],
     defaultPort: FRONTEND_DEFAULT_PORT,
     config: options.config,

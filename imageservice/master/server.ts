@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Response } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
-import { serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { serviceConfig } from '../../shared/config.ts';
+import { MASTER_DEFAULT_PORT, MASTER_SERVICE, masterDefaults, type MasterOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody, parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
@@ -18,30 +19,6 @@ import { TaskStore, type LeaseOutcome } from './tasks.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
-
-export const MASTER_DEFAULT_PORT = 3003;
-
-export interface MasterOptions {
-  config?: Partial<ServiceConfig>;
-  /** How long a claimed task is a worker's before it returns to pending (renewals extend it). */
-  leaseMs?: number;
-  /** Attempts (claims) after which a task that keeps failing or lapsing is failed. */
-  maxAttempts?: number;
-  /** Largest image accepted, in pixels (then 413). */
-  maxPixels?: number;
-  /** Largest upload accepted, in bytes (then 413). */
-  maxUploadBytes?: number;
-  /** The longest a claim may wait for work. */
-  maxClaimWaitMs?: number;
-}
-
-export const masterDefaults = {
-  leaseMs: 30_000,
-  maxAttempts: 3,
-  maxPixels: 50_000_000,
-  maxUploadBytes: 50 * 2 ** 20,
-  maxClaimWaitMs: 30_000,
-};
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -56,13 +33,13 @@ function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
 
 export async function startMaster(options: MasterOptions = {}): Promise<Service> {
   const settings = { ...masterDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
-  const config = { ...serviceConfig('imagemaster', MASTER_DEFAULT_PORT), ...options.config };
+  const config = { ...serviceConfig(MASTER_SERVICE, MASTER_DEFAULT_PORT), ...options.config };
   const tasks = new TaskStore(config.dataDir, { leaseMs: settings.leaseMs, maxAttempts: settings.maxAttempts });
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
   const svc = await startService({
-    name: 'imagemaster',
+    name: MASTER_SERVICE,
     requiredServices: ['imagestorage', 'log'],
     defaultPort: MASTER_DEFAULT_PORT,
     config,

@@ -9,7 +9,6 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { isAxiosError } from 'axios';
 import { startService, type Service } from '../../shared/service.ts';
-import type { ServiceConfig } from '../../shared/config.ts';
 import { EqualJitterBackoff } from '../../shared/backoff.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { prom } from '../../shared/metrics.ts';
@@ -18,33 +17,9 @@ import { MasterClient, MasterError } from '../master/client.ts';
 import { StorageClient } from '../storage/client.ts';
 import type { ClaimedTask } from '../protocol.ts';
 import { TransformPool } from './pool.ts';
-import { DEFAULT_CODEC, type CodecName, type EncoderSettings } from '../codec.ts';
+import { DEFAULT_CODEC } from '../codec.ts';
+import { WORKER_SERVICE, workerDefaults, type WorkerOptions } from './config.ts';
 import { resolveCodec } from '../codecs.ts';
-
-export interface WorkerOptions {
-  config?: Partial<ServiceConfig>;
-  /** Tasks transformed at once (threads in the pool). Default: the number of cores. */
-  concurrency?: number;
-  /**
-   * Tasks claimed and downloaded ahead, beyond one per thread, so that a thread that finishes
-   * starts its next image at once instead of waiting while its slot uploads, completes, claims and
-   * downloads. Default 1. A prefetched task waits at most one transform, under a renewed lease.
-   */
-  prefetch?: number;
-  /** The worker's registration lease with the registry. */
-  leaseTtlSeconds?: number;
-  /** How long one claim long-polls the master. */
-  claimWaitMs?: number;
-  /** On shutdown, how long held tasks may take to finish before they are released. */
-  shutdownGraceMs?: number;
-  /** The codec asked for (IMAGE_CODEC); sharp falls back to pngjs, with a warning, where it can't load. */
-  codec?: CodecName;
-  encoder?: EncoderSettings;
-  /** Images with more pixels are failed before they are decoded (the master's MAX_PIXELS). */
-  maxPixels?: number;
-}
-
-export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
 
 export interface RunningWorker {
   svc: Service;
@@ -80,7 +55,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const stopping = new AbortController();
 
   const svc = await startService({
-    name: 'imageworker',
+    name: WORKER_SERVICE,
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
     leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
     config: options.config,

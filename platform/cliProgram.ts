@@ -1,0 +1,41 @@
+import { Command, Option } from 'commander';
+import { createContext, describeError, type CliContext } from '../shared/cli.ts';
+import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
+import { servicesCommands } from '../registry/cli.ts';
+import { gradesCommands } from '../grades/cli.ts';
+import { logsCommands } from '../logservice/cli.ts';
+import { imageCommands } from '../imageservice/cli.ts';
+import { eventsCommands } from '../events/cli.ts';
+
+/** The `switchboard` command: every service's commands, each service found through the registry. */
+export function cliProgram(): Command {
+  const program = new Command('switchboard')
+    .description('Drive the Switchboard platform from a terminal; every service is found through the registry')
+    .addOption(new Option('--registry <url>', 'the registry').env('REGISTRY_URL').default(DEFAULT_REGISTRY_URL))
+    .addOption(new Option('--token <token>', 'bearer token for changes').env('REGISTRY_TOKEN'))
+    .option('--json', 'print JSON instead of tables')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  const context = (): CliContext => {
+    const opts = program.opts<{ registry: string; token?: string; json?: boolean }>();
+    return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json) });
+  };
+  servicesCommands(program, context);
+  gradesCommands(program, context);
+  logsCommands(program, context);
+  imageCommands(program, context);
+  eventsCommands(program, context);
+  return program;
+}
+
+/** Runs one command line; a failure is one line on stderr and exit code 1, never a stack trace. */
+export async function runCli(argv: string[] = process.argv): Promise<void> {
+  const program = cliProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${describeError(err, program.opts<{ registry: string }>().registry)}\n`);
+    process.exitCode = 1;
+  }
+}

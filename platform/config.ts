@@ -1,0 +1,57 @@
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { parseWholeNumber } from '../shared/config.ts';
+import { PLATFORM_SERVICES } from './services.ts';
+import type { LaunchOptions } from './launcher.ts';
+
+/** A flag or variable the person can fix: cmd/platform.ts prints it on one line and exits 2. */
+export class UsageError extends Error {}
+
+/** The launcher's settings from its flags and the environment (`npm start -- --help` lists them). */
+export function launchOptions(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): LaunchOptions {
+  const ids = PLATFORM_SERVICES.map((s) => s.id);
+  const program = new Command('platform')
+    .description('Start the whole Switchboard platform, each service as its own process')
+    .addOption(new Option('--services <list>', 'comma-separated services to run').env('PLATFORM_SERVICES').default(ids.join(',')))
+    .addOption(new Option('--workers <n>', 'image worker processes').env('WORKERS').default('1'))
+    .addOption(new Option('--worker-concurrency <n>', 'slots per worker (default: cores)').env('WORKER_CONCURRENCY'))
+    .addOption(new Option('--data-dir <dir>', 'data directory (one folder per service)').env('DATA_DIR').default('./data'))
+    .addOption(new Option('--host <host>', 'address every service binds').env('HOST').default('127.0.0.1'))
+    .addOption(new Option('--port <service=port...>', "a service's port (repeatable; 0 = ephemeral), e.g. --port registry=3100").default([]))
+    .addOption(new Option('--ephemeral', 'every service but the registry on an ephemeral port').env('PLATFORM_EPHEMERAL'))
+    .showHelpAfterError();
+  program.parse(argv);
+  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean }>();
+
+  const ports: Record<string, number> = {};
+  const port = (id: string, text: string) => {
+    const value = parseWholeNumber(text, 0, 65535);
+    if (value === undefined) throw new UsageError(`bad port for ${id}: ${text}`);
+    ports[id] = value;
+  };
+  if (opts.ephemeral) for (const id of ids) if (id !== 'registry') ports[id] = 0;
+  for (const id of ids) {
+    const fromEnv = env[`${id.toUpperCase()}_PORT`];
+    if (fromEnv !== undefined && fromEnv !== '') port(id, fromEnv);
+  }
+  for (const spec of opts.port) {
+    const match = /^([a-z]+)=(\d{1,5})$/.exec(spec);
+    if (!match || !ids.includes(match[1])) throw new UsageError(`--port ${spec}: expected <service>=<port> with a service from ${ids.join(', ')}`);
+    port(match[1], match[2]);
+  }
+  const services = opts.services.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of services) if (!ids.includes(id)) throw new UsageError(`unknown service "${id}"; choose from ${ids.join(', ')}`);
+  const workers = parseWholeNumber(opts.workers);
+  if (workers === undefined) throw new UsageError(`--workers must be a whole number, got ${opts.workers}`);
+
+  return {
+    services,
+    workers,
+    dataDir: path.resolve(opts.dataDir),
+    host: opts.host,
+    ports,
+    workerArgs: opts.workerConcurrency ? ['--concurrency', opts.workerConcurrency] : [],
+    print: (line) => process.stdout.write(`${line}\n`),
+    readyTimeoutMs: 30_000,
+  };
+}
