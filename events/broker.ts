@@ -131,9 +131,15 @@ export class Broker {
     const now = Date.now();
     for (const subscriber of [...this.catalog.all()]) {
       if (subscriber instanceof AddressSubscriber && now - subscriber.lastSeenAt > this.options.keepAliveMs) {
-        this.logger.info(`${subscriber.address} stopped calling registerAndKeepAlive; dropped it (${subscriber.depth} event(s) undelivered)`);
-        this.catalog.remove(subscriber);
-        continue;
+        if (now - subscriber.lastSeenAt > this.options.keepAliveMs + this.options.retentionMs) {
+          this.logger.info(`${subscriber.address} did not come back within the retention window; forgot it (${subscriber.depth} event(s) undelivered)`);
+          this.catalog.remove(subscriber);
+          continue;
+        }
+        if (subscriber.droppedAt === undefined) {
+          subscriber.droppedAt = now;
+          this.logger.info(`${subscriber.address} stopped calling registerAndKeepAlive; dropped it (its ${subscriber.depth} queued event(s), and what follows, wait for it within the retention window)`);
+        }
       }
       if (subscriber instanceof GroupSubscriber && subscriber.emptySince !== undefined && now - subscriber.emptySince > this.options.retentionMs) {
         this.logger.info(`no instance of ${subscriber.serviceName} for the whole retention window; forgot its balanced subscription`);

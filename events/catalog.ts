@@ -65,6 +65,7 @@ export class SubscriberCatalog {
     const existing = this.byKey.get(addressKey(address));
     if (existing instanceof AddressSubscriber) {
       existing.lastSeenAt = Date.now();
+      existing.droppedAt = undefined;
       existing.nudge();
       if (!existing.filter.sameAs(topics)) {
         existing.filter = new TopicFilter(topics);

@@ -75,8 +75,11 @@ export interface SubscriberView {
   /** host:port, the instance's URL, or the service's name. */
   target: string;
   topics: string[];
-  /** up: deliveries go out; down: waiting for the registry to see it up again; failing: retrying with backoff. */
-  state: 'up' | 'down' | 'failing';
+  /**
+   * up: deliveries go out; down: waiting for the registry to see it up again; failing: retrying with
+   * backoff; dropped: an address that stopped calling registerAndKeepAlive (its queue waits, within the retention window).
+   */
+  state: 'up' | 'down' | 'failing' | 'dropped';
   registeredAt: string;
   lastSeenAt?: string;
   /** The instances a group delivers to, with their state. */

@@ -127,7 +127,7 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
 
   router.get('/listSubscribers', (_req, res) => {
     const lines = [...catalog.all()]
-      .filter((s): s is AddressSubscriber => s instanceof AddressSubscriber)
+      .filter((s): s is AddressSubscriber => s instanceof AddressSubscriber && s.droppedAt === undefined)
       .sort((a, b) => a.registeredAt - b.registeredAt)
       .map((s) => `${s.address} : ${new Date(s.registeredAt).toISOString()}\n`);
     res.type('text/plain').send(lines.join(''));

@@ -126,11 +126,16 @@ export abstract class Subscriber {
 }
 
 
-/** A host:port that called POST /registerAndKeepAlive; dropped when it stops calling. */
+/**
+ * A host:port that called POST /registerAndKeepAlive. When it stops calling it is dropped: no longer
+ * listed or called. What it is owed stays queued for the retention window, in case it comes back.
+ */
 export class AddressSubscriber extends Subscriber {
   readonly kind = 'address';
   readonly format = 'raw';
   lastSeenAt = Date.now();
+  /** Since when it has been dropped for not calling (undefined while it calls). */
+  droppedAt?: number;
   private readonly url: string;
 
   constructor(readonly address: string, topics: string[], settings: SubscriberSettings) {
@@ -147,11 +152,11 @@ export class AddressSubscriber extends Subscriber {
   }
 
   pick(excluded: ReadonlySet<string>): string | undefined {
-    return excluded.has(this.url) ? undefined : this.url;
+    return this.droppedAt !== undefined || excluded.has(this.url) ? undefined : this.url;
   }
 
   reachable(): boolean {
-    return true;
+    return this.droppedAt === undefined;
   }
 
   spec(): SubscriberSpec {
@@ -159,7 +164,8 @@ export class AddressSubscriber extends Subscriber {
   }
 
   override view(): SubscriberView {
-    return { ...super.view(), lastSeenAt: new Date(this.lastSeenAt).toISOString() };
+    const view = { ...super.view(), lastSeenAt: new Date(this.lastSeenAt).toISOString() };
+    return this.droppedAt === undefined ? view : { ...view, state: 'dropped' };
   }
 }
 

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rawRequest, startRegistry, waitFor, type Proc } from './helpers.ts';
+import { getJson, rawRequest, startRegistry, waitFor, type Proc } from './helpers.ts';
 import { startEventsService, startRecorder, type Recorder } from './events-helpers.ts';
 
 let registry: Proc;
@@ -75,7 +75,7 @@ test('registerAndKeepAlive, sendMessage of any body, listSubscribers and deregis
   await keepAlive(b.address).then(() => rawRequest(`${events.url}/deregister?address=${b.address}`, { method: 'DELETE' }));
 });
 
-test('a subscriber that stops calling registerAndKeepAlive is dropped after EVENTS_KEEPALIVE_MS; one that keeps calling stays', async (t) => {
+test('a subscriber that stops calling registerAndKeepAlive is dropped after EVENTS_KEEPALIVE_MS (what it is owed waits for it); one that keeps calling stays', async (t) => {
   const quiet: Recorder = await startRecorder();
   const faithful: Recorder = await startRecorder();
   t.after(() => Promise.all([quiet.close(), faithful.close()]));
@@ -90,9 +90,18 @@ test('a subscriber that stops calling registerAndKeepAlive is dropped after EVEN
   assert.ok(droppedAfter >= 1500, `dropped after ${droppedAfter} ms, not before its keep-alive time (2000 ms)`);
   assert.match(await listSubscribers(), new RegExp(faithful.address));
 
-  await sendMessage('only the faithful', 'text/plain');
+  await sendMessage('sent while it was dropped', 'text/plain');
   await waitFor(() => faithful.received.length === 1, 'the faithful subscriber to get the message');
-  assert.equal(quiet.received.length, 0, 'a dropped subscriber gets nothing');
+  assert.equal(quiet.received.length, 0, 'a dropped subscriber is not called');
+  const view = (await getJson(`${events.url}/subscribers`)).body.subscribers.find((s: { target: string }) => s.target === quiet.address);
+  assert.equal(view.state, 'dropped');
+  assert.equal(view.queued, 1, 'what it is owed waits for it, within the retention window');
+
+  // It comes back (within the retention window): listed again, and it gets what it missed.
+  await keepAlive(quiet.address);
+  assert.match(await listSubscribers(), new RegExp(quiet.address));
+  await waitFor(() => quiet.received.length === 1, 'the returning subscriber to get what it missed');
+  assert.equal(quiet.texts()[0], 'sent while it was dropped');
   clearInterval(timer);
-  await rawRequest(`${events.url}/deregister?address=${faithful.address}`, { method: 'DELETE' });
+  for (const r of [quiet, faithful]) await rawRequest(`${events.url}/deregister?address=${r.address}`, { method: 'DELETE' });
 });
