@@ -2,6 +2,7 @@ import axios, { type AxiosInstance, type AxiosRequestConfig, type InternalAxiosR
 import http from 'node:http';
 import type { ProviderTable } from './providers.ts';
 import { currentRequestId, REQUEST_ID_HEADER } from './requestContext.ts';
+import { classifyUpstream } from './apiError.ts';
 
 /** No instance of the service is up: thrown at once, never a hang. */
 export class NoProviderError extends Error {
@@ -17,9 +18,7 @@ export function isNoProviderError(err: unknown): err is NoProviderError {
 }
 
 const IDEMPOTENT = new Set(['get', 'head', 'put', 'delete', 'options']);
-/** Errors that mean the request never reached a live server (safe to send elsewhere). */
-const NOT_DELIVERED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-/** Errors after which a request may or may not have been handled (only idempotent ones go elsewhere). */
+/** Errors after which a request may or may not have been handled (only idempotent ones go elsewhere); a refused one goes elsewhere anyway. */
 const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 
 interface FailoverState {
@@ -62,7 +61,8 @@ export function createServiceClient(service: string, providers: ProviderTable, o
     const state = config.failover;
     const code = err.code ?? '';
     const method = (config.method ?? 'get').toLowerCase();
-    const retryable = !err.response && (NOT_DELIVERED.has(code) || (CONNECTION_LOST.has(code) && IDEMPOTENT.has(method)));
+    const refused = classifyUpstream(err)?.kind === 'refused';
+    const retryable = refused || (!err.response && CONNECTION_LOST.has(code) && IDEMPOTENT.has(method));
     if (!state || !retryable) throw err;
     if (config.baseURL) providers.markSuspect(config.baseURL);
     const limit = options.maxFailovers ?? Infinity;
