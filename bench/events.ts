@@ -13,7 +13,7 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile, procStats, writeReport } from './report.ts';
-import { startProcess, tempDir, type Proc } from '../test/helpers.ts';
+import { startProcess, tempDir, type Proc } from '../harness/processes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });

@@ -13,7 +13,7 @@ import { transformPng } from '../imageservice/worker/transform.ts';
 import { createCodec } from '../imageservice/codecs.ts';
 import { CODECS, type CodecName, type EncoderSettings } from '../imageservice/codec.ts';
 import { OPS } from '../imageservice/ops.ts';
-import { startProcess, startRegistry, tempDir, type Proc } from '../test/helpers.ts';
+import { startProcess, startRegistry, tempDir, type Proc } from '../harness/processes.ts';
 import { writeReport, percentile, procStats } from './report.ts';
 
 const SMALL = { width: 1024, height: 768 };

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep, setImmediate as yieldNow } from 'node:timers/promises';
 import { procStats, writeReport } from './report.ts';
-import { startProcess, tempDir, type Proc } from '../test/helpers.ts';
+import { startProcess, tempDir, type Proc } from '../harness/processes.ts';
 import { createLogger } from '../shared/logger.ts';
 import { ProviderTable } from '../shared/providers.ts';
 import { LogShipper, type LogShipperOptions } from '../logservice/client.ts';

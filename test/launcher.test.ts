@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
-import { alive, descendants, launch } from './processes.ts';
+import { alive, descendants, launch } from '../harness/processes.ts';
 
 const PLATFORM = path.join(ROOT, 'cmd/platform.ts');
 

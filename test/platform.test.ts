@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
 import { runCli, STACK_LINE } from './cliRunner.ts';
-import { alive, launch } from './processes.ts';
+import { alive, launch } from '../harness/processes.ts';
 import { applyOp } from '../imageservice/ops.ts';
 
 function testImage(width: number, height: number, seed: number): Buffer {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT } from '../../test/helpers.ts';
+import { ROOT } from '../../harness/processes.ts';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {

@@ -4,7 +4,7 @@
  * Meanwhile, registrations, listings and patches for everyone else must stay fast.
  */
 import net from 'node:net';
-import { startStub, getJson, type Stub } from '../../test/helpers.ts';
+import { startStub, getJson, type Stub } from '../../harness/http.ts';
 
 export interface HangingPeer {
   url: string;
