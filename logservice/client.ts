@@ -10,10 +10,10 @@ import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import Transport from 'winston-transport';
-import type { Logger } from 'winston';
 import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { envInt } from '../shared/config.ts';
 import { prom } from '../shared/metrics.ts';
+import type { Service, StartServiceOptions } from '../shared/service.ts';
 import { BATCH_ID_HEADER, SERVICE_NAME_HEADER, type LogEntry, type LogRejected } from './protocol.ts';
 
 /** What the shipper needs from a provider table (shared/providers.ts ProviderTable fits). */
@@ -355,37 +355,51 @@ export function logShipperSettings(env: NodeJS.ProcessEnv = process.env): Partia
 }
 
 /**
- * Adds a LogShipper to a service's logger, with its counts in the service's metrics and its
- * troubles in the logger itself (they are shipped once the log service is back).
+ * Adds a LogShipper to a service's logger, with its counts in the service's metrics, its troubles in the
+ * logger itself (they are shipped once the log service is back), and its final flush as the last step of stop().
  */
-export function attachLogShipper(options: {
-  logger: Logger;
-  providers: LogProviders;
-  serviceName: string;
-  metrics?: prom.Registry;
-  settings?: Partial<LogShipperOptions>;
-}): LogShipper {
+export function attachLogShipper(svc: Service, settings: Partial<LogShipperOptions> = {}): LogShipper {
+  const { logger } = svc;
   const shipper = new LogShipper({
     ...logShipperSettings(),
-    ...options.settings,
-    providers: options.providers,
-    serviceName: options.serviceName,
+    ...settings,
+    providers: svc.providers,
+    serviceName: svc.name,
     onStatus: (message) => {
-      if (!options.logger.writable) return;
-      options.logger.warn(message);
+      if (logger.writable) logger.warn(message);
     },
   });
-  options.logger.add(shipper);
-  if (options.metrics) {
-    const registers = [options.metrics];
-    const gauge = (name: string, help: string, read: () => number) =>
-      new prom.Gauge({ name, help, registers, collect() { this.set(read()); } });
-    gauge('log_shipper_shipped_lines', 'Lines the log service accepted from this service', () => shipper.shipped);
-    gauge('log_shipper_dropped_lines', 'Lines dropped because the shipping buffer was full', () => shipper.dropped);
-    gauge('log_shipper_rejected_lines', 'Lines the log service refused as malformed', () => shipper.rejected);
-    gauge('log_shipper_buffered_lines', 'Lines waiting to be shipped', () => shipper.buffered);
-    gauge('log_shipper_posts', 'POST /log requests made, retries included', () => shipper.posts);
-    gauge('log_shipper_throttled', 'Answers 503/429 from the log service (waited out per Retry-After)', () => shipper.throttled);
-  }
+  logger.add(shipper);
+  // Ending the logger starts the shipper's final flush; stop() waits until it is done.
+  svc.addShutdownStep(() => shipper.close());
+  const registers = [svc.metrics];
+  const gauge = (name: string, help: string, read: () => number) =>
+    new prom.Gauge({ name, help, registers, collect() { this.set(read()); } });
+  gauge('log_shipper_shipped_lines', 'Lines the log service accepted from this service', () => shipper.shipped);
+  gauge('log_shipper_dropped_lines', 'Lines dropped because the shipping buffer was full', () => shipper.dropped);
+  gauge('log_shipper_rejected_lines', 'Lines the log service refused as malformed', () => shipper.rejected);
+  gauge('log_shipper_buffered_lines', 'Lines waiting to be shipped', () => shipper.buffered);
+  gauge('log_shipper_posts', 'POST /log requests made, retries included', () => shipper.posts);
+  gauge('log_shipper_throttled', 'Answers 503/429 from the log service (waited out per Retry-After)', () => shipper.throttled);
   return shipper;
+}
+
+/**
+ * A service's options with its lines shipped to the log service ("log" is added to what it requires), for its
+ * starter to pass to startService, as the Go course's main sets the client logger. Lines from start-up on are shipped.
+ */
+export function withLogShipping(options: StartServiceOptions): StartServiceOptions {
+  return {
+    ...options,
+    requiredServices: [...new Set([...(options.requiredServices ?? []), 'log'])],
+    setup: (svc) => {
+      options.setup?.(svc);
+      attachLogShipper(svc);
+    },
+  };
+}
+
+/** The shipper a service's logger ships through, if it has one. */
+export function logShipperOf(svc: Service): LogShipper | undefined {
+  return svc.logger.transports.find((transport): transport is LogShipper => transport instanceof LogShipper);
 }

@@ -1,9 +1,9 @@
 /**
  * The registry's wire protocol: what services send and what they get back.
- * Both ends (registry/server.ts and registry/client.ts) import these types. See docs/protocol.md.
+ * Both ends (registry/server.ts and registry/client.ts; the patch: registry/notifier.ts and shared/) import these. See docs/protocol.md.
  */
 import { z } from 'zod';
-import { httpUrl } from '../shared/validate.ts';
+import { canonicalKeys, httpUrl } from '../shared/validate.ts';
 
 export const serviceName = z
   .string()
@@ -72,18 +72,31 @@ export interface LeaseResponse {
   providers: ProviderMap;
 }
 
-export interface PatchEntry {
-  name: string;
-  url: string;
-}
+/** One provider in a patch; a URL that is not http(s) would be called by svc.client(), so it is refused. Go spells it Name, URL. */
+export const patchEntrySchema = z.preprocess(
+  (raw) => canonicalKeys(raw, ['name', 'url']),
+  z.object({ name: z.string().min(1).max(256), url: httpUrl }),
+);
 
-/** What the registry POSTs to a serviceUpdateURL. Go's decoder accepts these camelCase names. */
-export interface Patch {
-  added: PatchEntry[];
-  removed: PatchEntry[];
-  /** Per subscriber, increasing by one per patch; a gap means a patch was lost: re-sync. */
-  seq: number;
-}
+/**
+ * What a service accepts on its serviceUpdateURL. Go's registry sends PascalCase names, null lists and no
+ * seq; an empty body (which the JSON parser reads as {}) is not a patch.
+ */
+export const patchSchema = z
+  .object({
+    added: z.array(patchEntrySchema).nullish(),
+    removed: z.array(patchEntrySchema).nullish(),
+    /** Per subscriber, increasing by one per patch; a gap means a patch was lost: re-sync. */
+    seq: z.number().int().nonnegative().optional(),
+  })
+  .superRefine((patch, ctx) => {
+    if (patch.added === undefined && patch.removed === undefined) ctx.addIssue({ code: 'custom', path: [], message: 'a patch needs "added" or "removed"' });
+  });
+
+export type PatchEntry = z.output<typeof patchEntrySchema>;
+export type PatchBody = z.output<typeof patchSchema>;
+/** What this registry POSTs: both lists and the seq, always. Go's decoder accepts these camelCase names. */
+export type Patch = { [K in keyof PatchBody]-?: NonNullable<PatchBody[K]> };
 
 export type InstanceState = 'up' | 'down';
 

@@ -6,6 +6,7 @@
  */
 import express from 'express';
 import { startService, type Service } from '../../shared/service.ts';
+import { logShipperOf, withLogShipping } from '../../logservice/client.ts';
 import { runMain } from '../../shared/main.ts';
 
 const name = process.env.NAME ?? 'chaoslog';
@@ -26,7 +27,7 @@ async function emit(svc: Service, count: number, rate: number): Promise<void> {
 }
 
 await runMain(name, () =>
-  startService({
+  startService(withLogShipping({
     name,
     requiredServices: ['log'],
     routes: (svc) => {
@@ -40,10 +41,10 @@ await runMain(name, () =>
         res.json({ started: true });
       });
       router.get('/progress', (_req, res) => {
-        const s = svc.logShipper!;
+        const s = logShipperOf(svc)!;
         res.json({ total, emitted, finishedAt, shipped: s.shipped, dropped: s.dropped, rejected: s.rejected, buffered: s.buffered, posts: s.posts, retries: s.retries });
       });
       return router;
     },
-  }),
+  })),
 );

@@ -6,14 +6,17 @@
  */
 import express from 'express';
 import { startService, type Service } from '../../shared/service.ts';
+import { withLogShipping } from '../../logservice/client.ts';
 import { runMain } from '../../shared/main.ts';
 
 const count = Number(process.env.COUNT ?? 20);
 const first = Number(process.env.FIRST ?? 1);
 const requiredServices = (process.env.REQUIRES ?? 'imagemaster,imagestorage,imageworker,log').split(',').filter(Boolean);
+// Ships its lines when it requires the log service, as every starter of such a service does.
+const shipping = requiredServices.includes('log') ? withLogShipping : <T>(options: T) => options;
 
 function watcher(name: string): Promise<Service> {
-  return startService({
+  return startService(shipping({
     name,
     requiredServices,
     routes: (svc) => {
@@ -23,7 +26,7 @@ function watcher(name: string): Promise<Service> {
       });
       return router;
     },
-  });
+  }));
 }
 
 await runMain('watchers', async () => {

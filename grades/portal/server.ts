@@ -2,6 +2,7 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import { isAxiosError } from 'axios';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../../shared/service.ts';
+import { withLogShipping } from '../../logservice/client.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { GradesApiError, GradesClient } from '../client.ts';
@@ -185,7 +186,7 @@ export function portalRoutes(grades: GradesClient, logger: Logger): Router {
 }
 
 export async function startPortal(options: PortalOptions = {}): Promise<Service> {
-  return startService({
+  return startService(withLogShipping({
     name: PORTAL_SERVICE,
     requiredServices: ['grades', 'log'],
     config: options.config,
@@ -193,6 +194,6 @@ export async function startPortal(options: PortalOptions = {}): Promise<Service>
     logger: options.logger,
     clientOptions: { timeoutMs: options.gradesTimeoutMs ?? portalDefaults.gradesTimeoutMs },
     routes: (svc) => portalRoutes(new GradesClient(svc.client('grades')), svc.logger),
-  });
+  }));
 }
 

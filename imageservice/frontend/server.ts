@@ -7,6 +7,7 @@ import express, { type Request } from 'express';
 import busboy from 'busboy';
 import { z } from 'zod';
 import { startService, type Service } from '../../shared/service.ts';
+import { withLogShipping } from '../../logservice/client.ts';
 import { FRONTEND_DEFAULT_PORT, FRONTEND_SERVICE, frontendDefaults, type FrontendOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseWith } from '../../shared/validate.ts';
@@ -114,7 +115,7 @@ function readiness(task: TaskView): string {
 
 export async function startFrontend(options: FrontendOptions = {}): Promise<Service> {
   const maxUploadBytes = options.maxUploadBytes ?? frontendDefaults.maxUploadBytes;
-  return startService({
+  return startService(withLogShipping({
     name: FRONTEND_SERVICE,
     requiredServices: ['imagemaster', 'log'],
     defaultPort: FRONTEND_DEFAULT_PORT,
@@ -169,5 +170,5 @@ export async function startFrontend(options: FrontendOptions = {}): Promise<Serv
       router.all('/getImage', methodNotAllowed(['GET']));
       return router;
     },
-  });
+  }));
 }

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Response } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
+import { withLogShipping } from '../../logservice/client.ts';
 import { serviceConfig } from '../../shared/config.ts';
 import { MASTER_DEFAULT_PORT, MASTER_SERVICE, masterDefaults, type MasterOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
@@ -38,7 +39,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
-  const svc = await startService({
+  const svc = await startService(withLogShipping({
     name: MASTER_SERVICE,
     requiredServices: ['imagestorage', 'log'],
     defaultPort: MASTER_DEFAULT_PORT,
@@ -241,7 +242,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       for (const action of ['renew', 'complete', 'fail', 'release']) router.all(`/tasks/:id/${action}`, methodNotAllowed(['POST']));
       return router;
     },
-  });
+  }));
   const stop = svc.stop.bind(svc);
   svc.stop = async () => {
     await stop();

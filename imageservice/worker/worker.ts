@@ -9,6 +9,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { isAxiosError } from 'axios';
 import { startService, type Service } from '../../shared/service.ts';
+import { withLogShipping } from '../../logservice/client.ts';
 import { EqualJitterBackoff } from '../../shared/backoff.ts';
 import { isNoProviderError } from '../../shared/serviceClient.ts';
 import { prom } from '../../shared/metrics.ts';
@@ -54,13 +55,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const pool = new TransformPool({ threads: concurrency, codec, encoder: options.encoder, maxPixels: options.maxPixels });
   const stopping = new AbortController();
 
-  const svc = await startService({
+  const svc = await startService(withLogShipping({
     name: WORKER_SERVICE,
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
     leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
     config: options.config,
     metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId, codec },
-  });
+  }));
   const log = svc.logger;
   if (codecWarning) log.warn(codecWarning);
   const master = new MasterClient(svc.client('imagemaster'));
