@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../shared/validate.ts';
-import type { LogEntry } from './protocol.ts';
+import { ENTRY_FIELDS, type LogEntry } from './protocol.ts';
 
 export interface LogFilter {
   services?: Set<string>;
@@ -69,12 +69,13 @@ export function parseFilter(query: unknown): { filter: LogFilter; limit: number 
   return { filter, limit: parsed.limit ?? DEFAULT_LIMIT };
 }
 
-const OWN_FIELDS = new Set(['time', 'level', 'service', 'requestId', 'receivedAt', 'seq']);
+/** A text search reads the message, then the metadata: not the entry's other own fields. */
+const OWN_FIELDS: ReadonlySet<string> = new Set(ENTRY_FIELDS);
 
 function containsText(entry: LogEntry, text: string): boolean {
   if (entry.message.toLowerCase().includes(text)) return true;
   for (const key in entry) {
-    if (OWN_FIELDS.has(key) || key === 'message') continue;
+    if (OWN_FIELDS.has(key)) continue;
     const value = entry[key];
     const asText = typeof value === 'string' ? value : JSON.stringify(value);
     if (asText?.toLowerCase().includes(text)) return true;

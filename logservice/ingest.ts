@@ -4,7 +4,7 @@
  * reported by its position and never takes its good neighbours down with it.
  */
 import { canonicalKeys } from '../shared/validate.ts';
-import type { LogEntry, RejectedLine } from './protocol.ts';
+import { ENTRY_FIELDS, SENT_FIELDS, type LogEntry, type RejectedLine } from './protocol.ts';
 
 export interface ParsedLines {
   /** Entries whose service may still be empty: the server fills it from the caller. */
@@ -14,14 +14,13 @@ export interface ParsedLines {
   total: number;
 }
 
-const ENTRY_FIELDS = ['time', 'timestamp', 'level', 'service', 'message', 'requestId'] as const;
 const LEVEL = /^[A-Za-z]{1,16}$/;
 const MAX_FIELD = 128;
 /** The reference Go client's prefix: log.SetPrefix("[" + service + "] - "). */
 const GO_PREFIX = /^\[([^\]\r\n]{1,128})\] - /;
 
-/** Fields the entry itself owns; every other key is metadata. */
-const OWN_FIELDS = new Set(['time', 'timestamp', 'level', 'service', 'message', 'requestId', 'receivedAt', 'seq']);
+/** Fields the entry itself owns (a sender's `timestamp` among them); every other key is metadata. */
+const OWN_FIELDS: ReadonlySet<string> = new Set([...SENT_FIELDS, ...ENTRY_FIELDS]);
 /** Already in the form we store (what our clients send): no need to parse and print the date. */
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -30,7 +29,7 @@ export function normalizeEntry(raw: unknown, receivedAt: string): LogEntry | str
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'must be a JSON object';
   let input = raw as Record<string, unknown>;
   // Go-style PascalCase names (Message, Level) decode like ours; the common case skips the renaming.
-  if (typeof input.message !== 'string') input = canonicalKeys(input, ENTRY_FIELDS) as Record<string, unknown>;
+  if (typeof input.message !== 'string') input = canonicalKeys(input, SENT_FIELDS) as Record<string, unknown>;
   const { message, level, service, requestId } = input;
 
   if (message === undefined) return 'message: is required';

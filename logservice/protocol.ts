@@ -17,6 +17,11 @@ export interface LogEntry {
   [meta: string]: unknown;
 }
 
+/** The fields a sender may set (`timestamp` is winston's name for `time`); the rest of its keys are metadata. */
+export const SENT_FIELDS = ['time', 'timestamp', 'level', 'service', 'message', 'requestId'] as const;
+/** The fields an entry owns once stored: what was sent (with `time`), and what the log service stamps on it. */
+export const ENTRY_FIELDS = ['time', 'level', 'service', 'message', 'requestId', 'receivedAt', 'seq'] as const;
+
 /** A batch id the log service remembers for a while, so a retried POST is stored once. */
 export const BATCH_ID_HEADER = 'x-log-batch-id';
 /** Who is sending, when the entries themselves don't say (e.g. the plain-text format). */

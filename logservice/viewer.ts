@@ -3,6 +3,8 @@
  * a request id to see that request's lines from every service. Plain DOM, no build step.
  * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
+import { ENTRY_FIELDS } from './protocol.ts';
+
 export function viewerPage(nonce: string): string {
   return `<!doctype html>
 <html lang="en">
@@ -79,7 +81,7 @@ const countEl = document.getElementById('count');
 const pauseButton = document.getElementById('pause');
 const traceEl = document.getElementById('trace');
 const emptyEl = document.getElementById('empty');
-const OWN = new Set(['time', 'level', 'service', 'message', 'requestId', 'receivedAt', 'seq']);
+const OWN = new Set(${JSON.stringify(ENTRY_FIELDS)});
 let source = null;
 let paused = false;
 let held = [];
