@@ -1,7 +1,8 @@
 /** The CLI kit: a context that finds services through the registry, safe printing, tables and flag parsing. */
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { NoProviderError } from './serviceClient.ts';
+import { ApiError, classifyUpstream } from './apiError.ts';
 import { parseWholeNumber } from './config.ts';
 
 /** A mistake the person can fix: printed as one line, exit code 1. */
@@ -66,17 +67,22 @@ export function describeError(err: unknown, registryUrl: string): string {
 
 function errorWords(err: unknown, registryUrl: string): string {
   if (err instanceof CliError) return err.message;
-  if (err instanceof NoProviderError) return `${err.message}. Is it running? (npm start runs everything)`;
   if (err instanceof RegistryError) {
     if (err.unreachable) return `cannot reach the registry at ${registryUrl}: is it running? (set REGISTRY_URL or --registry)`;
     return `the registry refused: ${err.message}`;
   }
-  if (isAxiosError(err)) {
-    const body = err.response?.data as { error?: { code?: string; message?: string } } | undefined;
-    if (err.response) return `${err.config?.baseURL ?? 'the service'} answered ${err.response.status}: ${body?.error?.message ?? err.message}`;
-    return `${err.config?.baseURL ?? 'the service'} is unreachable (${err.code ?? err.message})`;
+  // Another typed client's error (the master's, grades') already says who answered what.
+  if (err instanceof ApiError) return err.message;
+  const failure = classifyUpstream(err);
+  if (!failure) return (err as Error | undefined)?.message ?? String(err);
+  switch (failure.kind) {
+    case 'no_provider':
+      return `${failure.message}. Is it running? (npm start runs everything)`;
+    case 'answered':
+      return `${failure.target ?? 'the service'} answered ${failure.status}: ${failure.message ?? (err as Error).message}`;
+    default:
+      return `${failure.target ?? 'the service'} is unreachable (${failure.reason})`;
   }
-  return (err as Error).message ?? String(err);
 }
 
 /** A plain text table with aligned columns; cells are escaped (printable), so any cell may come from a service. */
