@@ -203,6 +203,9 @@ export class RegistrySession {
   async close(): Promise<void> {
     this.abort.abort();
     clearInterval(this.watchdog);
+    // A registration still on its way may yet be answered (the registry answers once it is on disk): wait
+    // for it, bounded by the client's timeout, so what it registered is taken back rather than left behind.
+    await this.registering;
     if (!this.id) return;
     try {
       await this.options.registry.deregister(this.id);
