@@ -1,10 +1,9 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
-import { isAxiosError } from 'axios';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../../shared/service.ts';
 import { withLogShipping } from '../../logservice/client.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
-import { isNoProviderError } from '../../shared/serviceClient.ts';
+import { classifyUpstream, type UpstreamFailure } from '../../shared/apiError.ts';
 import { GradesApiError, GradesClient } from '../client.ts';
 import { limitBody, limitBytes } from '../../shared/bodyLimit.ts';
 import { cspNonce } from '../../shared/pageHeaders.ts';
@@ -51,56 +50,57 @@ function readGradeForm(body: unknown): { form: GradeFormState; grade?: ReturnTyp
   return { form, grade: result.data };
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNREACHABLE: ErrorPage = {
+  status: 503,
+  title: 'The grades service cannot be reached',
+  explanation:
+    'Every grades instance the registry lists refused the connection: they have probably just stopped, and the registry is about to notice. ' +
+    'This page works again as soon as an instance is back.',
+  retrySeconds: RETRY_SECONDS,
+};
 
-/** Explains, for a person, why a page could not be made. */
-function pageFor(err: unknown, req: Request): ErrorPage | undefined {
-  if (err instanceof PageError) return err.page;
-  if (isNoProviderError(err)) {
-    return {
-      status: 503,
-      title: 'The grades service is not available',
-      explanation:
-        'No instance of the grades service is registered right now, so the portal cannot show students or save grades. ' +
-        'Nothing is lost: grades are kept by the grades service, and this page works again as soon as an instance is back.',
-      retrySeconds: RETRY_SECONDS,
-    };
-  }
-  if (err instanceof GradesApiError) {
-    if (err.status === 404) return { status: 404, title: 'No such student', explanation: err.message };
-    return { status: 502, title: 'The grades service answered with an error', explanation: err.message };
-  }
-  if (isAxiosError(err) && !err.response) {
-    const timedOut = err.code === 'ETIMEDOUT' || (err.code === 'ECONNABORTED' && /timeout/i.test(err.message));
-    if (timedOut) {
+/** Explains, for a person, why grades could not give what a page needed (GET shows, POST saves a grade). */
+function upstreamPage(failure: UpstreamFailure, method: string): ErrorPage {
+  switch (failure.kind) {
+    case 'no_provider':
+      return {
+        status: 503,
+        title: 'The grades service is not available',
+        explanation:
+          'No instance of the grades service is registered right now, so the portal cannot show students or save grades. ' +
+          'Nothing is lost: grades are kept by the grades service, and this page works again as soon as an instance is back.',
+        retrySeconds: RETRY_SECONDS,
+      };
+    case 'answered':
+      if (failure.status === 404) return { status: 404, title: 'No such student', explanation: failure.message ?? 'grades has no such student' };
+      return { status: 502, title: 'The grades service answered with an error', explanation: failure.message ?? `grades answered ${failure.status}` };
+    case 'timeout':
       return {
         status: 504,
         title: 'The grades service is too slow',
         explanation:
-          req.method === 'GET'
+          method === 'GET'
             ? 'The grades service did not answer in time. It may be overloaded; try again in a moment.'
             : 'The grades service did not answer in time, so the grade may or may not have been saved. Open the student again to see.',
-        retrySeconds: req.method === 'GET' ? RETRY_SECONDS : undefined,
+        retrySeconds: method === 'GET' ? RETRY_SECONDS : undefined,
       };
-    }
-    if (req.method !== 'GET' && err.code !== 'ECONNREFUSED') {
+    case 'lost':
+      if (method === 'GET') return UNREACHABLE; // a page that only reads is safe to ask for again
       return {
         status: 502,
         title: 'The grade may not have been saved',
         explanation: 'The connection to the grades service broke while the grade was being sent. Open the student again to see whether it was saved.',
       };
-    }
-    if (CONNECTION_ERRORS.has(err.code ?? '')) {
-      return {
-        status: 503,
-        title: 'The grades service cannot be reached',
-        explanation:
-          'Every grades instance the registry lists refused the connection: they have probably just stopped, and the registry is about to notice. ' +
-          'This page works again as soon as an instance is back.',
-        retrySeconds: RETRY_SECONDS,
-      };
-    }
+    case 'refused':
+      return UNREACHABLE;
   }
+}
+
+/** Explains, for a person, why a page could not be made. */
+function pageFor(err: unknown, req: Request): ErrorPage | undefined {
+  if (err instanceof PageError) return err.page;
+  const failure = classifyUpstream(err);
+  if (failure) return upstreamPage(failure, req.method);
   const typed = err as { type?: string; status?: number } | undefined;
   if (typed?.type === 'entity.too.large' || typed?.type === 'parameters.too.many' || (err instanceof HttpError && err.status === 413)) {
     return { status: 413, title: 'The form is too large', explanation: `A grade form is at most ${FORM_LIMIT}.` };
