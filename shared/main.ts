@@ -11,7 +11,8 @@ export async function runMain(
   start: () => Promise<{ stop(): Promise<void>; logger?: Logger }>,
 ): Promise<void> {
   let stopping = false;
-  const starting = start();
+  // Async, so a bad setting thrown while the options are read is a start-up failure like any other (no stack trace).
+  const starting = (async () => start())();
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;

@@ -1,0 +1,44 @@
+/** Every service's settings come from its config.ts: a bad one stops it at start with one line, never a stack trace. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from './helpers.ts';
+import { PLATFORM_SERVICES } from '../platform/services.ts';
+import { LOG_SERVICE_PORT } from '../logservice/config.ts';
+import { fromEnv as masterFromEnv, masterDefaults, MASTER_DEFAULT_PORT } from '../imageservice/master/config.ts';
+import { fromEnv as workerFromEnv } from '../imageservice/worker/config.ts';
+
+function run(entry: string, env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) =>
+    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } }, (err, _stdout, stderr) =>
+      resolve({ code: err ? Number(err.code) : 0, stderr }),
+    ),
+  );
+}
+
+test('a service refuses a bad variable at start: exit 1, one line naming it, no stack trace', async () => {
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ['cmd/master.ts', { LEASE_MS: 'abc' }, /^imagemaster: could not start: LEASE_MS must be a non-negative integer, got "abc"\n$/],
+    ['cmd/grades.ts', { PORT: '-1' }, /^grades: could not start: PORT must be a non-negative integer, got "-1"\n$/],
+    ['cmd/worker.ts', { IMAGE_CODEC: 'gif' }, /^imageworker: could not start: IMAGE_CODEC must be one of sharp, pngjs, got "gif"\n$/],
+  ];
+  for (const [entry, env, pattern] of cases) {
+    const result = await run(entry, env);
+    assert.equal(result.code, 1, `${entry}: ${result.stderr}`);
+    assert.match(result.stderr, pattern);
+    assert.doesNotMatch(result.stderr, /^\s+at /m);
+  }
+});
+
+test('fromEnv reads a service\'s variables over its defaults, and the launcher takes its default ports from the same place', () => {
+  const master = masterFromEnv({ LEASE_MS: '5000', PORT: '0' });
+  assert.equal(master.leaseMs, 5000);
+  assert.equal(master.maxAttempts, masterDefaults.maxAttempts);
+  assert.equal(master.config?.port, 0);
+  assert.equal(masterFromEnv({}).config?.port, MASTER_DEFAULT_PORT);
+  assert.deepEqual({ ...workerFromEnv({ CONCURRENCY: '3', IMAGE_CODEC: 'pngjs' }), config: undefined }, { ...workerFromEnv({}), concurrency: 3, codec: 'pngjs', config: undefined });
+  const port = (id: string) => PLATFORM_SERVICES.find((s) => s.id === id)?.defaultPort;
+  assert.equal(port('master'), MASTER_DEFAULT_PORT);
+  assert.equal(port('logservice'), LOG_SERVICE_PORT);
+});
