@@ -8,13 +8,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import Transport from 'winston-transport';
 import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { envInt } from '../shared/config.ts';
 import { prom } from '../shared/metrics.ts';
+import { classifyUpstream } from '../shared/apiError.ts';
 import type { Service, StartServiceOptions } from '../shared/service.ts';
-import { BATCH_ID_HEADER, SERVICE_NAME_HEADER, type LogEntry, type LogRejected } from './protocol.ts';
+import { BATCH_ID_HEADER, SENT_FIELDS, SERVICE_NAME_HEADER, type LogEntry, type LogRejected } from './protocol.ts';
 
 /** What the shipper needs from a provider table (shared/providers.ts ProviderTable fits). */
 export interface LogProviders {
@@ -61,8 +62,8 @@ interface Batch {
  */
 const DEFAULT_BATCH_LINES = 1000;
 
-/** winston's info keys that become the entry's own fields. */
-const OWN_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'requestId']);
+/** winston's info keys that become the entry's own fields (its timestamp is the time); the rest are metadata. */
+const OWN_KEYS: ReadonlySet<string> = new Set(SENT_FIELDS);
 
 function errorToJson(value: unknown): unknown {
   return value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value;
@@ -279,9 +280,9 @@ export class LogShipper extends Transport {
         problem = `answered ${res.status}`;
       }
     } catch (err) {
-      const code = isAxiosError(err) ? (err.code ?? err.message) : (err as Error).message;
-      if (code === 'ECONNREFUSED') this.options.providers.markSuspect?.(url);
-      problem = `unreachable (${code})`;
+      const failure = classifyUpstream(err);
+      if (failure?.kind === 'refused') this.options.providers.markSuspect?.(url);
+      problem = `unreachable (${failure && 'reason' in failure ? failure.reason : (err as Error).message})`;
     } finally {
       this.inFlight--;
       this.inFlightLines -= batch.entries.length;
