@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readEventStream } from '../shared/sse.ts';
@@ -191,6 +192,7 @@ export async function benchStreams(deps: StreamBenchDeps): Promise<string[]> {
     return [
       '| measurement | figure | target | |',
       '| --- | --- | --- | --- |',
+      `| load average when the section ended | ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} (2 cores of a shared virtual machine) | | |`,
       `| registry RSS growth with ${WATCHERS} watchers (${NEVER_READ} never read), ${INSTANCES.toLocaleString('en-US')} instances | ${growth.toFixed(0)} MB (${baseline.toFixed(0)} → peak ${peak.toFixed(0)} MB over ${windowS.toFixed(0)} s) | ≤ 100 MB | ${verdict(growth <= 100)} |`,
       `| GET /services (${INSTANCES + FLAPPERS} instances) while they watch | p50 ${percentile(listingMs, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (${listingMs.length} requests) | p99 ≤ 200 ms | ${verdict(p99 <= 200)} |`,
       `| GET /services (${INSTANCES} instances) before any watcher, for comparison | p50 ${percentile(quietMs, 50).toFixed(1)} ms, p99 ${percentile(quietMs, 99).toFixed(1)} ms (${quietMs.length} requests) | | |`,

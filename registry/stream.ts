@@ -30,6 +30,8 @@ export const streamDefaults: StreamLimits = {
 
 /** A summary lists at most this many instances (a fleet-wide failure must not make it large). */
 const MAX_LISTED = 100;
+/** A snapshot's check fields may be this old; watchers that connect meanwhile share its bytes. */
+const SNAPSHOT_MAX_AGE_MS = 5000;
 
 interface Watch {
   names?: Set<string>;
@@ -50,7 +52,7 @@ export class RegistryStream {
   /** Instances whose failure count or error changed since the last summary. */
   private changed = new Set<string>();
   /** Snapshot texts by watch key, until the next change: watchers that connect together share one. */
-  private readonly snapshots = new Map<string, string>();
+  private readonly snapshots = new Map<string, { text: string; at: number }>();
 
   constructor(
     private readonly registry: Registry,
@@ -123,13 +125,12 @@ export class RegistryStream {
   }
 
   private snapshot(watch: Watch): string {
-    let text = this.snapshots.get(watch.key);
-    if (text === undefined) {
-      const instances = this.registry.list(watch.names && [...watch.names]).map(toView);
-      text = JSON.stringify({ type: 'snapshot', instances } satisfies RegistryEvent);
-      if (this.snapshots.size >= 64) this.snapshots.clear();
-      this.snapshots.set(watch.key, text);
-    }
+    const cached = this.snapshots.get(watch.key);
+    if (cached && Date.now() - cached.at < SNAPSHOT_MAX_AGE_MS) return cached.text;
+    const instances = this.registry.list(watch.names && [...watch.names]).map(toView);
+    const text = JSON.stringify({ type: 'snapshot', instances } satisfies RegistryEvent);
+    if (this.snapshots.size >= 64) this.snapshots.clear();
+    this.snapshots.set(watch.key, { text, at: Date.now() });
     return text;
   }
 
@@ -139,8 +140,6 @@ export class RegistryStream {
     const changed = [...this.changed].map((id) => this.registry.get(id)).filter((r): r is InstanceRecord => r !== undefined);
     this.checks = new Map();
     this.changed = new Set();
-    // Check fields moved on: a new watcher's snapshot is made afresh.
-    this.snapshots.clear();
     const at = new Date().toISOString();
     return (watch) => {
       let total = 0;
