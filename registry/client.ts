@@ -16,6 +16,7 @@ export class RegistryError extends ApiError {
 }
 
 export interface RegistryClientOptions {
+  /** One registry, or replicas as a comma-separated list (REGISTRY_URL=a,b,c). */
   registryUrl: string;
   token?: string;
   timeoutMs?: number;
@@ -30,25 +31,43 @@ function toRegistryError(err: unknown, registryUrl: string): RegistryError {
 
 /** The typed client of the registry's HTTP protocol (docs/protocol.md). */
 export class RegistryClient {
-  private readonly http: AxiosInstance;
-  readonly registryUrl: string;
+  /** Every replica given; calls go to the one that answered last and move on to the next when it doesn't. */
+  readonly registryUrls: string[];
+  private readonly clients: AxiosInstance[];
+  private current = 0;
 
   constructor(options: RegistryClientOptions) {
-    this.registryUrl = options.registryUrl.replace(/\/+$/, '');
-    this.http = axios.create({
-      baseURL: this.registryUrl,
-      timeout: options.timeoutMs ?? 5000,
-      headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
-      maxContentLength: 64 * 1024 * 1024,
-    });
+    this.registryUrls = options.registryUrl.split(',').map((url) => url.trim().replace(/\/+$/, '')).filter(Boolean);
+    this.clients = this.registryUrls.map((baseURL) =>
+      axios.create({
+        baseURL,
+        timeout: options.timeoutMs ?? 5000,
+        headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
+        maxContentLength: 64 * 1024 * 1024,
+      }),
+    );
+  }
+
+  /** The registry (replica) calls go to now. */
+  get registryUrl(): string {
+    return this.registryUrls[this.current];
   }
 
   private async call<T>(run: (http: AxiosInstance) => Promise<{ data: T }>): Promise<T> {
-    try {
-      return (await run(this.http)).data;
-    } catch (err) {
-      throw toRegistryError(err, this.registryUrl);
+    let failure: RegistryError | undefined;
+    for (let tried = 0; tried < this.clients.length; tried++) {
+      const index = (this.current + tried) % this.clients.length;
+      try {
+        const { data } = await run(this.clients[index]);
+        this.current = index;
+        return data;
+      } catch (err) {
+        failure = toRegistryError(err, this.registryUrls[index]);
+        // Not reached, or a replica that can't save (its etcd is away): the next replica may do.
+        if (failure.status !== 0 && failure.status !== 503) throw failure;
+      }
     }
+    throw failure!;
   }
 
   register(registration: RegistrationInput): Promise<RegisterResponse> {

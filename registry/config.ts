@@ -17,6 +17,14 @@ export interface RegistryOptions {
   notifyRetries: number;
   /** Let a caller register URLs on hosts other than its own address (for registrars behind NAT). */
   allowForeignHosts: boolean;
+  /** Where registrations live: `file` (DATA_DIR, one registry) or `etcd` (shared by replicas). */
+  store: 'file' | 'etcd';
+  /** etcd's client URLs (ETCD_ENDPOINTS, comma-separated), for store `etcd`. */
+  etcdEndpoints: string[];
+  /** The lease under which a replica announces itself: a hung replica loses its share after this (etcd's minimum is 2). */
+  replicaLeaseSeconds: number;
+  /** How a replica names itself to the others (its URL is announced beside it). */
+  replicaId?: string;
   logger?: Logger;
 }
 
@@ -31,6 +39,9 @@ export const registryDefaults = {
   notifyTimeoutMs: 2000,
   notifyRetries: 3,
   allowForeignHosts: false,
+  store: 'file' as const,
+  etcdEndpoints: ['http://127.0.0.1:2379'],
+  replicaLeaseSeconds: 2,
 } satisfies Partial<RegistryOptions>;
 
 /** The registry's settings from the environment (see README). */
@@ -49,5 +60,14 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): RegistryOptions {
     notifyTimeoutMs: envInt('NOTIFY_TIMEOUT_MS', registryDefaults.notifyTimeoutMs, env),
     notifyRetries: envInt('NOTIFY_RETRIES', registryDefaults.notifyRetries, env),
     allowForeignHosts: envString('REGISTRY_ALLOW_FOREIGN_HOSTS', 'false', env) === 'true',
+    store: storeKind(envString('REGISTRY_STORE', registryDefaults.store, env)),
+    etcdEndpoints: envString('ETCD_ENDPOINTS', registryDefaults.etcdEndpoints.join(','), env).split(',').map((u) => u.trim()).filter(Boolean),
+    replicaLeaseSeconds: Math.max(2, envInt('REGISTRY_REPLICA_LEASE_SECONDS', registryDefaults.replicaLeaseSeconds, env)),
+    replicaId: envOptional('REGISTRY_REPLICA_ID', env),
   };
+}
+
+function storeKind(raw: string): 'file' | 'etcd' {
+  if (raw === 'file' || raw === 'etcd') return raw;
+  throw new Error(`REGISTRY_STORE must be file or etcd, got "${raw}"`);
 }

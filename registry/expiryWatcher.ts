@@ -5,6 +5,8 @@ export interface ExpiryOptions {
   intervalMs: number;
   /** How long an instance may stay down before it is forgotten (EVICT_AFTER_MS). */
   evictAfterMs: number;
+  /** Whether this replica watches the instance (replicas split the work); every one when unset. */
+  owns?: (instanceId: string) => boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export class ExpiryWatcher {
   scan(): void {
     const now = this.now();
     for (const record of this.registry.all()) {
+      if (this.options.owns && !this.options.owns(record.instanceId)) continue;
       if (!record.heartbeatURL && record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now) {
         this.registry.markDown(record, `lease expired ${now - record.leaseExpiresAt} ms ago`, now);
       }

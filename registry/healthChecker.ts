@@ -12,6 +12,8 @@ export interface HealthCheckOptions {
   heartbeatFailures: number;
   /** Checks in flight at once, so hanging services can't starve the rest. */
   maxConcurrent: number;
+  /** Whether this replica checks the instance (replicas split the checks); every one when unset. */
+  owns?: (instanceId: string) => boolean;
 }
 
 export interface CheckObserver {
@@ -104,6 +106,7 @@ export class HealthChecker {
     const matches: string[] = [];
     for (const record of this.registry.all()) {
       if (!record.heartbeatURL || record.state !== 'up' || heartbeatHostPort(record.heartbeatURL) !== hostPort) continue;
+      if (this.options.owns && !this.options.owns(record.instanceId)) continue;
       matches.push(record.instanceId);
       if (matches.length > 2) return;
     }
@@ -112,7 +115,7 @@ export class HealthChecker {
 
   /** Checks every instance now, within the concurrency bound; resolves when all are done. */
   async sweep(): Promise<void> {
-    const records = [...this.registry.all()].filter((r) => r.heartbeatURL);
+    const records = [...this.registry.all()].filter((r) => r.heartbeatURL && (!this.options.owns || this.options.owns(r.instanceId)));
     let next = 0;
     const lane = async () => {
       while (next < records.length) {
@@ -141,6 +144,7 @@ export class HealthChecker {
         continue;
       }
       this.schedule(id, now + jitter(this.options.intervalMs, 0.05));
+      if (this.options.owns && !this.options.owns(id)) continue; // another replica's: kept on the schedule for a takeover
       if (this.inFlight.size < this.options.maxConcurrent) void this.check(record);
       else this.waiting.add(record);
     }

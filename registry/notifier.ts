@@ -62,13 +62,18 @@ export class Notifier {
 
   /** The seq of the last patch given to this subscriber (0 before the first). */
   lastSeq(subscriberId: string): number {
-    return this.queues.get(subscriberId)?.seq ?? 0;
+    return Math.max(0, this.queues.get(subscriberId)?.seq ?? 0);
   }
 
-  /** Queues changes for a subscriber; `always` sends a patch even when both lists are empty. */
-  enqueue(subscriberId: string, updateURL: string, added: PatchEntry[], removed: PatchEntry[], always = false): void {
+  /**
+   * Queues changes for a subscriber; `always` sends a patch even when both lists are empty. `startSeq`
+   * numbers a new queue's patches from one past it (-1: the first is seq 0, which makes the subscriber re-sync).
+   */
+  enqueue(subscriberId: string, updateURL: string, added: PatchEntry[], removed: PatchEntry[], always = false, startSeq?: number): void {
     if (added.length === 0 && removed.length === 0 && !always) return;
+    const fresh = !this.queues.has(subscriberId);
     const queue = this.queue(subscriberId, updateURL);
+    if (fresh && startSeq !== undefined) queue.seq = startSeq;
     queue.updateURL = updateURL;
     queue.forced ||= always;
     const now = performance.now();

@@ -32,6 +32,8 @@ export interface RegistryChange {
   instance: InstanceRecord;
   /** Set on 'updated': what the instance was before (its id, name or URL may have changed). */
   previous?: { instanceId: string; serviceName: string; serviceURL: string; state: InstanceState };
+  /** Learned from another replica through the shared store, not made here: it is not saved again. */
+  remote?: boolean;
 }
 
 export interface RegistryEvents {
@@ -188,12 +190,50 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return true;
   }
 
-  remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered'): InstanceRecord | undefined {
+  remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered', remote = false): InstanceRecord | undefined {
     const record = this.byId.get(instanceId);
     if (!record) return undefined;
     this.unindex(record);
-    this.emit('change', { type, instance: record });
+    this.emit('change', { type, instance: record, remote });
     return record;
+  }
+
+  /**
+   * An instance as another replica saved it. A registration replaces what is here (the same URL under a
+   * new id too); a state change or a renewal moves only the state, keeping this replica's latest check.
+   * Announced as the change it is, marked remote.
+   */
+  applyRemote(saved: InstanceRecord, kind: ChangeType | 'lease'): void {
+    const existing = this.byId.get(saved.instanceId) ?? this.getByUrl(saved.serviceURL);
+    if (!existing) {
+      const record: InstanceRecord = { ...saved, consecutiveFailures: 0 };
+      const urlHolder = this.getByUrl(record.serviceURL);
+      if (urlHolder) this.remove(urlHolder.instanceId, 'deregistered', true);
+      this.index(record);
+      this.emit('change', { type: 'registered', instance: record, remote: true });
+      return;
+    }
+    if (kind === 'registered' || kind === 'updated' || existing.instanceId !== saved.instanceId || existing.serviceURL !== saved.serviceURL) {
+      const previous = { instanceId: existing.instanceId, serviceName: existing.serviceName, serviceURL: existing.serviceURL, state: existing.state };
+      const urlHolder = this.getByUrl(saved.serviceURL);
+      if (urlHolder && urlHolder !== existing) this.remove(urlHolder.instanceId, 'deregistered', true);
+      this.unindex(existing);
+      // Fields the saved record lacks were undefined when it was saved.
+      const cleared = { serviceUpdateURL: undefined, heartbeatURL: undefined, ttlSeconds: undefined, leaseExpiresAt: undefined, upSince: undefined, downSince: undefined, lastError: undefined };
+      Object.assign(existing, cleared, saved, { consecutiveFailures: 0 });
+      this.index(existing);
+      this.emit('change', { type: 'updated', instance: existing, previous, remote: true });
+      return;
+    }
+    const wasState = existing.state;
+    Object.assign(existing, {
+      state: saved.state,
+      upSince: saved.upSince,
+      downSince: saved.downSince,
+      lastError: saved.lastError,
+      leaseExpiresAt: saved.leaseExpiresAt,
+    });
+    if (wasState !== saved.state) this.emit('change', { type: saved.state, instance: existing, remote: true });
   }
 
   markUp(record: InstanceRecord, now = Date.now()): void {

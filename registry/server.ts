@@ -9,6 +9,12 @@ import { Notifier } from './notifier.ts';
 import { Announcer } from './announcer.ts';
 import { Outbound } from './outbound.ts';
 import { RegistrationStore } from './store.ts';
+import { FileCatalogStore, type CatalogStore } from './catalogStore.ts';
+import { EtcdStore } from './etcdStore.ts';
+import { ReplicaSet } from './replicaSet.ts';
+import { Takeover } from './takeover.ts';
+import { Etcd3 } from 'etcd3';
+import { randomUUID } from 'node:crypto';
 import { HostCheck } from './hostCheck.ts';
 import { registryMetrics } from './metrics.ts';
 import type { RegistryOptions } from './config.ts';
@@ -51,7 +57,11 @@ export class RegistryServer {
   readonly metrics: prom.Registry;
   private server?: http.Server;
   private readonly outbound = new Outbound((hostPort) => this.checker.peerClosed(hostPort));
-  private readonly store: RegistrationStore;
+  private readonly store: CatalogStore;
+  /** With REGISTRY_STORE=etcd: the client, the replicas and who owns what. */
+  private readonly etcd?: Etcd3;
+  private replicas?: ReplicaSet;
+  private readonly takeover?: Takeover;
   private readonly checker: HealthChecker;
   private readonly expiry: ExpiryWatcher;
   private readonly notifier: Notifier;
@@ -67,14 +77,21 @@ export class RegistryServer {
     const { metrics, registrations, checkObserver, notifierObserver } = registryMetrics(this.registry);
     this.metrics = metrics;
     this.registrations = registrations;
-    this.store = new RegistrationStore(options.dataDir, this.logger);
-    this.registry.on('change', ({ type, instance }) => this.store.changed(instance, type === 'deregistered' || type === 'evicted'));
+    if (options.store === 'etcd') {
+      // A call etcd doesn't answer within 2 s fails, so a write answers 503 instead of hanging.
+      this.etcd = new Etcd3({ hosts: options.etcdEndpoints, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }) });
+      this.store = new EtcdStore(this.etcd, this.registry, this.logger);
+    } else this.store = new FileCatalogStore(new RegistrationStore(options.dataDir, this.logger));
+    // Nothing is owned until this replica is in the set; one registry alone (file) owns everything.
+    const owns = this.etcd ? (id: string) => this.replicas?.owns(id) ?? false : undefined;
+    this.registry.on('change', (change) => change.remote || this.store.changed(change));
     this.stream = new RegistryStream(this.registry, undefined, this.metrics);
     const checkOptions = {
       intervalMs: options.heartbeatIntervalMs,
       timeoutMs: options.heartbeatTimeoutMs,
       heartbeatFailures: options.heartbeatFailures,
       maxConcurrent: options.heartbeatConcurrency,
+      owns,
     };
     this.checker = new HealthChecker(this.registry, this.outbound, checkOptions, this.logger, {
       onCheck: (record, result) => {
@@ -82,10 +99,19 @@ export class RegistryServer {
         this.stream.onCheck(record, result);
       },
     });
-    this.expiry = new ExpiryWatcher(this.registry, { intervalMs: options.heartbeatIntervalMs, evictAfterMs: options.evictAfterMs }, this.logger);
+    this.expiry = new ExpiryWatcher(this.registry, { intervalMs: options.heartbeatIntervalMs, evictAfterMs: options.evictAfterMs, owns }, this.logger);
     const notifyOptions = { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries, token: options.token };
     this.notifier = new Notifier(this.outbound, notifyOptions, this.logger, notifierObserver);
-    this.announcer = new Announcer(this.registry, this.notifier, { notifyTimeoutMs: options.notifyTimeoutMs });
+    this.announcer = new Announcer(this.registry, this.notifier, { notifyTimeoutMs: options.notifyTimeoutMs, owns });
+    if (owns) {
+      this.takeover = new Takeover(this.registry, owns, {
+        adopt: (record) => {
+          this.checker.checkSoon(record.instanceId);
+          this.announcer.adopt(record);
+        },
+        release: (id) => this.notifier.forget(id),
+      });
+    }
     this.registry.on('change', (change) => this.stream.onChange(change));
     this.hostCheck = new HostCheck(options.allowForeignHosts);
     this.app = this.buildApp();
@@ -98,12 +124,13 @@ export class RegistryServer {
   }
 
   async start(): Promise<this> {
-    const restored = this.store.load();
+    const restored = await this.store.load();
     for (const record of restored) {
       if (!this.registry.restore(record)) continue;
-      this.checker.checkSoon(record.instanceId);
+      if (!this.takeover) this.checker.checkSoon(record.instanceId); // replicas check what they adopt
     }
     if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
+    await this.store.follow();
     const handler = registerEndpoint({
       limit: MAX_BODY_BYTES,
       authorize: this.authorize,
@@ -112,6 +139,15 @@ export class RegistryServer {
       logger: this.logger,
     });
     this.server = await listen(handler, this.options.host, this.options.port);
+    if (this.etcd && this.takeover) {
+      const takeover = this.takeover;
+      this.replicas = new ReplicaSet(this.etcd, this.options.replicaId ?? randomUUID().slice(0, 8), this.url, this.options.replicaLeaseSeconds, this.logger);
+      this.replicas.on('changed', () => {
+        const { adopted, released } = takeover.rebalance();
+        if (adopted || released) this.logger.info(`took over ${adopted} instance(s), handed over ${released}`);
+      });
+      await this.replicas.start();
+    }
     this.checker.start();
     this.expiry.start();
     if (!this.options.token && !isLoopback(this.options.host)) {
@@ -124,6 +160,8 @@ export class RegistryServer {
   }
 
   async stop(): Promise<void> {
+    // First out of the set, so the others take over at once.
+    await this.replicas?.stop();
     this.checker.stop();
     this.expiry.stop();
     this.stream.close();
@@ -132,6 +170,7 @@ export class RegistryServer {
     this.changeLog.flush();
     await this.store.flush();
     this.store.close();
+    this.etcd?.close();
     this.outbound.destroy();
   }
 
@@ -141,12 +180,28 @@ export class RegistryServer {
   }
 
   /** Waits until every change so far is on disk: what a 200 to a registration, a deregistration or a lease renewal promises. */
-  private async durable(): Promise<void> {
+  private async durable(instanceId: string): Promise<void> {
     try {
-      await this.store.sync();
+      await this.store.sync(instanceId);
     } catch (err) {
       throw new HttpError(503, 'store_unavailable', `the change could not be saved (${(err as Error).message}); try again`, { 'Retry-After': '1' });
     }
+  }
+
+  /** The replica mode's state: the live replicas with what each owns, and whether etcd answers. */
+  private replicaHealth(): Record<string, unknown> {
+    if (!this.etcd || !(this.store instanceof EtcdStore)) return { store: 'file' };
+    const owned = new Map<string, number>();
+    for (const record of this.registry.all()) {
+      const owner = this.replicas?.owner(record.instanceId) ?? '';
+      owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    }
+    return {
+      store: 'etcd',
+      etcd: this.store.unreachable === undefined ? { status: 'ok' } : { status: 'unreachable', reason: this.store.unreachable },
+      replica: this.replicas?.id,
+      replicas: (this.replicas?.members ?? []).map((r) => ({ id: r.id, url: r.url, owns: owned.get(r.id) ?? 0 })),
+    };
   }
 
   /** With a token set, every call but GET and HEAD needs `Authorization: Bearer <token>`. */
@@ -171,7 +226,7 @@ export class RegistryServer {
       throw err;
     }
     const { record, created } = registered;
-    const [seq] = await Promise.all([this.announcer.answerSeq(record), this.durable()]);
+    const [seq] = await Promise.all([this.announcer.answerSeq(record), this.durable(record.instanceId)]);
     this.registrations.inc();
     const verb = created ? 'registered' : 're-registered';
     this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
@@ -198,7 +253,16 @@ export class RegistryServer {
       res.type('html').send(dashboardPage(cspNonce(res)));
     });
     app.get('/health', (_req, res) => {
-      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight });
+      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...this.replicaHealth() });
+    });
+    // Replicas hold this open to each other: a peer's crash closes it at once.
+    app.get('/replicas/link', (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.write('\n');
+      req.socket.setKeepAlive(true, 1000);
+    });
+    app.get('/replicas', (_req, res) => {
+      res.json(this.replicaHealth());
     });
 
     app.get('/services', (req, res) => {
@@ -216,7 +280,7 @@ export class RegistryServer {
     const deregister = async (record: InstanceRecord | undefined, what: string) => {
       if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
       this.registry.remove(record.instanceId, 'deregistered');
-      await this.durable();
+      await this.durable(record.instanceId);
       this.changeLog.info('deregistered', `deregistered ${record.serviceName} at ${record.serviceURL}`);
       return toView(record);
     };
@@ -241,8 +305,8 @@ export class RegistryServer {
       if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
       this.registry.renewLease(record);
       // A renewal is no change anyone is told of, but its 200 promises it is on disk.
-      this.store.changed(record);
-      await this.durable();
+      this.store.changed({ type: 'lease', instance: record });
+      await this.durable(record.instanceId);
       const answer: LeaseResponse = {
         instanceId,
         leaseExpiresAt: new Date(record.leaseExpiresAt!).toISOString(),
@@ -260,6 +324,7 @@ export class RegistryServer {
     app.all('/services/:instanceId', methodNotAllowed(['DELETE']));
     app.all('/services/:instanceId/lease', methodNotAllowed(['PUT']));
     app.all('/health', methodNotAllowed(['GET']));
+    app.all('/replicas', methodNotAllowed(['GET']));
     finishApp(app, this.logger);
     return app;
   }

@@ -14,7 +14,7 @@ const MIN_COMPACT_BYTES = 4 * 1024 * 1024;
  * What is saved of an instance: who it is and its state, not its latest check (a restarted
  * registry checks everyone again at once, so check results would be stale anyway).
  */
-function persisted(record: InstanceRecord): string {
+export function persisted(record: InstanceRecord): string {
   const { lastCheckAt: _at, lastLatencyMs: _latency, consecutiveFailures: _failures, lastError: _error, ...kept } = record;
   return JSON.stringify(kept);
 }

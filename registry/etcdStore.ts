@@ -1,0 +1,257 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'winston';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { ChangeType, InstanceRecord, Registry } from './registry.ts';
+import type { CatalogStore, StoreChange } from './catalogStore.ts';
+import { persisted } from './store.ts';
+
+type Kind = ChangeType | 'lease';
+interface Saved {
+  /** Which store wrote it: a replica skips the echo of its own writes. */
+  by: string;
+  kind: Kind;
+  record: InstanceRecord;
+}
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+/** What is still to be written for one instance; changes made meanwhile merge into it. */
+interface Slot {
+  kind: Kind;
+  /** Only a health verdict (up, down, eviction): written only if nobody wrote the key since we read it. */
+  conditional: boolean;
+  previousId?: string;
+  waiters: Waiter[];
+}
+
+/** Changes a replica decides on its own; a client's registration, renewal or deregistration is the newest truth. */
+const CONDITIONAL = new Set<Kind>(['up', 'down', 'evicted']);
+const RETRY_MS = 1000;
+
+/**
+ * The registrations in etcd, one key per instance (`<prefix>instances/<id>`), shared by every replica.
+ * Each replica keeps the whole catalog in memory from one list at revision R and a watch from R+1,
+ * and applies what others write to its Registry (so its announcer tells its subscribers); a lost or
+ * compacted watch lists again and applies the difference. `sync(id)` resolves once etcd has committed
+ * that instance's changes so far. A health verdict is a transaction that compares the key's revision with
+ * the one this replica last saw, so a replica that wakes from a pause can't undo newer state.
+ */
+export class EtcdStore implements CatalogStore {
+  private readonly by = randomUUID();
+  private readonly revisions = new Map<string, string>();
+  private readonly pending = new Map<string, Slot>();
+  private readonly writing = new Map<string, Slot>();
+  private readonly failed = new Map<string, Slot>();
+  private watcher?: Watcher;
+  private listedAt = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private closed = false;
+  private relisting?: Promise<void>;
+  /** Whether etcd answered the last call; a reason when it did not. */
+  unreachable?: string;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly registry: Registry,
+    private readonly logger: Logger,
+    private readonly prefix = '/switchboard/',
+  ) {}
+
+  private key(id: string): string {
+    return `${this.prefix}instances/${id}`;
+  }
+
+  async load(): Promise<InstanceRecord[]> {
+    const { saved, revision } = await this.list();
+    this.listedAt = revision;
+    return saved.map((s) => ({ ...s.record, consecutiveFailures: 0 }));
+  }
+
+  /** After the listing is restored: follow every change after it. */
+  async follow(): Promise<void> {
+    await this.watchFrom(this.listedAt + 1);
+  }
+
+  changed(change: StoreChange): void {
+    const id = change.instance.instanceId;
+    const slot = this.pending.get(id) ?? this.failed.get(id) ?? { kind: change.type, conditional: true, waiters: [] };
+    this.failed.delete(id);
+    const registration = (kind: Kind) => kind === 'registered' || kind === 'updated';
+    if (registration(change.type) || !registration(slot.kind)) slot.kind = change.type;
+    slot.conditional &&= CONDITIONAL.has(change.type);
+    if (change.previous && change.previous.instanceId !== id) slot.previousId = change.previous.instanceId;
+    this.pending.set(id, slot);
+    void this.pump(id);
+  }
+
+  sync(instanceId: string): Promise<void> {
+    const slot = this.pending.get(instanceId) ?? this.writing.get(instanceId);
+    if (!slot) return Promise.resolve();
+    return new Promise((resolve, reject) => slot.waiters.push({ resolve, reject }));
+  }
+
+  async flush(): Promise<void> {
+    const ids = [...this.pending.keys(), ...this.writing.keys()];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(ids.map((id) => this.sync(id))), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    void this.watcher?.cancel().catch(() => undefined);
+  }
+
+  /** One write at a time per instance; each carries every change to it made while the one before ran. */
+  private async pump(id: string): Promise<void> {
+    if (this.writing.has(id)) return;
+    for (let slot = this.pending.get(id); slot && !this.closed; slot = this.pending.get(id)) {
+      this.pending.delete(id);
+      this.writing.set(id, slot);
+      try {
+        await this.write(id, slot);
+        this.reachable();
+        for (const waiter of slot.waiters) waiter.resolve();
+      } catch (err) {
+        const reason = (err as Error).message;
+        this.lost(reason);
+        for (const waiter of slot.waiters) waiter.reject(new Error(`etcd did not commit the change (${reason})`));
+        // Memory has the change already: write it again in a while, so etcd catches up when it is back.
+        this.failed.set(id, { ...slot, waiters: [] });
+        this.retryTimer ??= setTimeout(() => this.retryFailed(), RETRY_MS);
+      } finally {
+        this.writing.delete(id);
+      }
+    }
+  }
+
+  private retryFailed(): void {
+    this.retryTimer = undefined;
+    for (const [id, slot] of this.failed) {
+      this.failed.delete(id);
+      if (!this.pending.has(id)) this.pending.set(id, slot);
+      void this.pump(id);
+    }
+  }
+
+  /** Writes what memory holds now (a delete when it holds nothing), in one transaction with the old key of a renamed instance. */
+  private async write(id: string, slot: Slot): Promise<void> {
+    const record = this.registry.get(id);
+    const ops = [];
+    if (slot.previousId !== undefined && !this.registry.get(slot.previousId)) ops.push(this.client.delete().key(this.key(slot.previousId)));
+    if (record) ops.push(this.client.put(this.key(id)).value(`{"by":${JSON.stringify(this.by)},"kind":"${slot.kind}","record":${persisted(record)}}`));
+    else ops.push(this.client.delete().key(this.key(id)));
+    const base = this.revisions.get(id) ?? '0';
+    const txn = slot.conditional ? this.client.if(this.key(id), 'Mod', '==', base) : this.client.if(this.key(id), 'Mod', '>', -1);
+    const answer = await txn.then(...ops).commit();
+    if (!answer.succeeded) {
+      // Someone wrote it since we read it: theirs is newer, and the watch brings it here.
+      this.logger.info(`not saving ${slot.kind} of ${id}: another replica changed it after revision ${base}`);
+      return;
+    }
+    if (record) this.revisions.set(id, answer.header.revision);
+    else this.revisions.delete(id);
+  }
+
+  private async list(): Promise<{ saved: Saved[]; revision: number }> {
+    const answer = await this.client.getAll().prefix(this.key('')).exec();
+    const saved: Saved[] = [];
+    for (const kv of answer.kvs) {
+      const value = this.parse(kv);
+      if (!value) continue;
+      this.revisions.set(value.record.instanceId, kv.mod_revision);
+      saved.push(value);
+    }
+    return { saved, revision: Number(answer.header.revision) };
+  }
+
+  private parse(kv: IKeyValue): Saved | undefined {
+    try {
+      const value = JSON.parse(kv.value.toString()) as Saved;
+      if (value?.record?.instanceId && value.record.serviceURL) return value;
+    } catch {
+      // not ours: skipped below
+    }
+    this.logger.error(`skipping an unreadable value at ${kv.key.toString()}`);
+    return undefined;
+  }
+
+  private async watchFrom(revision: number): Promise<void> {
+    const watcher = await this.client.watch().prefix(this.key('')).startRevision(String(revision)).create();
+    if (this.closed) return void watcher.cancel().catch(() => undefined);
+    this.watcher = watcher;
+    watcher.on('data', (res) => this.onEvents(res.events));
+    watcher.on('connected', () => this.reachable());
+    watcher.on('disconnected', (err) => this.lost(`watch disconnected: ${err.message}`));
+    watcher.on('error', (err) => {
+      // Cancelled, most often because the revision it would resume from was compacted away.
+      this.logger.warn(`the etcd watch ended (${err.message}); listing the registrations again`);
+      void this.relist();
+    });
+  }
+
+  private onEvents(events: { type: string; kv: IKeyValue }[]): void {
+    const parsed = events.map((event) => ({ event, value: event.type === 'Put' ? this.parse(event.kv) : undefined }));
+    // A rename is one transaction (delete the old key, put the new): the put moves the instance, the delete must not remove it.
+    const movedUrls = new Set(parsed.flatMap(({ value }) => (value ? [value.record.serviceURL] : [])));
+    for (const { event, value } of parsed) {
+      const id = event.kv.key.toString().slice(this.key('').length);
+      if (event.type === 'Delete') {
+        this.revisions.delete(id);
+        const held = this.registry.get(id);
+        if (held && !movedUrls.has(held.serviceURL) && !this.pending.has(id)) this.registry.remove(id, 'deregistered', true);
+        continue;
+      }
+      if (!value) continue;
+      this.revisions.set(id, event.kv.mod_revision);
+      if (value.by !== this.by) this.registry.applyRemote(value.record, value.kind);
+    }
+  }
+
+  /** Lists again (until etcd answers), applies the difference to memory, and watches from there. */
+  private relist(): Promise<void> {
+    this.relisting ??= (async () => {
+      void this.watcher?.cancel().catch(() => undefined);
+      this.watcher = undefined;
+      for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 5000)) {
+        try {
+          const { saved, revision } = await this.list();
+          this.applyListing(saved);
+          await this.watchFrom(revision + 1);
+          this.reachable();
+          return;
+        } catch (err) {
+          this.lost((err as Error).message);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    })().finally(() => (this.relisting = undefined));
+    return this.relisting;
+  }
+
+  private applyListing(saved: Saved[]): void {
+    const listed = new Set<string>();
+    for (const { kind, record } of saved) {
+      listed.add(record.instanceId);
+      const held = this.registry.get(record.instanceId);
+      if (held && persisted(held) === persisted(record)) continue;
+      this.registry.applyRemote(record, held ? kind : 'registered');
+    }
+    for (const record of [...this.registry.all()]) {
+      const id = record.instanceId;
+      if (!listed.has(id) && !this.pending.has(id) && !this.writing.has(id) && !this.failed.has(id)) this.registry.remove(id, 'deregistered', true);
+    }
+  }
+
+  private reachable(): void {
+    if (this.unreachable !== undefined) this.logger.info('etcd answers again');
+    this.unreachable = undefined;
+  }
+
+  private lost(reason: string): void {
+    if (this.unreachable === undefined) this.logger.warn(`etcd is unreachable (${reason}); reads answer from memory, changes answer 503`);
+    this.unreachable = reason;
+  }
+}
