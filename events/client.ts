@@ -3,7 +3,8 @@
  * what is published at once, and (in handler.ts, re-exported here) the /event endpoint a service mounts
  * to receive its topics.
  */
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
+import { ApiError, classifyUpstream } from '../shared/apiError.ts';
 import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { readEventStream } from '../shared/sse.ts';
 import { topicProblem } from './topics.ts';
@@ -12,15 +13,8 @@ import type { EventEnvelope, PublishAnswer, PublishedRef, PublishInput, Subscrib
 export { eventSubscriber, subscriptionMetadata, type EventHandler, type EventSubscriberOptions } from './handler.ts';
 
 /** The events service answered with an error (status and code from its JSON error), or could not be reached (status 0). */
-export class EventsError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'EventsError';
-  }
+export class EventsError extends ApiError {
+  override readonly name = 'EventsError';
 
   /** Worth trying again: unreachable, timed out, busy or stopping. */
   get transient(): boolean {
@@ -30,11 +24,9 @@ export class EventsError extends Error {
 
 function toEventsError(err: unknown): EventsError {
   if (err instanceof EventsError) return err;
-  if (isAxiosError(err)) {
-    const body = err.response?.data as { error?: { code?: string; message?: string } } | undefined;
-    if (err.response) return new EventsError(err.response.status, body?.error?.code ?? 'http_error', body?.error?.message ?? `events answered ${err.response.status}`);
-    return new EventsError(0, err.code ?? 'unreachable', `the events service is unreachable (${err.code ?? err.message})`);
-  }
+  const failure = classifyUpstream(err);
+  if (failure?.kind === 'answered') return EventsError.answered(failure, 'events');
+  if (failure && failure.kind !== 'no_provider') return EventsError.unreachable(failure, 'the events service');
   return new EventsError(0, (err as { code?: string }).code ?? 'unreachable', (err as Error).message);
 }
 
