@@ -134,3 +134,18 @@ test('group commit: a thousand changes, each waited for, take a few writes, not 
   store.close();
   assert.equal(new RegistrationStore(dir, silent).load().length, 1000);
 });
+
+test('a sync with nothing to write resolves, and so does every one after it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-'));
+  const store = new RegistrationStore(dir, silent, 10);
+  store.load();
+  await store.sync();
+  await store.sync();
+  store.changed(record(1));
+  await store.sync();
+  await Promise.all([store.sync(), store.sync()]);
+  store.changed(record(2));
+  await store.sync();
+  store.close();
+  assert.equal(new RegistrationStore(dir, silent).load().length, 2);
+});

@@ -141,38 +141,41 @@ export class RegistrationStore {
 
   /** One write at a time; each takes every change that arrived while the one before it ran. */
   private pump(): Promise<void> {
-    this.writing ??= (async () => {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      try {
-        while (this.lines.length > 0 || this.waiters.length > 0) {
-          const upTo = this.appended;
-          const text = this.lines.join('');
-          this.lines = [];
-          try {
-            if (this.compactNext || this.broken || this.journal === undefined || this.journalBytes > Math.max(MIN_COMPACT_BYTES, 2 * this.snapshotBytes)) {
-              this.compactNext = false;
-              await this.compact();
-            } else if (text) await this.append(text);
-            this.broken = false;
-            this.settle(upTo);
-          } catch (err) {
-            this.broken = true;
-            this.settle(upTo, new Error(`could not save registrations: ${(err as Error).message}`));
-            this.logger.error(`could not save registrations: ${(err as Error).message}`);
-            // Try again in a while; the changes are still in memory and the next write starts a new journal.
-            this.timer ??= setTimeout(() => {
-              this.timer = undefined;
-              void this.pump();
-            }, 1000);
-            return;
-          }
-        }
-      } finally {
-        this.writing = undefined;
-      }
-    })();
+    // Cleared when the write settles, not inside it (a write with nothing to do ends before `??=` stores it);
+    // a sync() that came in between the write's last look and now is served by the next one.
+    this.writing ??= this.write().finally(() => {
+      this.writing = undefined;
+      if (this.waiters.length > 0) void this.pump();
+    });
     return this.writing;
+  }
+
+  private async write(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.lines.length > 0 || this.waiters.length > 0) {
+      const upTo = this.appended;
+      const text = this.lines.join('');
+      this.lines = [];
+      try {
+        if (this.compactNext || this.broken || this.journal === undefined || this.journalBytes > Math.max(MIN_COMPACT_BYTES, 2 * this.snapshotBytes)) {
+          this.compactNext = false;
+          await this.compact();
+        } else if (text) await this.append(text);
+        this.broken = false;
+        this.settle(upTo);
+      } catch (err) {
+        this.broken = true;
+        this.settle(upTo, new Error(`could not save registrations: ${(err as Error).message}`));
+        this.logger.error(`could not save registrations: ${(err as Error).message}`);
+        // Try again in a while; the changes are still in memory and the next write starts a new journal.
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          void this.pump();
+        }, 1000);
+        return;
+      }
+    }
   }
 
   private settle(upTo: number, err?: Error): void {
