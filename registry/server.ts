@@ -2,7 +2,7 @@ import http from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
-import { InstanceIdInUse, Registry, toView, type InstanceRecord } from './registry.ts';
+import { Registry, toView } from './registry.ts';
 import { HealthChecker } from './healthChecker.ts';
 import { ExpiryWatcher } from './expiryWatcher.ts';
 import { Notifier } from './notifier.ts';
@@ -10,25 +10,21 @@ import { Announcer } from './announcer.ts';
 import { Outbound } from './outbound.ts';
 import { RegistrationStore } from './store.ts';
 import { FileCatalogStore, type CatalogStore } from './catalogStore.ts';
-import { EtcdStore } from './etcdStore.ts';
-import { ReplicaSet } from './replicaSet.ts';
-import { Takeover } from './takeover.ts';
-import { Etcd3 } from 'etcd3';
-import { randomUUID } from 'node:crypto';
+import { Replication, replicaLink } from './replication.ts';
 import { HostCheck } from './hostCheck.ts';
 import { registryMetrics } from './metrics.ts';
 import type { RegistryOptions } from './config.ts';
-import { registrationSchema, type LeaseResponse, type RegisterResponse, type ServicesListing } from './protocol.ts';
+import type { ServicesListing } from './protocol.ts';
 import { createApp, finishApp, listen, closeServer, boundPort, DEFAULT_JSON_LIMIT } from '../shared/http.ts';
 import { HttpError, methodNotAllowed, payloadTooLarge } from '../shared/errors.ts';
 import { bearerMatches } from '../shared/auth.ts';
-import { parseBody, parseWith, httpUrl } from '../shared/validate.ts';
+import { parseWith, httpUrl } from '../shared/validate.ts';
 import type { prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
-import { RateLimitedLog } from './rateLimitedLog.ts';
+import { ClientChanges } from './clientChanges.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
@@ -58,32 +54,23 @@ export class RegistryServer {
   private server?: http.Server;
   private readonly outbound = new Outbound((hostPort) => this.checker.peerClosed(hostPort));
   private readonly store: CatalogStore;
-  /** With REGISTRY_STORE=etcd: the client, the replicas and who owns what. */
-  private readonly etcd?: Etcd3;
-  private replicas?: ReplicaSet;
-  private readonly takeover?: Takeover;
+  /** With REGISTRY_STORE=etcd: etcd, the replicas and who owns what. */
+  private readonly replication?: Replication;
   private readonly checker: HealthChecker;
   private readonly expiry: ExpiryWatcher;
   private readonly notifier: Notifier;
   private readonly announcer: Announcer;
   private readonly stream: RegistryStream;
-  private readonly hostCheck: HostCheck;
-  private readonly registrations: prom.Counter;
-  private readonly changeLog: RateLimitedLog;
+  private readonly changes: ClientChanges;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
-    this.changeLog = new RateLimitedLog(this.logger);
     const { metrics, registrations, checkObserver, notifierObserver } = registryMetrics(this.registry);
     this.metrics = metrics;
-    this.registrations = registrations;
-    if (options.store === 'etcd') {
-      // A call etcd doesn't answer within 2 s fails, so a write answers 503 instead of hanging.
-      this.etcd = new Etcd3({ hosts: options.etcdEndpoints, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }) });
-      this.store = new EtcdStore(this.etcd, this.registry, this.logger);
-    } else this.store = new FileCatalogStore(new RegistrationStore(options.dataDir, this.logger));
-    // Nothing is owned until this replica is in the set; one registry alone (file) owns everything.
-    const owns = this.etcd ? (id: string) => this.replicas?.owns(id) ?? false : undefined;
+    if (options.store === 'etcd') this.replication = new Replication(options, this.registry, this.logger);
+    this.store = this.replication?.store ?? new FileCatalogStore(new RegistrationStore(options.dataDir, this.logger));
+    // One registry alone (the file store) owns everything.
+    const owns = this.replication?.owns;
     this.registry.on('change', (change) => change.remote || this.store.changed(change));
     this.stream = new RegistryStream(this.registry, undefined, this.metrics);
     const checkOptions = {
@@ -103,17 +90,16 @@ export class RegistryServer {
     const notifyOptions = { timeoutMs: options.notifyTimeoutMs, retries: options.notifyRetries, token: options.token };
     this.notifier = new Notifier(this.outbound, notifyOptions, this.logger, notifierObserver);
     this.announcer = new Announcer(this.registry, this.notifier, { notifyTimeoutMs: options.notifyTimeoutMs, owns });
-    if (owns) {
-      this.takeover = new Takeover(this.registry, owns, {
-        adopt: (record) => {
-          this.checker.checkSoon(record.instanceId);
-          this.announcer.adopt(record);
-        },
-        release: (id) => this.notifier.forget(id),
-      });
-    }
+    this.replication?.onTakeover({
+      adopt: (record) => {
+        this.checker.checkSoon(record.instanceId);
+        this.announcer.adopt(record);
+      },
+      release: (id) => this.notifier.forget(id),
+    });
     this.registry.on('change', (change) => this.stream.onChange(change));
-    this.hostCheck = new HostCheck(options.allowForeignHosts);
+    const hostCheck = new HostCheck(options.allowForeignHosts);
+    this.changes = new ClientChanges(this.registry, this.store, this.announcer, hostCheck, registrations, options.heartbeatIntervalMs, this.logger);
     this.app = this.buildApp();
   }
 
@@ -127,27 +113,19 @@ export class RegistryServer {
     const restored = await this.store.load();
     for (const record of restored) {
       if (!this.registry.restore(record)) continue;
-      if (!this.takeover) this.checker.checkSoon(record.instanceId); // replicas check what they adopt
+      if (!this.replication) this.checker.checkSoon(record.instanceId); // replicas check what they adopt
     }
     if (restored.length) this.logger.info(`restored ${restored.length} registration(s); checking them now`);
     await this.store.follow();
     const handler = registerEndpoint({
       limit: MAX_BODY_BYTES,
       authorize: this.authorize,
-      register: (body, remoteAddress) => this.register(body, remoteAddress),
+      register: (body, remoteAddress) => this.changes.register(body, remoteAddress),
       fallback: this.app,
       logger: this.logger,
     });
     this.server = await listen(handler, this.options.host, this.options.port);
-    if (this.etcd && this.takeover) {
-      const takeover = this.takeover;
-      this.replicas = new ReplicaSet(this.etcd, this.options.replicaId ?? randomUUID().slice(0, 8), this.url, this.options.replicaLeaseSeconds, this.logger);
-      this.replicas.on('changed', () => {
-        const { adopted, released } = takeover.rebalance();
-        if (adopted || released) this.logger.info(`took over ${adopted} instance(s), handed over ${released}`);
-      });
-      await this.replicas.start();
-    }
+    await this.replication?.join(this.url);
     this.checker.start();
     this.expiry.start();
     if (!this.options.token && !isLoopback(this.options.host)) {
@@ -160,48 +138,22 @@ export class RegistryServer {
   }
 
   async stop(): Promise<void> {
-    // First out of the set, so the others take over at once.
-    await this.replicas?.stop();
+    await this.replication?.leave();
     this.checker.stop();
     this.expiry.stop();
     this.stream.close();
     if (this.server) await closeServer(this.server, 1000);
     this.notifier.close();
-    this.changeLog.flush();
+    this.changes.flush();
     await this.store.flush();
     this.store.close();
-    this.etcd?.close();
+    this.replication?.close();
     this.outbound.destroy();
   }
 
   /** Checks every instance now (used by benchmarks to time one sweep). */
   sweep(): Promise<void> {
     return this.checker.sweep();
-  }
-
-  /** Waits until every change so far is on disk: what a 200 to a registration, a deregistration or a lease renewal promises. */
-  private async durable(instanceId: string): Promise<void> {
-    try {
-      await this.store.sync(instanceId);
-    } catch (err) {
-      throw new HttpError(503, 'store_unavailable', `the change could not be saved (${(err as Error).message}); try again`, { 'Retry-After': '1' });
-    }
-  }
-
-  /** The replica mode's state: the live replicas with what each owns, and whether etcd answers. */
-  private replicaHealth(): Record<string, unknown> {
-    if (!this.etcd || !(this.store instanceof EtcdStore)) return { store: 'file' };
-    const owned = new Map<string, number>();
-    for (const record of this.registry.all()) {
-      const owner = this.replicas?.owner(record.instanceId) ?? '';
-      owned.set(owner, (owned.get(owner) ?? 0) + 1);
-    }
-    return {
-      store: 'etcd',
-      etcd: this.store.unreachable === undefined ? { status: 'ok' } : { status: 'unreachable', reason: this.store.unreachable },
-      replica: this.replicas?.id,
-      replicas: (this.replicas?.members ?? []).map((r) => ({ id: r.id, url: r.url, owns: owned.get(r.id) ?? 0 })),
-    };
   }
 
   /** With a token set, every call but GET and HEAD needs `Authorization: Bearer <token>`. */
@@ -213,31 +165,6 @@ export class RegistryServer {
   };
 
   private requireToken: RequestHandler = (req, _res, next) => next(this.authorize(req));
-
-  /** Validates a registration, checks its hosts, registers it, and answers once it is on disk and its first patch is through. */
-  private async register(body: unknown, remoteAddress: string | undefined): Promise<RegisterResponse> {
-    const registration = parseBody(registrationSchema, body, 'invalid_field');
-    await this.hostCheck.assertAllowed(registration, remoteAddress);
-    let registered: { record: InstanceRecord; created: boolean };
-    try {
-      registered = this.registry.register(registration);
-    } catch (err) {
-      if (err instanceof InstanceIdInUse) throw new HttpError(409, 'instance_id_in_use', `${err.message}; register without instanceId to get one`);
-      throw err;
-    }
-    const { record, created } = registered;
-    const [seq] = await Promise.all([this.announcer.answerSeq(record), this.durable(record.instanceId)]);
-    this.registrations.inc();
-    const verb = created ? 'registered' : 're-registered';
-    this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
-    return {
-      instanceId: record.instanceId,
-      providers: this.registry.providerMap(record.requiredServices),
-      seq,
-      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-      leaseExpiresAt: record.leaseExpiresAt ? new Date(record.leaseExpiresAt).toISOString() : undefined,
-    };
-  }
 
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
@@ -253,16 +180,11 @@ export class RegistryServer {
       res.type('html').send(dashboardPage(cspNonce(res)));
     });
     app.get('/health', (_req, res) => {
-      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...this.replicaHealth() });
+      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...(this.replication?.health() ?? { store: 'file' }) });
     });
-    // Replicas hold this open to each other: a peer's crash closes it at once.
-    app.get('/replicas/link', (req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.write('\n');
-      req.socket.setKeepAlive(true, 1000);
-    });
+    app.get('/replicas/link', replicaLink);
     app.get('/replicas', (_req, res) => {
-      res.json(this.replicaHealth());
+      res.json(this.replication?.health() ?? { store: 'file' });
     });
 
     app.get('/services', (req, res) => {
@@ -274,45 +196,25 @@ export class RegistryServer {
     // serves it when the app is mounted on its own, and compressed bodies.
     app.post('/services', async (req, res) => {
       if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
-      res.status(200).json(await this.register(req.body, req.socket.remoteAddress));
+      res.status(200).json(await this.changes.register(req.body, req.socket.remoteAddress));
     });
-
-    const deregister = async (record: InstanceRecord | undefined, what: string) => {
-      if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
-      this.registry.remove(record.instanceId, 'deregistered');
-      await this.durable(record.instanceId);
-      this.changeLog.info('deregistered', `deregistered ${record.serviceName} at ${record.serviceURL}`);
-      return toView(record);
-    };
 
     // The reference Go client sends the URL as the body, without a Content-Type.
     app.delete('/services', limitBody(express.text({ type: () => true, limit: DEFAULT_JSON_LIMIT }), MAX_BODY_BYTES, 'any'), async (req, res) => {
       const raw = typeof req.body === 'string' ? req.body.trim() : '';
       if (!raw) throw new HttpError(400, 'invalid_field', 'body: send the serviceURL to deregister as text/plain');
       const url = parseWith(httpUrl, raw, 'invalid_field');
-      res.json({ deregistered: await deregister(this.registry.getByUrl(url), `at ${url}`) });
+      res.json({ deregistered: await this.changes.deregister(this.registry.getByUrl(url), `at ${url}`) });
     });
 
     app.delete('/services/:instanceId', async (req, res) => {
       const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
-      res.json({ deregistered: await deregister(this.registry.get(instanceId), `with id ${instanceId}`) });
+      res.json({ deregistered: await this.changes.deregister(this.registry.get(instanceId), `with id ${instanceId}`) });
     });
 
     app.put('/services/:instanceId/lease', async (req, res) => {
       const { instanceId } = parseWith(instanceIdParam, req.params, 'invalid_field');
-      const record = this.registry.get(instanceId);
-      if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance with id ${instanceId}; register again`);
-      if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
-      this.registry.renewLease(record);
-      // A renewal is no change anyone is told of, but its 200 promises it is on disk.
-      this.store.changed({ type: 'lease', instance: record });
-      await this.durable(record.instanceId);
-      const answer: LeaseResponse = {
-        instanceId,
-        leaseExpiresAt: new Date(record.leaseExpiresAt!).toISOString(),
-        providers: this.registry.providerMap(record.requiredServices),
-      };
-      res.json(answer);
+      res.json(await this.changes.renewLease(instanceId));
     });
 
     app.get('/services/stream', (req, res) => {

@@ -1,5 +1,10 @@
 import type { InstanceRecord, Registry } from './registry.ts';
 
+export interface TakeoverActions {
+  adopt(record: InstanceRecord): void;
+  release(instanceId: string): void;
+}
+
 /**
  * What this replica owns, kept in step with the registry, so that when the set of replicas changes it
  * knows what it adopted (checked at once, its subscribers made to re-sync) and what it gave up.
@@ -10,7 +15,7 @@ export class Takeover {
   constructor(
     private readonly registry: Registry,
     private readonly owns: (instanceId: string) => boolean,
-    private readonly actions: { adopt(record: InstanceRecord): void; release(instanceId: string): void },
+    private readonly actions: TakeoverActions,
   ) {
     registry.on('change', ({ type, instance, previous }) => {
       const id = instance.instanceId;

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Logger } from 'winston';
+import { Etcd3 } from 'etcd3';
+import { EtcdStore } from './etcdStore.ts';
+import { ReplicaSet } from './replicaSet.ts';
+import { Takeover, type TakeoverActions } from './takeover.ts';
+import type { Registry } from './registry.ts';
+import type { RegistryOptions } from './config.ts';
+
+/**
+ * The replica mode (REGISTRY_STORE=etcd): the etcd client and store, this replica's place in the
+ * replica set, and who owns which instance. The server asks it what it owns and hands it takeovers;
+ * with the file store there is none of this, and one registry owns everything.
+ */
+export class Replication {
+  readonly store: EtcdStore;
+  private readonly etcd: Etcd3;
+  private replicas?: ReplicaSet;
+  private takeover?: Takeover;
+
+  constructor(
+    private readonly options: RegistryOptions,
+    private readonly registry: Registry,
+    private readonly logger: Logger,
+  ) {
+    // A call etcd doesn't answer within 2 s fails, so a write answers 503 instead of hanging.
+    this.etcd = new Etcd3({ hosts: options.etcdEndpoints, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }) });
+    this.store = new EtcdStore(this.etcd, registry, logger);
+  }
+
+  /** Whether this replica checks and patches the instance; nothing is owned until it is in the set. */
+  readonly owns = (instanceId: string): boolean => this.replicas?.owns(instanceId) ?? false;
+
+  /** What to do with instances this replica adopts from others, or hands over to them. */
+  onTakeover(actions: TakeoverActions): void {
+    this.takeover = new Takeover(this.registry, this.owns, actions);
+  }
+
+  /** Joins the replica set under `url` (once it is listening) and rebalances whenever the set changes. */
+  async join(url: string): Promise<void> {
+    this.replicas = new ReplicaSet(this.etcd, this.options.replicaId ?? randomUUID().slice(0, 8), url, this.options.replicaLeaseSeconds, this.logger);
+    this.replicas.on('changed', () => {
+      if (!this.takeover) return;
+      const { adopted, released } = this.takeover.rebalance();
+      if (adopted || released) this.logger.info(`took over ${adopted} instance(s), handed over ${released}`);
+    });
+    await this.replicas.start();
+  }
+
+  /** Out of the set first, so the others take over at once. */
+  async leave(): Promise<void> {
+    await this.replicas?.stop();
+  }
+
+  close(): void {
+    this.etcd.close();
+  }
+
+  /** The live replicas with what each owns, and whether etcd answers. */
+  health(): Record<string, unknown> {
+    const owned = new Map<string, number>();
+    for (const record of this.registry.all()) {
+      const owner = this.replicas?.owner(record.instanceId) ?? '';
+      owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    }
+    return {
+      store: 'etcd',
+      etcd: this.store.unreachable === undefined ? { status: 'ok' } : { status: 'unreachable', reason: this.store.unreachable },
+      replica: this.replicas?.id,
+      replicas: (this.replicas?.members ?? []).map((r) => ({ id: r.id, url: r.url, owns: owned.get(r.id) ?? 0 })),
+    };
+  }
+}
+
+/** GET /replicas/link: replicas hold it open to each other, so a peer's crash closes it at once. */
+export function replicaLink(req: Request, res: Response): void {
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  res.write('\n');
+  req.socket.setKeepAlive(true, 1000);
+}
