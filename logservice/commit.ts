@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { syncDirectory } from '../shared/files.ts';
 
 interface Chunk {
   /** Bytes of the chunk not yet written. */
@@ -85,8 +86,11 @@ export class GroupCommit {
           if (err) return callback(err, fd);
           segment.fd = fd;
           this.byFd.set(fd, segment);
-          // The file may be new: its name must be durable too.
-          syncDirectory(path.dirname(file), () => callback(null, fd));
+          // The file may be new: its name must be durable too (best effort: a folder that can't be opened still takes the lines).
+          syncDirectory(path.dirname(file)).then(
+            () => callback(null, fd),
+            () => callback(null, fd),
+          );
         });
       },
       write: (fd: number, buffer: Buffer, offset: number, length: number, position: number | null, callback: (err: NodeJS.ErrnoException | null, written: number, buffer: Buffer) => void) =>
@@ -160,11 +164,4 @@ export class GroupCommit {
       });
     });
   }
-}
-
-function syncDirectory(dir: string, done: () => void): void {
-  fs.open(dir, 'r', (err, fd) => {
-    if (err) return done();
-    fs.fsync(fd, () => fs.close(fd, () => done()));
-  });
 }
