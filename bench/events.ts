@@ -13,32 +13,11 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile, procStats, writeReport } from './report.ts';
+import { callThrough } from './call.ts';
 import { startProcess, tempDir, type Proc } from '../harness/processes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function call(method: string, url: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; data: any }> {
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, timeout: 30_000, headers: payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        let data: any = text;
-        try {
-          data = JSON.parse(text);
-        } catch {
-          // text
-        }
-        resolve({ status: res.statusCode ?? 0, data });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const call = callThrough(new http.Agent({ keepAlive: true, maxSockets: 16 }));
 
 // ---------------------------------------------------------------------------------------------
 // The load process: many subscriber servers, each registered with the registry as a service that
