@@ -1,7 +1,7 @@
 /**
  * The client side of the events service: a typed client of its HTTP API, a publisher that batches
- * what is published at once, and (in handler.ts, re-exported here) the /event endpoint a service mounts
- * to receive its topics.
+ * what is published at once, and (re-exported here) the /event endpoint a service mounts to receive its
+ * topics (handler.ts) and the wrapper of startService's options that does both for a service (withEvents.ts).
  */
 import axios, { type AxiosInstance } from 'axios';
 import { ApiError, classifyUpstream } from '../shared/apiError.ts';
@@ -11,6 +11,7 @@ import { topicProblem } from './topics.ts';
 import type { EventEnvelope, PublishAnswer, PublishedRef, PublishInput, SubscribersListing, TopicView } from './protocol.ts';
 
 export { eventSubscriber, subscriptionMetadata, type EventHandler, type EventSubscriberOptions } from './handler.ts';
+export { withEvents, eventsOf, ServiceEvents, EVENTS_SERVICE, type WithEventsOptions } from './withEvents.ts';
 
 /** The events service answered with an error (status and code from its JSON error), or could not be reached (status 0). */
 export class EventsError extends ApiError {
