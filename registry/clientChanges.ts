@@ -1,7 +1,8 @@
 import type { Logger } from 'winston';
 import type { prom } from '../shared/metrics.ts';
 import { HttpError } from '../shared/errors.ts';
-import { InstanceIdInUse, toView, type InstanceRecord, type Registry } from './registry.ts';
+import { InstanceIdInUse, type InstanceRecord, type Registry } from './registry.ts';
+import { toView } from './instanceView.ts';
 import type { Announcer } from './announcer.ts';
 import type { CatalogStore } from './catalogStore.ts';
 import type { HostCheck } from './hostCheck.ts';

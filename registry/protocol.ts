@@ -100,8 +100,11 @@ export type Patch = { [K in keyof PatchBody]-?: NonNullable<PatchBody[K]> };
 
 export type InstanceState = 'up' | 'down';
 
-/** One instance as the admin listing (GET /services) shows it. */
-export interface InstanceView {
+/**
+ * One instance's fields, with its times as `Time`: epoch milliseconds where the registry keeps it
+ * (InstanceRecord), ISO strings on the wire (InstanceView); one list, so the two cannot drift apart.
+ */
+export interface InstanceFields<Time> {
   instanceId: string;
   serviceName: string;
   serviceURL: string;
@@ -110,16 +113,19 @@ export interface InstanceView {
   requiredServices: string[];
   metadata: Record<string, string>;
   state: InstanceState;
-  registeredAt: string;
-  lastCheckAt?: string;
+  registeredAt: Time;
+  lastCheckAt?: Time;
   lastLatencyMs?: number;
   consecutiveFailures: number;
   lastError?: string;
-  downSince?: string;
-  upSince?: string;
+  downSince?: Time;
+  upSince?: Time;
   ttlSeconds?: number;
-  leaseExpiresAt?: string;
+  leaseExpiresAt?: Time;
 }
+
+/** One instance as the admin listing (GET /services) shows it. */
+export type InstanceView = InstanceFields<string>;
 
 export interface ServicesListing {
   instances: InstanceView[];

@@ -1,29 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { InstanceState, InstanceView, ProviderMap, Registration } from './protocol.ts';
+import type { InstanceFields, InstanceState, ProviderMap, Registration } from './protocol.ts';
 import type { OutboundResult } from './outbound.ts';
 import type { Health } from './healthPolicy.ts';
 
 /** One registered instance, as the registry keeps it. Times are epoch milliseconds. */
-export interface InstanceRecord {
-  instanceId: string;
-  serviceName: string;
-  serviceURL: string;
-  serviceUpdateURL?: string;
-  heartbeatURL?: string;
-  requiredServices: string[];
-  metadata: Record<string, string>;
-  ttlSeconds?: number;
-  leaseExpiresAt?: number;
-  state: InstanceState;
-  registeredAt: number;
-  upSince?: number;
-  downSince?: number;
-  lastCheckAt?: number;
-  lastLatencyMs?: number;
-  consecutiveFailures: number;
-  lastError?: string;
-}
+export type InstanceRecord = InstanceFields<number>;
 
 export type ChangeType = 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted';
 
@@ -46,30 +28,6 @@ export class InstanceIdInUse extends Error {
     super(`instanceId ${holder.instanceId} belongs to another instance (${holder.serviceName} at ${holder.serviceURL})`);
     this.name = 'InstanceIdInUse';
   }
-}
-
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-
-export function toView(record: InstanceRecord): InstanceView {
-  return {
-    instanceId: record.instanceId,
-    serviceName: record.serviceName,
-    serviceURL: record.serviceURL,
-    serviceUpdateURL: record.serviceUpdateURL,
-    heartbeatURL: record.heartbeatURL,
-    requiredServices: record.requiredServices,
-    metadata: record.metadata,
-    state: record.state,
-    registeredAt: iso(record.registeredAt)!,
-    lastCheckAt: iso(record.lastCheckAt),
-    lastLatencyMs: record.lastLatencyMs,
-    consecutiveFailures: record.consecutiveFailures,
-    lastError: record.lastError,
-    downSince: iso(record.downSince),
-    upSince: iso(record.upSince),
-    ttlSeconds: record.ttlSeconds,
-    leaseExpiresAt: iso(record.leaseExpiresAt),
-  };
 }
 
 /**

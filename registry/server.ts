@@ -2,7 +2,8 @@ import http from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from 'winston';
-import { Registry, toView } from './registry.ts';
+import { Registry } from './registry.ts';
+import { toView } from './instanceView.ts';
 import { HealthChecker } from './healthChecker.ts';
 import { ExpiryWatcher } from './expiryWatcher.ts';
 import { Notifier } from './notifier.ts';
@@ -28,6 +29,7 @@ import { ClientChanges } from './clientChanges.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
+import { RegistryEventsPublisher } from './eventsPublisher.ts';
 
 export type { RegistryOptions } from './config.ts';
 
@@ -62,6 +64,7 @@ export class RegistryServer {
   private readonly announcer: Announcer;
   private readonly stream: RegistryStream;
   private readonly changes: ClientChanges;
+  private readonly events: RegistryEventsPublisher;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
@@ -98,6 +101,7 @@ export class RegistryServer {
       release: (id) => this.notifier.forget(id),
     });
     this.registry.on('change', (change) => this.stream.onChange(change));
+    this.events = new RegistryEventsPublisher(this.registry, this.metrics, this.logger);
     const hostCheck = new HostCheck(options.allowForeignHosts);
     this.changes = new ClientChanges(this.registry, this.store, this.announcer, hostCheck, registrations, options.heartbeatIntervalMs, this.logger);
     this.app = this.buildApp();
@@ -142,6 +146,7 @@ export class RegistryServer {
     this.checker.stop();
     this.expiry.stop();
     this.stream.close();
+    await this.events.close();
     if (this.server) await closeServer(this.server, 1000);
     this.notifier.close();
     this.changes.flush();

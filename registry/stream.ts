@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { SseHub } from '../shared/sseHub.ts';
 import { prom } from '../shared/metrics.ts';
-import { toView, type InstanceRecord, type Registry, type RegistryChange } from './registry.ts';
+import type { InstanceRecord, Registry, RegistryChange } from './registry.ts';
+import { toView } from './instanceView.ts';
 import type { OutboundResult } from './outbound.ts';
 import type { CheckedInstance, CheckSummary, RegistryEvent } from './protocol.ts';
 

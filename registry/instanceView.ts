@@ -1,0 +1,28 @@
+/** An instance as the wire shows it (GET /services, the stream, a deregistration's answer): the record with its times as ISO strings. */
+import type { InstanceView } from './protocol.ts';
+import type { InstanceRecord } from './registry.ts';
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+/** Field by field, so nothing the registry keeps beside an instance's fields reaches the wire. */
+export function toView(record: InstanceRecord): InstanceView {
+  return {
+    instanceId: record.instanceId,
+    serviceName: record.serviceName,
+    serviceURL: record.serviceURL,
+    serviceUpdateURL: record.serviceUpdateURL,
+    heartbeatURL: record.heartbeatURL,
+    requiredServices: record.requiredServices,
+    metadata: record.metadata,
+    state: record.state,
+    registeredAt: iso(record.registeredAt)!,
+    lastCheckAt: iso(record.lastCheckAt),
+    lastLatencyMs: record.lastLatencyMs,
+    consecutiveFailures: record.consecutiveFailures,
+    lastError: record.lastError,
+    downSince: iso(record.downSince),
+    upSince: iso(record.upSince),
+    ttlSeconds: record.ttlSeconds,
+    leaseExpiresAt: iso(record.leaseExpiresAt),
+  };
+}
