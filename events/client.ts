@@ -170,6 +170,15 @@ export class EventPublisher {
     this.closed = true;
   }
 
+  /** Closes at once: what still waits is rejected (code 'closed'); answers how many. */
+  discard(): number {
+    this.closed = true;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w.reject(new EventsError(0, 'closed', 'the publisher was closed before the events service took it'));
+    return waiting.length;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.sending) return;
     this.scheduled = true;

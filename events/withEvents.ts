@@ -91,7 +91,10 @@ export function withEvents(options: StartServiceOptions, events: WithEventsOptio
       new prom.Gauge({ name: 'events_client_buffered', help: 'Events waiting to be published', registers, collect() { this.set(publisher.buffered); } });
       attached.set(svc, new ServiceEvents(publisher, svc, { emitted, dropped }));
       // At the very end of stop(): what in-flight requests published still goes out, bounded.
-      svc.addShutdownStep(() => bounded(publisher.close(), events.flushTimeoutMs ?? 3000));
+      svc.addShutdownStep(async () => {
+        await bounded(publisher.flush(), events.flushTimeoutMs ?? 3000);
+        publisher.discard();
+      });
     },
   };
 }

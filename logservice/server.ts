@@ -19,6 +19,8 @@ import { cspNonce } from '../shared/pageHeaders.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
 import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
+import { withEvents } from '../events/client.ts';
+import { REGISTRY_EVENTS, registryEventsHandler } from './registryEvents.ts';
 
 interface Answer {
   status: number;
@@ -216,7 +218,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
   const restored = journal.open();
   if (restored) logger.info(`remembering ${restored} batch id(s) from before the restart`);
   try {
-    return await startService({
+    return await startService(withEvents({
       name: 'log',
       defaultPort: LOG_SERVICE_PORT,
       config: options.config,
@@ -229,7 +231,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
         journal.close();
         logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
       },
-    });
+    }, { balanced: { [REGISTRY_EVENTS]: registryEventsHandler(store) } }));
   } catch (err) {
     tail.close();
     await store.close();
