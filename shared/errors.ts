@@ -90,9 +90,12 @@ export function methodNotAllowed(allowed: string[]): RequestHandler {
     );
 }
 
-/** Any error as the HttpError it answers as; undefined for a bug (a 500). */
+/**
+ * Any error as the HttpError it answers as; undefined for a bug (a 500). A failed call to another service
+ * is read first: an axios error carries the upstream's `status`, which is not this request's fault.
+ */
 function toHttpError(err: unknown): HttpError | undefined {
-  return err instanceof HttpError ? err : (fromBodyParser(err ?? {}) ?? fromUpstream(err));
+  return err instanceof HttpError ? err : (fromUpstream(err) ?? fromBodyParser(err ?? {}));
 }
 
 /**

@@ -3,7 +3,7 @@
  * error when nothing is up, patches guarded by the token, start-up before the registry exists,
  * and graceful shutdown (deregister, drain, exit 0), also with the registry gone.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, getJson, providersOf, startFixture, startRegistry, waitFor } from './helpers.ts';
 
@@ -48,15 +48,29 @@ test('svc.client round-robins across two instances and fails over when one is ki
   assert.ok(Date.now() - started < 2000);
 });
 
-test('with REGISTRY_TOKEN, a service takes patches from the registry and refuses anyone else (401)', async (t) => {
-  const env = { REGISTRY_TOKEN: 'shared-secret' };
+/** A registry, an echo and a consumer that requires it, once the consumer knows of echo. */
+async function echoAndConsumer(t: TestContext, env: Record<string, string> = {}, what = 'the consumer to learn of echo') {
   const reg = await startRegistry(env);
   t.after(() => reg.stop());
   const echo = await startFixture('echo', reg.url, [], env);
   t.after(() => echo.stop());
   const consumer = await startFixture('consumer', reg.url, ['echo'], env);
   t.after(() => consumer.stop());
-  await waitFor(async () => (await providersOf(consumer)).echo?.includes(echo.url), 'the consumer to learn of echo from an authenticated patch');
+  await waitFor(async () => (await providersOf(consumer)).echo?.includes(echo.url), what);
+  return { echo, consumer };
+}
+
+test("a call to another service that answers 404 makes the caller answer 502 upstream_error, not a 404 of its own", async (t) => {
+  const { consumer } = await echoAndConsumer(t);
+  const res = await getJson(`${consumer.url}/call/echo?path=/no-such-route`);
+  assert.equal(res.status, 502, JSON.stringify(res.body));
+  assert.equal(res.body.error.code, 'upstream_error');
+  assert.match(res.body.error.message, /answered 404: no route for GET \/no-such-route/);
+});
+
+test('with REGISTRY_TOKEN, a service takes patches from the registry and refuses anyone else (401)', async (t) => {
+  const env = { REGISTRY_TOKEN: 'shared-secret' };
+  const { echo, consumer } = await echoAndConsumer(t, env, 'the consumer to learn of echo from an authenticated patch');
 
   const forged = { added: [{ name: 'echo', url: 'http://127.0.0.1:9/evil' }], removed: [{ name: 'echo', url: echo.url }], seq: 99 };
   for (const headers of [{}, { authorization: 'Bearer wrong-secret' }] as Record<string, string>[]) {
@@ -72,13 +86,7 @@ test('with REGISTRY_TOKEN, a service takes patches from the registry and refuses
 });
 
 test('a service without a token takes Go-style patches, and refuses malformed ones without losing its table', async (t) => {
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const echo = await startFixture('echo', reg.url);
-  t.after(() => echo.stop());
-  const consumer = await startFixture('consumer', reg.url, ['echo']);
-  t.after(() => consumer.stop());
-  await waitFor(async () => (await providersOf(consumer)).echo?.includes(echo.url), 'the consumer to learn of echo');
+  const { echo, consumer } = await echoAndConsumer(t);
   const post = (body: string) =>
     getJson(`${consumer.url}/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
@@ -98,13 +106,7 @@ test('a service without a token takes Go-style patches, and refuses malformed on
 });
 
 test('a patch with a gap in seq makes the service re-sync from the registry', async (t) => {
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const echo = await startFixture('echo', reg.url);
-  t.after(() => echo.stop());
-  const consumer = await startFixture('consumer', reg.url, ['echo']);
-  t.after(() => consumer.stop());
-  await waitFor(async () => (await providersOf(consumer)).echo?.includes(echo.url), 'the consumer to learn of echo');
+  const { echo, consumer } = await echoAndConsumer(t);
 
   // A patch that skips ahead and (wrongly) removes echo: the re-sync puts the registry's truth back.
   const res = await getJson(`${consumer.url}/services`, {
