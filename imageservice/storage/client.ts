@@ -1,6 +1,13 @@
 /** The typed client of the storage service, over an axios instance (svc.client('imagestorage') or a fixed URL). */
-import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
+import { classifyUpstream } from '../../shared/apiError.ts';
 import type { ImageState } from '../protocol.ts';
+
+/** Storage answered 404: it has no such image (what a head, a delete or a get that failed came to). */
+export function isMissing(err: unknown): boolean {
+  const failure = classifyUpstream(err);
+  return failure?.kind === 'answered' && failure.status === 404;
+}
 
 export class StorageClient {
   constructor(
@@ -38,7 +45,7 @@ export class StorageClient {
       const res = await this.http.head(`/images/${state}/${encodeURIComponent(id)}`, { timeout: this.timeoutMs });
       return Number(res.headers['content-length']);
     } catch (err) {
-      if (isAxiosError(err) && err.response?.status === 404) return undefined;
+      if (isMissing(err)) return undefined;
       throw err;
     }
   }
@@ -49,7 +56,7 @@ export class StorageClient {
       await this.http.delete(`/images/${state}/${encodeURIComponent(id)}`, { timeout: this.timeoutMs });
       return true;
     } catch (err) {
-      if (isAxiosError(err) && err.response?.status === 404) return false;
+      if (isMissing(err)) return false;
       throw err;
     }
   }

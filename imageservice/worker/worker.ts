@@ -7,15 +7,14 @@
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { isAxiosError } from 'axios';
 import { startService, type Service } from '../../shared/service.ts';
 import { withLogShipping } from '../../logservice/client.ts';
 import { EqualJitterBackoff } from '../../shared/backoff.ts';
-import { isNoProviderError } from '../../shared/serviceClient.ts';
+import { ApiError, classifyUpstream } from '../../shared/apiError.ts';
 import { prom } from '../../shared/metrics.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { MasterClient, MasterError } from '../master/client.ts';
-import { StorageClient } from '../storage/client.ts';
+import { isMissing, StorageClient } from '../storage/client.ts';
 import type { ClaimedTask } from '../protocol.ts';
 import { TransformPool } from './pool.ts';
 import { DEFAULT_CODEC } from '../codec.ts';
@@ -31,16 +30,17 @@ export interface RunningWorker {
 
 /** Errors worth retrying: the other side is away or overloaded, not refusing. */
 function isTransient(err: unknown): boolean {
-  if (isNoProviderError(err)) return true;
-  if (err instanceof MasterError) return err.status >= 500;
-  if (isAxiosError(err)) return !err.response || err.response.status >= 500;
-  return false;
+  const failure = classifyUpstream(err);
+  return failure !== undefined && (failure.kind !== 'answered' || failure.status >= 500);
 }
 
 function describe(err: unknown): string {
-  if (isNoProviderError(err)) return (err as Error).message;
-  if (isAxiosError(err)) return err.response ? `${err.config?.baseURL ?? ''} answered ${err.response.status}` : `${err.code ?? err.message}`;
-  return (err as Error).message;
+  // The master's typed error already says who answered what.
+  if (err instanceof ApiError) return err.message;
+  const failure = classifyUpstream(err);
+  if (!failure) return (err as Error).message;
+  if (failure.kind === 'no_provider') return failure.message;
+  return failure.kind === 'answered' ? `${failure.target ?? ''} answered ${failure.status}` : failure.reason;
 }
 
 class LeaseLost extends Error {}
@@ -114,7 +114,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       try {
         input = await persist(`download of task ${task.id}`, entry, () => storage.get('working', task.imageKey));
       } catch (err) {
-        if (isAxiosError(err) && err.response?.status === 404) {
+        if (isMissing(err)) {
           await master.fail(task.id, task.leaseToken, 'the uploaded image is missing from storage', false);
           finished.inc({ result: 'failed' });
           return;
