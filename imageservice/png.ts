@@ -180,7 +180,8 @@ export function summariseChunks(bytes: Uint8Array): PngChunkSummary {
 }
 
 const CHANNELS_BY_COLOR_TYPE: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
-const ADAM7_PASSES = [
+/** Adam7's seven passes, each as [first column, first row, column step, row step]. */
+export const ADAM7_PASSES = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
