@@ -2,29 +2,16 @@
  * The log shipper when the log service is not there: one that starts after the client, one that
  * restarts while the client is logging. Every line arrives exactly once, up to the buffer bound.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { countBy, startLogService, startLogWriter, storedLines } from './fixtures/logs.ts';
+import { countBy, startLogService, storedLines, tagged, trackedProcesses } from './fixtures/logs.ts';
 import type { LogEntry } from '../logservice/protocol.ts';
 
-const procs: Proc[] = [];
-after(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
-});
-
-async function startWriter(name: string, registryUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = await startLogWriter(name, registryUrl, env);
-  procs.push(proc);
-  return proc;
-}
+const { procs, startWriter } = trackedProcesses();
 
 async function shipper(proc: Proc) {
   return (await getJson(`${proc.url}/shipper`)).body as { shipped: number; dropped: number; buffered: number; posts: number; retries: number };
-}
-
-function tagged(dataDir: string, tag: string) {
-  return storedLines(dataDir).filter((e) => e.tag === tag);
 }
 
 /** Each i in [0, n) exactly once. */

@@ -1,27 +1,14 @@
 /** The log shipper in a real service: batching, and the final flush when the service is stopped. */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { countBy, metric, startLogService, startLogWriter, storedLines } from './fixtures/logs.ts';
+import { countBy, metric, startLogService, storedLines, tagged, trackedProcesses } from './fixtures/logs.ts';
 
-const procs: Proc[] = [];
-after(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
-});
-
-async function startWriter(name: string, registryUrl: string, env: Record<string, string> = {}): Promise<Proc> {
-  const proc = await startLogWriter(name, registryUrl, env);
-  procs.push(proc);
-  return proc;
-}
+const { procs, startWriter } = trackedProcesses();
 
 /** Waits until the service's provider table lists a log service. */
 async function knowsLogService(proc: Proc): Promise<void> {
   await waitFor(async () => (await getJson(`${proc.url}/health`)).body.providers?.log?.length > 0, 'the writer to learn of the log service', 30_000);
-}
-
-function tagged(dataDir: string, tag: string) {
-  return storedLines(dataDir).filter((e) => e.tag === tag);
 }
 
 test('many lines arrive in few requests, each once, with the service name and level', async () => {

@@ -1,13 +1,10 @@
 /** A request id travelling across three services, found in the log service under that id. */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, startProcess, startRegistry, waitFor, type Proc } from './helpers.ts';
-import { startLogService } from './fixtures/logs.ts';
+import { startLogService, trackedProcesses } from './fixtures/logs.ts';
 
-const procs: Proc[] = [];
-after(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
-});
+const { procs } = trackedProcesses();
 
 async function startTracer(name: string, next: string, registryUrl: string): Promise<Proc> {
   const proc = await startProcess('test/fixtures/tracer.ts', { env: { NAME: name, NEXT: next, REGISTRY_URL: registryUrl } });
