@@ -2,6 +2,8 @@
  * The upload page: drop or pick many PNGs, choose the operation, watch each upload's progress
  * and its task's state, compare before and after, download. All text from the server is shown
  * with textContent, never as HTML. `nonce` is the response's CSP nonce (shared/pageHeaders.ts).
+ * Task states are pushed over server-sent events (GET taskEvents); the page polls isReady only while
+ * they don't flow (no events service), and every few seconds as a safety net while they do.
  */
 const OP_LABELS: Record<string, string> = {
   'swap-rg': 'Swap red and green',
@@ -52,6 +54,52 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   const drop = document.getElementById('drop');
   const input = document.getElementById('files');
   const opSelect = document.getElementById('op');
+
+  // Pushed task states: an inbox per task this page follows, and the last event of tasks it doesn't follow yet
+  // (a fast worker may finish before the upload's answer names the task).
+  let live = false;
+  const inbox = new Map();
+  const early = new Map();
+  const wake = new Map();
+  function onTask(t) {
+    const box = inbox.get(t.id);
+    if (!box) {
+      early.set(t.id, t);
+      if (early.size > 500) early.delete(early.keys().next().value);
+      return;
+    }
+    box.push(t);
+    const w = wake.get(t.id);
+    if (w) w();
+  }
+  if (window.EventSource) {
+    const stream = new EventSource('taskEvents');
+    stream.addEventListener('status', (e) => { live = JSON.parse(e.data).live === true; });
+    stream.addEventListener('task', (e) => onTask(JSON.parse(e.data)));
+    stream.onerror = () => { live = false; };
+  }
+  function follow(id) {
+    inbox.set(id, early.has(id) ? [early.get(id)] : []);
+    early.delete(id);
+  }
+  /** The next pushed state of the task, or undefined after ms (then the caller asks isReady). */
+  async function nextEvent(id, ms) {
+    const box = inbox.get(id);
+    if (!box.length) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() { clearTimeout(timer); wake.delete(id); resolve(); }
+        wake.set(id, done);
+      });
+    }
+    return box.shift();
+  }
+  const RANK = { pending: 0, running: 1, done: 2, failed: 2 };
+  /** Whether state b (from an event) is not older than a: by attempt, then by state. */
+  function notOlder(a, b) {
+    const aa = (a.task && a.task.attempts) || 0, ba = b.attempts || 0;
+    return ba > aa || (ba === aa && RANK[b.state] >= RANK[a.state]);
+  }
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -121,6 +169,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
       const task = xhr.response;
       card.dataset.taskId = String(task.id);
       setStatus('Uploaded as task ' + task.id + ': waiting for a worker');
+      follow(task.id);
       poll(task.id);
     };
     setStatus('Uploading');
@@ -128,20 +177,25 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
 
     async function poll(id) {
       let failures = 0;
+      let body;
+      let pushed;
       for (;;) {
-        let body;
-        try {
+        if (pushed) {
+          if (body && !notOlder(body, pushed)) { pushed = await nextEvent(id, live ? 5000 : 300); continue; }
+          body = { state: pushed.state, error: pushed.error, task: { attempts: pushed.attempts } };
+        } else try {
           const res = await fetch('isReady?id=' + id, { headers: { Accept: 'application/json' } });
-          body = await res.json().catch(() => undefined);
+          const got = await res.json().catch(() => undefined);
           if (!res.ok) {
             if (res.status >= 500 && ++failures < 30) {
-              setStatus('Waiting: ' + errorWords(res, body));
+              setStatus('Waiting: ' + errorWords(res, got));
               await new Promise((r) => setTimeout(r, 1000));
               continue;
             }
-            setStatus('Cannot follow the task: ' + errorWords(res, body), 'failed');
+            setStatus('Cannot follow the task: ' + errorWords(res, got), 'failed');
             return;
           }
+          body = got;
         } catch {
           if (++failures >= 30) { setStatus('The server could not be reached.', 'failed'); return; }
           await new Promise((r) => setTimeout(r, 1000));
@@ -162,7 +216,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
           return;
         }
         setStatus(body.state === 'running' ? 'Processing (attempt ' + body.task.attempts + ')' : 'Waiting for a worker');
-        await new Promise((r) => setTimeout(r, 300));
+        pushed = await nextEvent(id, live ? 5000 : 300);
       }
     }
   }

@@ -18,6 +18,8 @@ import type { TaskView } from '../protocol.ts';
 import { uploadPage } from './page.ts';
 import { cspNonce } from '../../shared/pageHeaders.ts';
 import { discardBody } from '../discard.ts';
+import { withEvents, EVENTS_SERVICE } from '../../events/client.ts';
+import { TaskStream, TASK_EVENTS } from './taskStream.ts';
 
 const idQuery = z.object({ id: z.coerce.number({ message: 'must be a task id' }).int('must be a task id').positive('must be a task id') });
 const opQuery = z.object({ op: opSchema.optional() });
@@ -115,13 +117,19 @@ function readiness(task: TaskView): string {
 
 export async function startFrontend(options: FrontendOptions = {}): Promise<Service> {
   const maxUploadBytes = options.maxUploadBytes ?? frontendDefaults.maxUploadBytes;
-  return startService(withLogShipping({
+  let eventsUp = () => false;
+  const taskStream = new TaskStream(() => eventsUp());
+  return startService(withLogShipping(withEvents({
     name: FRONTEND_SERVICE,
-    requiredServices: ['imagemaster', 'log'],
+    // 'events' only to know whether task events flow (the page polls when they don't).
+    requiredServices: ['imagemaster', 'log', EVENTS_SERVICE],
     defaultPort: FRONTEND_DEFAULT_PORT,
     config: options.config,
     timeouts: { requestTimeoutMs: 120_000 },
+    onStop: () => taskStream.close(),
     routes: (svc) => {
+      eventsUp = () => svc.providers.has(EVENTS_SERVICE);
+      svc.onChange(EVENTS_SERVICE, () => taskStream.eventsChanged());
       const master = new MasterClient(svc.client('imagemaster'));
       const uploads = new prom.Counter({ name: 'imagefrontend_uploads_total', help: 'Uploads by result', labelNames: ['result'], registers: [svc.metrics] });
       const router = express.Router();
@@ -165,10 +173,13 @@ export async function startFrontend(options: FrontendOptions = {}): Promise<Serv
         res.set('content-disposition', `${wanted !== undefined ? 'attachment' : 'inline'}; filename="${filename}"`).type('image/png').send(png);
       });
 
+      router.get('/taskEvents', (req, res) => taskStream.open(req, res));
+
       router.all('/submitTask', methodNotAllowed(['POST']));
+      router.all('/taskEvents', methodNotAllowed(['GET']));
       router.all('/isReady', methodNotAllowed(['GET']));
       router.all('/getImage', methodNotAllowed(['GET']));
       return router;
     },
-  }));
+  }, { subscribe: { [TASK_EVENTS]: taskStream.handler } })));
 }

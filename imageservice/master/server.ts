@@ -20,6 +20,8 @@ import { TaskStore, type LeaseOutcome } from './tasks.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
+import { withEvents, eventsOf } from '../../events/client.ts';
+import type { TaskView } from '../protocol.ts';
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -39,7 +41,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
-  const svc = await startService(withLogShipping({
+  const svc = await startService(withLogShipping(withEvents({
     name: MASTER_SERVICE,
     requiredServices: ['imagestorage', 'log'],
     defaultPort: MASTER_DEFAULT_PORT,
@@ -52,6 +54,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
     routes: (svc) => {
       const storage = new StorageClient(svc.client('imagestorage'));
       const log = svc.logger;
+      // task.created, task.running, task.done, task.failed: news for the frontends, never a wait (no lease tokens in it).
+      const announce = (state: 'created' | 'running' | 'done' | 'failed', task: Pick<TaskView, 'id' | 'op' | 'attempts' | 'error'> | undefined) => {
+        if (task) eventsOf(svc).emit(`task.${state}`, { id: task.id, state: state === 'created' ? 'pending' : state, op: task.op, attempts: task.attempts, error: task.error ?? null });
+      };
       const claimWait = new prom.Histogram({
         name: 'imagemaster_claim_wait_seconds',
         help: 'How long claims waited, by whether they got a task',
@@ -92,6 +98,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           const task = tasks.claim(workerId);
           if (task) {
             log.debug(`task ${task.id} claimed by ${workerId} (attempt ${task.attempt})`);
+            announce('running', { id: task.id, op: task.op, attempts: task.attempt, error: null });
             reaper.schedule();
           }
           return task;
@@ -105,6 +112,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           lapses.inc(returned.length + failed.length);
           if (returned.length) log.warn(`lease lapsed on task(s) ${returned.join(', ')}: back to pending`);
           if (failed.length) log.warn(`lease lapsed on task(s) ${failed.join(', ')} with no attempts left: failed`);
+          for (const id of failed) announce('failed', tasks.get(id));
           if (returned.length) claims.wake();
         },
       );
@@ -129,6 +137,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         await storage.put('working', imageKey, upload.png);
         const task = tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length });
         submitted.inc();
+        announce('created', task);
         log.info(`task ${task.id} created: ${op} on a ${task.width}x${task.height} PNG (${task.bytes} bytes)`);
         claims.wake();
         res.status(201).location(`/tasks/${task.id}`).json(task);
@@ -193,6 +202,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         switch (outcome) {
           case 'completed':
             log.info(`task ${id} done (attempt ${task!.attempts})`);
+            announce('done', task);
             reaper.schedule();
             res.json(task);
             return;
@@ -217,7 +227,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         const { leaseToken, error, retryable } = parseBody(failBody, req.body);
         const { outcome, task } = tasks.fail(id, leaseToken, error, retryable);
         if (outcome !== 'ok') throw leaseRefused(outcome, id);
-        if (task!.state === 'failed') log.warn(`task ${id} failed: ${task!.error}`);
+        if (task!.state === 'failed') {
+          log.warn(`task ${id} failed: ${task!.error}`);
+          announce('failed', task);
+        }
         else log.info(`task ${id} attempt ${task!.attempts} failed (${error}); back to pending`);
         reaper.schedule();
         claims.wake();
@@ -242,7 +255,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       for (const action of ['renew', 'complete', 'fail', 'release']) router.all(`/tasks/:id/${action}`, methodNotAllowed(['POST']));
       return router;
     },
-  }));
+  }, { publish: true })));
   const stop = svc.stop.bind(svc);
   svc.stop = async () => {
     await stop();
