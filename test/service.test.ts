@@ -7,13 +7,19 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, getJson, providersOf, startFixture, startRegistry, waitFor } from './helpers.ts';
 
-test('svc.client round-robins across two instances and fails over when one is killed', async (t) => {
+/** A registry and two echo instances (SIGKILLed at the end, whatever the test did to them). */
+async function twoEchoes(t: TestContext) {
   const reg = await startRegistry();
   t.after(() => reg.stop());
   const a = await startFixture('echo', reg.url);
   t.after(() => a.stop('SIGKILL'));
   const b = await startFixture('echo', reg.url);
   t.after(() => b.stop('SIGKILL'));
+  return { reg, a, b };
+}
+
+test('svc.client round-robins across two instances and fails over when one is killed', async (t) => {
+  const { reg, a, b } = await twoEchoes(t);
   const consumer = await startFixture('consumer', reg.url, ['echo']);
   t.after(() => consumer.stop());
   await waitFor(async () => (await providersOf(consumer)).echo?.length === 2, 'two echo instances');
@@ -154,12 +160,7 @@ test('SIGTERM: stops taking requests, deregisters, lets in-flight requests finis
 });
 
 test('SIGTERM and SIGINT exit 0 also when the registry is gone', async (t) => {
-  const reg = await startRegistry();
-  t.after(() => reg.stop());
-  const a = await startFixture('echo', reg.url);
-  t.after(() => a.stop('SIGKILL'));
-  const b = await startFixture('echo', reg.url);
-  t.after(() => b.stop('SIGKILL'));
+  const { reg, a, b } = await twoEchoes(t);
   await waitFor(async () => (await getJson(`${reg.url}/services?name=echo`)).body.instances.length === 2, 'the registrations');
   await reg.stop('SIGKILL');
 
