@@ -11,6 +11,17 @@ export interface Replica {
   lease: string;
 }
 
+/** Rendezvous hashing: the replica with the highest hash of (replica, instance) owns the instance. */
+export function rendezvousOwner(replicaIds: Iterable<string>, instanceId: string): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1;
+  for (const id of replicaIds) {
+    const score = createHash('sha1').update(`${id}\n${instanceId}`).digest().readUInt32BE(0);
+    if (score > bestScore || (score === bestScore && id < best!)) [best, bestScore] = [id, score];
+  }
+  return best;
+}
+
 /** How often a replica tries again to announce itself while etcd is away. */
 const ANNOUNCE_RETRY_MS = 500;
 
@@ -64,12 +75,7 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   /** The replica that owns an instance: the highest hash of (replica, instance) among the live ones. */
   owner(instanceId: string): string | undefined {
     if (this.owners.has(instanceId)) return this.owners.get(instanceId);
-    let best: string | undefined;
-    let bestScore = -1;
-    for (const id of this.live.keys()) {
-      const score = createHash('sha1').update(`${id}\n${instanceId}`).digest().readUInt32BE(0);
-      if (score > bestScore || (score === bestScore && id < best!)) [best, bestScore] = [id, score];
-    }
+    const best = rendezvousOwner(this.live.keys(), instanceId);
     if (this.owners.size > 100_000) this.owners.clear();
     this.owners.set(instanceId, best);
     return best;

@@ -5,33 +5,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, providersOf, startFixture, startRegistry, startStub, waitFor, type Proc } from './helpers.ts';
+import { instanceIdOf, replicaCount, takeoverResyncsIn, startReplicas, upUrls } from './registryReplicas.ts';
 import { skipUnlessEngine, startEtcd, type EtcdCluster } from '../harness/etcd.ts';
+import { rendezvousOwner } from '../registry/replicaSet.ts';
 
 const skip = skipUnlessEngine('etcd');
+const replicas = (etcd: EtcdCluster, ids: string[]) => startReplicas(etcd, ids);
 
-async function replicas(etcd: EtcdCluster, ids: string[]): Promise<Proc[]> {
-  return Promise.all(ids.map((id) => startRegistry({ REGISTRY_STORE: 'etcd', ETCD_ENDPOINTS: etcd.endpoints, REGISTRY_REPLICA_ID: id })));
-}
-
-async function upUrls(registry: Proc, name: string): Promise<string[]> {
-  const { body } = await getJson<{ instances: { serviceURL: string; state: string }[] }>(`${registry.url}/services?name=${name}`);
-  return body.instances.filter((i) => i.state === 'up').map((i) => i.serviceURL).sort();
-}
-
-async function replicaCount(registry: Proc): Promise<number> {
-  return ((await getJson<{ replicas: unknown[] }>(`${registry.url}/replicas`)).body.replicas ?? []).length;
-}
-
-test('kill -9 of one of two replicas while registrations flow: nothing acknowledged is lost, dependents agree with the truth within 1 s', { skip }, async (t) => {
+test('kill -9 of one of two replicas while registrations flow: nothing acknowledged is lost, dependents agree with the truth within 1 s, each adopted one re-synced once', { skip }, async (t) => {
   const etcd = await startEtcd();
   t.after(() => etcd.stop());
-  const [a, b] = await replicas(etcd, ['a', 'b']);
-  t.after(() => Promise.all([a.stop('SIGKILL'), b.stop()]));
-  await waitFor(async () => (await replicaCount(a)) === 2 && (await replicaCount(b)) === 2, 'both replicas to see each other');
-  const list = `${a.url},${b.url}`;
+  const [first, second] = await replicas(etcd, ['a', 'b']);
+  t.after(() => Promise.all([first.stop('SIGKILL'), second.stop('SIGKILL')]));
+  await waitFor(async () => (await replicaCount(first)) === 2 && (await replicaCount(second)) === 2, 'both replicas to see each other');
+  const list = `${first.url},${second.url}`;
   const dependents: Proc[] = [];
   t.after(() => Promise.all(dependents.map((d) => d.stop())));
-  for (let i = 0; i < 3; i++) dependents.push(await startFixture('watcher', list, ['flood']));
+  for (let i = 0; i < 4; i++) dependents.push(await startFixture('watcher', list, ['flood']));
+  const owners = await Promise.all(dependents.map(async (d) => rendezvousOwner(['a', 'b'], await instanceIdOf(d))));
+  // The victim is the owner of the first dependent, so at least one subscriber is adopted.
+  const [a, b] = owners[0] === 'a' ? [first, second] : [second, first];
+  const victim = owners[0]!;
   const stub = await startStub();
   t.after(() => stub.close());
 
@@ -54,6 +48,7 @@ test('kill -9 of one of two replicas while registrations flow: nothing acknowled
   };
   const lanes = [0, 1, 2, 3].map(flood);
   await waitFor(() => acknowledged.length >= 150, 'registrations to flow');
+  const logsAtKill = dependents.map((d) => d.output().length);
   await a.stop('SIGKILL');
   const killedAt = Date.now();
   flowing = false;
@@ -69,6 +64,13 @@ test('kill -9 of one of two replicas while registrations flow: nothing acknowled
   );
   t.diagnostic(`${acknowledged.length} registrations acknowledged; dependents agreed ${Date.now() - killedAt} ms after the kill`);
   assert.equal(await replicaCount(b), 1, 'the survivor saw the kill');
+  const expected = owners.map((owner) => (owner === victim ? 1 : 0));
+  const resyncsNow = () => dependents.map((d, i) => takeoverResyncsIn(d.output().slice(logsAtKill[i])));
+  // The log line may still be in the pipe when the table already agrees.
+  await waitFor(() => JSON.stringify(resyncsNow()) === JSON.stringify(expected), 'the adopted subscribers to re-sync', 2000).catch(() => undefined);
+  const resyncs = resyncsNow();
+  t.diagnostic(`owners ${owners.join(',')}; re-syncs after the kill ${resyncs.join(',')}`);
+  assert.deepEqual(resyncs, expected, 'each adopted subscriber re-synced once, the others not at all');
 });
 
 test('a service with REGISTRY_URL=a,b registers, renews and gets patches with either replica dead', { skip }, async (t) => {
