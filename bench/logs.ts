@@ -21,7 +21,8 @@ import { procStats, writeReport } from './report.ts';
 import { startProcess, tempDir, type Proc } from '../harness/processes.ts';
 import { createLogger } from '../shared/logger.ts';
 import { ProviderTable } from '../shared/providers.ts';
-import { LogShipper, type LogShipperOptions } from '../logservice/client.ts';
+import { LogShipper } from '../logservice/shipper.ts';
+import type { LogShipperOptions } from '../logservice/shipperConfig.ts';
 import { platformService } from '../platform/services.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
