@@ -16,6 +16,8 @@ import { Broker, type BrokerObserver, type Publication } from './broker.ts';
 import { SubscriberCatalog } from './catalog.ts';
 import { RegistryFollower } from './registryFollower.ts';
 import { EventTail } from './tail.ts';
+import { panelPage } from './panel.ts';
+import { cspNonce } from '../shared/pageHeaders.ts';
 import { eventsMetrics } from './metrics.ts';
 import { isJsonType, type StoredEvent } from './event.ts';
 import { TopicFilter, patternProblem, topicProblem } from './topics.ts';
@@ -143,6 +145,10 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
     res.status(202).json(refs(events));
   });
   router.all('/publish', methodNotAllowed(['POST']));
+
+  router.get('/', (_req, res) => {
+    res.type('html').send(panelPage(cspNonce(res)));
+  });
 
   router.get('/subscribers', (_req, res) => {
     const listing: SubscribersListing = { subscribers: [...catalog.all()].map((s) => s.view()).sort((a, b) => a.key.localeCompare(b.key)) };

@@ -35,7 +35,7 @@ export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
 export const PLATFORM_SERVICES: PlatformService[] = [
   { id: 'registry', entry: 'cmd/registry.ts', defaultPort: registryDefaults.port, page: 'registry dashboard' },
   { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: LOG_SERVICE, defaultPort: LOG_SERVICE_PORT, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS },
-  { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT },
+  { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT, page: 'events (subscribers, queues, deliveries)' },
   { id: 'grades', entry: 'cmd/grades.ts', registersAs: GRADES_SERVICE, defaultPort: GRADES_DEFAULT_PORT },
   { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal' },
   { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT },
