@@ -40,6 +40,7 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   private leaseId = '';
   private watcher?: Watcher;
   private closed = false;
+  private announcing?: Promise<void>;
   private readonly agent = new http.Agent({ keepAlive: false });
 
   constructor(
@@ -99,26 +100,38 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   /** Puts our key under a fresh lease; again whenever the lease is lost (etcd was away longer than it). */
   private async announce(): Promise<void> {
     const lease = this.client.lease(this.ttlSeconds, { autoKeepAlive: true });
+    let granted = false;
     lease.on('lost', (err) => {
-      if (this.closed) return;
+      // A grant that failed is the retry loop's to handle; only a lease we held and lost means announcing again.
+      if (this.closed || !granted || this.lease !== lease) return;
       this.logger.warn(`lost the replica lease (${err.message}); announcing again`);
       void this.announceUntilDone();
     });
-    this.leaseId = await lease.grant();
-    this.lease = lease;
-    await lease.put(this.key(this.id)).value(JSON.stringify({ id: this.id, url: this.url, lease: this.leaseId }));
+    try {
+      this.leaseId = await lease.grant();
+      granted = true;
+      this.lease = lease;
+      await lease.put(this.key(this.id)).value(JSON.stringify({ id: this.id, url: this.url, lease: this.leaseId }));
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
   }
 
-  private async announceUntilDone(): Promise<void> {
-    while (!this.closed) {
-      try {
-        await this.announce();
-        return;
-      } catch (err) {
-        this.logger.debug(`could not announce this replica: ${(err as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_RETRY_MS));
+  /** One loop at a time, however many reasons to announce arrive (a lost lease, our key deleted by a peer). */
+  private announceUntilDone(): Promise<void> {
+    this.announcing ??= (async () => {
+      while (!this.closed) {
+        try {
+          await this.announce();
+          return;
+        } catch (err) {
+          this.logger.debug(`could not announce this replica: ${(err as Error).message}`);
+          await new Promise((resolve) => setTimeout(resolve, ANNOUNCE_RETRY_MS));
+        }
       }
-    }
+    })().finally(() => (this.announcing = undefined));
+    return this.announcing;
   }
 
   private put(text: string): void {
