@@ -19,9 +19,10 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
     .addOption(new Option('--host <host>', 'address every service binds').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--port <service=port...>', "a service's port (repeatable; 0 = ephemeral), e.g. --port registry=3100").default([]))
     .addOption(new Option('--ephemeral', 'every service but the registry on an ephemeral port').env('PLATFORM_EPHEMERAL'))
+    .addOption(new Option('--registry-replicas <n>', "registry replicas on etcd (ETCD_ENDPOINTS), on ports from the registry's onward").env('REGISTRY_REPLICAS').default('1'))
     .showHelpAfterError();
   program.parse(argv);
-  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean }>();
+  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean; registryReplicas: string }>();
 
   const ports: Record<string, number> = {};
   const port = (id: string, text: string) => {
@@ -43,10 +44,15 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
   for (const id of services) if (!ids.includes(id)) throw new UsageError(`unknown service "${id}"; choose from ${ids.join(', ')}`);
   const workers = parseWholeNumber(opts.workers);
   if (workers === undefined) throw new UsageError(`--workers must be a whole number, got ${opts.workers}`);
+  const registryReplicas = parseWholeNumber(opts.registryReplicas, 1, 16);
+  if (registryReplicas === undefined) throw new UsageError(`--registry-replicas must be a whole number from 1 to 16, got ${opts.registryReplicas}`);
+  // Replicas share their state through etcd: without it there is nothing for them to share.
+  if (registryReplicas > 1 && !env.ETCD_ENDPOINTS) throw new UsageError('--registry-replicas needs ETCD_ENDPOINTS (the etcd the replicas share), e.g. ETCD_ENDPOINTS=http://127.0.0.1:2379');
 
   return {
     services,
     workers,
+    registryReplicas,
     dataDir: path.resolve(opts.dataDir),
     host: opts.host,
     ports,

@@ -10,6 +10,8 @@ export interface LaunchOptions {
   /** Service ids to run (see PLATFORM_SERVICES). */
   services: string[];
   workers: number;
+  /** Registry replicas (REGISTRY_STORE=etcd, ETCD_ENDPOINTS from the environment) on consecutive ports; 1: one registry as configured. */
+  registryReplicas?: number;
   dataDir: string;
   host: string;
   /** Port per service id; a missing one uses the service's default. 0 means ephemeral. */
@@ -42,26 +44,37 @@ export class Launcher {
   private readonly children: Child[] = [];
   private stopping = false;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Every registry replica's URL, comma-separated, as REGISTRY_URL takes them. */
   readonly registryUrl: string;
+  private readonly registryReplicas: number;
 
   constructor(private readonly options: LaunchOptions) {
     for (const id of options.services) platformService(id);
     const registryPort = options.ports.registry ?? platformService('registry').defaultPort;
-    this.registryUrl = `http://${options.host}:${registryPort}`;
+    this.registryReplicas = options.registryReplicas ?? 1;
+    this.registryUrl = Array.from({ length: this.registryReplicas }, (_, i) => `http://${options.host}:${registryPort + i}`).join(',');
+  }
+
+  private count(service: PlatformService): number {
+    if (service.id === 'worker') return this.options.workers;
+    return service.id === 'registry' ? this.registryReplicas : 1;
   }
 
   private commandsFor(service: PlatformService, count: number) {
     const port = this.options.ports[service.id] ?? service.defaultPort;
     const args = service.id === 'worker' ? ` ${this.options.workerArgs.join(' ')}` : '';
+    // Replicas take consecutive ports (the services are told them all) and name themselves after their place.
+    const replicas = service.id === 'registry' && count > 1;
     return Array.from({ length: count }, (_, i) => ({
       name: count > 1 ? `${service.id}-${i + 1}` : service.id,
       // exec: the shell gives way to node, so signals reach the service itself.
       command: `exec "${process.execPath}" ${[...(service.nodeOptions ?? []), ''].join(' ')}--import tsx ${service.entry}${args}`,
       env: {
-        PORT: String(count > 1 ? 0 : port),
+        PORT: String(replicas ? port + i : count > 1 ? 0 : port),
         HOST: this.options.host,
         REGISTRY_URL: this.registryUrl,
         DATA_DIR: path.join(this.options.dataDir, count > 1 ? `${service.id}-${i + 1}` : service.id),
+        ...(replicas ? { REGISTRY_STORE: 'etcd', REGISTRY_REPLICA_ID: `registry-${i + 1}` } : {}),
       },
     }));
   }
@@ -69,7 +82,7 @@ export class Launcher {
   /** Starts everything; resolves when every child has exited after stop(). */
   async run(): Promise<void> {
     const wanted = PLATFORM_SERVICES.filter((s) => this.options.services.includes(s.id));
-    const inputs = wanted.flatMap((service) => this.commandsFor(service, service.id === 'worker' ? this.options.workers : 1));
+    const inputs = wanted.flatMap((service) => this.commandsFor(service, this.count(service)));
     const width = Math.max(...inputs.map((i) => i.name.length));
     // createConcurrently without its signal handler: this launcher decides the order of shutdown.
     const logger = new Logger({ prefixFormat: 'name' });
@@ -94,8 +107,7 @@ export class Launcher {
     );
     let index = 0;
     for (const service of wanted) {
-      const count = service.id === 'worker' ? this.options.workers : 1;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < this.count(service); i++) {
         const child: Child = { service, command: commands[index++], restarts: 0, startedAt: Date.now() };
         this.children.push(child);
         child.command.close.subscribe((event) => this.onExit(child, event.exitCode));
@@ -194,7 +206,8 @@ export function renderTable(wanted: PlatformService[], instances: InstanceView[]
   const rows: string[][] = [];
   for (const service of wanted) {
     if (!service.registersAs) {
-      rows.push([service.id, '-', '1', registryUrl, `${registryUrl}/  (${service.page})`]);
+      const urls = registryUrl.split(',');
+      rows.push([service.id, '-', String(urls.length), urls.join(' '), `${urls[0]}/  (${service.page})`]);
       continue;
     }
     const up = instances.filter((i) => i.serviceName === service.registersAs && i.state === 'up');
