@@ -28,8 +28,8 @@ let attacker: http.Server;
 let attackerPort: number;
 let browser: Browser;
 
-function gradeForm(title: string): string {
-  return `<form id="f" method="post" action="${portal.url}/students/1/grades">
+function gradeForm(title: string, target = '_self'): string {
+  return `<form id="f" method="post" target="${target}" action="${portal.url}/students/1/grades">
 <input name="title" value="${escapeHtml(title)}"><input name="type" value="Quiz"><input name="score" value="1"></form>
 <script>document.getElementById('f').submit()</script>`;
 }
@@ -42,7 +42,9 @@ function attackPage(pathname: string): string | undefined {
     case '/form-no-referrer':
       return `<!doctype html><meta name="referrer" content="no-referrer">${gradeForm('forged with no-referrer')}`;
     case '/form-sandboxed':
-      return `<!doctype html><iframe sandbox="allow-forms allow-scripts" srcdoc="${escapeHtml(gradeForm('forged from a sandboxed iframe'))}"></iframe>`;
+      // The form submits into the top window (its Origin is still null): a framed answer would be blocked
+      // by frame-ancestors, and the network events of a cross-site frame are not reliably seen from here.
+      return `<!doctype html><iframe sandbox="allow-forms allow-scripts allow-top-navigation" srcdoc="${escapeHtml(gradeForm('forged from a sandboxed iframe', '_top'))}"></iframe>`;
     case '/fetch-log':
       return `<!doctype html><script>
 fetch(${JSON.stringify(`${log.url}/log`)}, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '[registry] - forged: registry is down' });
