@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Logger } from 'winston';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, isRecoverableError } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
 import { EtcdStore } from './etcdStore.ts';
 import { ReplicaSet } from './replicaSet.ts';
 import { Takeover, type TakeoverActions } from './takeover.ts';
@@ -24,8 +25,18 @@ export class Replication {
     private readonly registry: Registry,
     private readonly logger: Logger,
   ) {
-    // A call etcd doesn't answer within 2 s fails, so a write answers 503 instead of hanging.
-    this.etcd = new Etcd3({ hosts: options.etcdEndpoints, defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }) });
+    // A call etcd doesn't answer within 2 s fails, so a write answers 503 instead of hanging. The client's
+    // defaults keep a failed host shut for 5 s at a time and let a lost watch wait up to 30 s to reconnect:
+    // a registry that must recover by itself tries again within a second.
+    this.etcd = new Etcd3({
+      hosts: options.etcdEndpoints,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 2000 }),
+      faultHandling: {
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        // The client takes a first backoff and asks it for the next delay each time (as with its default).
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
+      },
+    });
     this.store = new EtcdStore(this.etcd, registry, logger);
   }
 
