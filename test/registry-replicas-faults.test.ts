@@ -2,7 +2,7 @@
  * Registry replicas on a real etcd under faults: a replica paused past its lease, etcd away, a compaction
  * while one replica's watch is cut off, and the etcd leader killed in a 3-member cluster.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, providersOf, startFixture, startStub, waitFor, type Proc, type Stub } from './helpers.ts';
@@ -29,7 +29,8 @@ async function poolOwnedBy(registry: Proc, ids: string[], owner: string, atLeast
 
 const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
 
-test('SIGSTOP of a replica for 5 s: the other takes over within its lease plus 1 s; the woken one changes nothing wrong', { skip }, async (t) => {
+/** One etcd, replicas a and b that see each other, and a service requiring 'pool' that knows both. */
+async function twoReplicasAndAWatcher(t: TestContext) {
   const etcd = await startEtcd();
   t.after(() => etcd.stop());
   const [a, b] = await startReplicas(etcd, ['a', 'b']);
@@ -37,6 +38,11 @@ test('SIGSTOP of a replica for 5 s: the other takes over within its lease plus 1
   await waitFor(async () => (await replicaCount(a)) === 2 && (await replicaCount(b)) === 2, 'both replicas to see each other');
   const watcher = await startFixture('watcher', `${a.url},${b.url}`, ['pool']);
   t.after(() => watcher.stop());
+  return { etcd, a, b, watcher };
+}
+
+test('SIGSTOP of a replica for 5 s: the other takes over within its lease plus 1 s; the woken one changes nothing wrong', { skip }, async (t) => {
+  const { a, b, watcher } = await twoReplicasAndAWatcher(t);
   // The paused one is the watcher's owner, so its subscriber is adopted.
   const victimId = rendezvousOwner(['a', 'b'], await instanceIdOf(watcher))!;
   const [victim, survivor] = victimId === 'a' ? [a, b] : [b, a];
@@ -79,13 +85,7 @@ test('SIGSTOP of a replica for 5 s: the other takes over within its lease plus 1
 });
 
 test('etcd unreachable: reads answer from memory, writes answer 503 with Retry-After, and the replicas recover by themselves', { skip }, async (t) => {
-  const etcd = await startEtcd();
-  t.after(() => etcd.stop());
-  const [a, b] = await startReplicas(etcd, ['a', 'b']);
-  t.after(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
-  await waitFor(async () => (await replicaCount(a)) === 2 && (await replicaCount(b)) === 2, 'both replicas to see each other');
-  const watcher = await startFixture('watcher', `${a.url},${b.url}`, ['pool']);
-  t.after(() => watcher.stop());
+  const { etcd, a, b, watcher } = await twoReplicasAndAWatcher(t);
   const before = await startStub();
   t.after(() => before.close());
   assert.equal((await register(a, before.registration('pool'))).status, 200);
