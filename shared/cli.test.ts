@@ -6,7 +6,7 @@ import axios from 'axios';
 import { CliError, describeError, jsonText, printable, table } from './cli.ts';
 import { NoProviderError } from './serviceClient.ts';
 import { RegistryError } from '../registry/client.ts';
-import { MasterError } from '../imageservice/master/client.ts';
+import { ApiError } from './apiError.ts';
 
 test('printable escapes C0, DEL and C1, and leaves other text (backslashes, accents, emoji) alone', () => {
   assert.equal(printable('a\r\nb\tc'), 'a\\r\\nb\\tc');
@@ -29,7 +29,7 @@ test('describeError says in one line what each failure came to', async () => {
   assert.equal(describeError(new NoProviderError('log'), registryUrl), `${new NoProviderError('log').message}. Is it running? (npm start runs everything)`);
   assert.match(describeError(new RegistryError(0, 'ECONNREFUSED', 'x'), registryUrl), /^cannot reach the registry at http:\/\/127\.0\.0\.1:1: is it running\?/);
   assert.equal(describeError(new RegistryError(409, 'instance_id_in_use', 'taken'), registryUrl), 'the registry refused: taken');
-  assert.equal(describeError(new MasterError(404, 'not_found', 'no task 7'), registryUrl), 'no task 7');
+  assert.equal(describeError(new ApiError(404, 'not_found', 'no task 7'), registryUrl), 'no task 7');
   const server = http.createServer((_req, res) => {
     res.writeHead(400, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { code: 'bad_request', message: 'no \x1b[31mred' } }));
