@@ -68,8 +68,24 @@ export class GradeStore {
     };
   }
 
-  /** Opens (or creates and seeds) the database in dataDir. */
+  /**
+   * Opens (or creates and seeds) the database in dataDir. Two instances that start at once on one file
+   * can both ask for the lock that switching to WAL needs: SQLite then answers one of them SQLITE_BUSY at
+   * once (waiting could deadlock), so that one tries again shortly, for up to 5 s.
+   */
   static open(dataDir: string, seed: readonly SeedStudent[] = SEED_STUDENTS): GradeStore {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        return GradeStore.openOnce(dataDir, seed);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.random() * 30);
+      }
+    }
+  }
+
+  private static openOnce(dataDir: string, seed: readonly SeedStudent[]): GradeStore {
     fs.mkdirSync(dataDir, { recursive: true });
     const db = new Database(path.join(dataDir, DATABASE_FILE), { timeout: 5000 });
     try {
