@@ -10,6 +10,7 @@ import { prom } from '../shared/metrics.ts';
 import type { Service, StartServiceOptions } from '../shared/service.ts';
 import { EventPublisher, EventsClient, eventSubscriber, type EventHandler, type PublisherOptions } from './client.ts';
 import type { PublishedRef } from './protocol.ts';
+import { within } from '../shared/timeout.ts';
 
 export const EVENTS_SERVICE = 'events';
 
@@ -92,7 +93,7 @@ export function withEvents(options: StartServiceOptions, events: WithEventsOptio
       attached.set(svc, new ServiceEvents(publisher, svc, { emitted, dropped }));
       // At the very end of stop(): what in-flight requests published still goes out, bounded.
       svc.addShutdownStep(async () => {
-        await bounded(publisher.flush(), events.flushTimeoutMs ?? 3000);
+        await within(publisher.flush(), events.flushTimeoutMs ?? 3000);
         publisher.discard();
       });
     },
@@ -104,9 +105,4 @@ export function eventsOf(svc: Service): ServiceEvents {
   const events = attached.get(svc);
   if (!events) throw new Error(`${svc.name} was not started withEvents(…, { publish: true })`);
   return events;
-}
-
-function bounded(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,7 @@
 import type { Notifier } from './notifier.ts';
 import type { InstanceRecord, Registry, RegistryChange } from './registry.ts';
 import type { PatchEntry } from './protocol.ts';
+import { within } from '../shared/timeout.ts';
 
 /** What the announcer asks of the notifier (a recording fake in the tests). */
 export type PatchQueues = Pick<Notifier, 'enqueue' | 'delivered' | 'lastSeq' | 'pause' | 'resume' | 'rename' | 'forget'>;
@@ -36,9 +37,7 @@ export class Announcer {
   async answerSeq(record: InstanceRecord): Promise<number> {
     const id = record.instanceId;
     if (!record.serviceUpdateURL) return this.queues.lastSeq(id);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.options.notifyTimeoutMs)));
-    const seq = await Promise.race([this.queues.delivered(id), timeout]).finally(() => clearTimeout(timer));
+    const seq = await within(this.queues.delivered(id), this.options.notifyTimeoutMs);
     return seq ?? this.queues.lastSeq(id);
   }
 

@@ -4,6 +4,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { ChangeType, InstanceRecord, Registry } from './registry.ts';
 import type { CatalogStore, StoreChange } from './catalogStore.ts';
 import { persisted } from './store.ts';
+import { within } from '../shared/timeout.ts';
 
 type Kind = ChangeType | 'lease';
 interface Saved {
@@ -93,9 +94,7 @@ export class EtcdStore implements CatalogStore {
 
   async flush(): Promise<void> {
     const ids = [...this.pending.keys(), ...this.writing.keys()];
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(ids.map((id) => this.sync(id))), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
-    clearTimeout(timer);
+    await within(Promise.allSettled(ids.map((id) => this.sync(id))), 2000);
   }
 
   close(): void {

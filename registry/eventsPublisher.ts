@@ -11,6 +11,7 @@ import type { Logger } from 'winston';
 import { prom } from '../shared/metrics.ts';
 import { EventPublisher, EventsClient, EventsError, EVENTS_SERVICE } from '../events/client.ts';
 import type { Registry, RegistryChange, InstanceRecord } from './registry.ts';
+import { within } from '../shared/timeout.ts';
 
 /** What each instance event carries. */
 export interface InstanceEventPayload {
@@ -116,9 +117,7 @@ export class RegistryEventsPublisher {
   /** Stops listening; what still waits gets a moment (bounded) and is then dropped. */
   async close(waitMs = 1000): Promise<void> {
     this.registry.off('change', this.listener);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.publisher.flush(), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
-    clearTimeout(timer);
+    await within(this.publisher.flush(), waitMs);
     this.publisher.discard();
   }
 }
