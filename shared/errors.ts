@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'winston';
 import { classifyUpstream } from './apiError.ts';
+import { REQUEST_ID_HEADER } from './requestContext.ts';
 
 /** An error that knows its HTTP status and a stable machine-readable code. */
 export class HttpError extends Error {
@@ -104,10 +105,9 @@ function toHttpError(err: unknown): HttpError | undefined {
  */
 export function writeError(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, logger: Logger): void {
   const httpError = toHttpError(err);
-  if (!httpError) {
-    const path = (req as { path?: string }).path ?? (req.url ?? '').split('?')[0];
-    logger.error(`unhandled error on ${req.method} ${path}: ${(err as Error | undefined)?.stack ?? err}`);
-  }
+  const path = (req as { path?: string }).path ?? (req.url ?? '').split('?')[0];
+  if (!httpError) logger.error(`unhandled error on ${req.method} ${path}: ${(err as Error | undefined)?.stack ?? err}`);
+  else if (httpError.status < 500) logRefusal(req, res, path, httpError, logger);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -123,6 +123,21 @@ export function writeError(req: http.IncomingMessage, res: http.ServerResponse, 
   if ((status === 413 || status === 400) && req.complete) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/**
+ * A refused request leaves one warn line with its reason, so an operator sees why a caller got a 4xx (no stack:
+ * it is not our fault). The log service's own logger is local, so its intake refusals don't come back to it.
+ */
+function logRefusal(req: http.IncomingMessage, res: http.ServerResponse, path: string, refusal: HttpError, logger: Logger): void {
+  const requestId = res.getHeader(REQUEST_ID_HEADER);
+  logger.warn(`${req.method} ${path} refused ${refusal.status} ${refusal.code}: ${refusal.message}`, {
+    method: req.method,
+    path,
+    status: refusal.status,
+    code: refusal.code,
+    ...(typeof requestId === 'string' ? { requestId } : {}),
+  });
 }
 
 /** The express error handler: every error leaves through writeError. */
