@@ -30,6 +30,7 @@ import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { RegistryEventsPublisher } from './eventsPublisher.ts';
+import { versionInfo } from '../shared/version.ts';
 
 export type { RegistryOptions } from './config.ts';
 
@@ -185,7 +186,7 @@ export class RegistryServer {
       res.type('html').send(dashboardPage(cspNonce(res)));
     });
     app.get('/health', (_req, res) => {
-      res.json({ status: 'ok', instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...(this.replication?.health() ?? { store: 'file' }) });
+      res.json({ status: 'ok', ...versionInfo(), instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...(this.replication?.health() ?? { store: 'file' }) });
     });
     app.get('/replicas/link', replicaLink);
     app.get('/replicas', (_req, res) => {

@@ -11,6 +11,7 @@ import { parseBody } from './validate.ts';
 import { HttpError } from './errors.ts';
 import { bearerMatches } from './auth.ts';
 import { RegistrySession } from './registrySession.ts';
+import { versionInfo } from './version.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { patchSchema } from '../registry/protocol.ts';
 
@@ -123,7 +124,7 @@ export class Service {
       res.json({ status: 'ok', name: this.name });
     });
     app.get('/health', (_req, res) => {
-      res.json({ status: this.stopping ? 'stopping' : 'ok', name: this.name, instanceId: this.instanceId, providers: this.providers.snapshot() });
+      res.json({ status: this.stopping ? 'stopping' : 'ok', name: this.name, ...versionInfo(), instanceId: this.instanceId, providers: this.providers.snapshot() });
     });
     app.post('/services', (req, res) => {
       this.assertFromRegistry(req.get('authorization'));
