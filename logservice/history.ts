@@ -74,39 +74,48 @@ export async function* linesBackward(file: string, chunkBytes = 256 * 1024): Asy
   }
 }
 
-export interface FileSearch {
+export interface FileScan {
   filter: LogFilter;
-  limit: number;
   /** Only lines numbered below this (the newer ones are in the index). */
   beforeSeq: number;
   /** Stop after reading this many bytes, and say the answer is truncated. */
   budgetBytes: number;
 }
 
-/** Matching entries from the files, newest first. */
-export async function searchFiles(dir: string, search: FileSearch): Promise<{ entries: LogEntry[]; truncated: boolean }> {
-  const entries: LogEntry[] = [];
-  let budget = search.budgetBytes;
+export interface FileSearch extends FileScan {
+  limit: number;
+}
+
+/** Hands matching entries from the files to visit, newest first, until it returns false or the budget is spent. */
+export async function scanFiles(dir: string, scan: FileScan, visit: (entry: LogEntry) => boolean): Promise<{ truncated: boolean }> {
+  let budget = scan.budgetBytes;
   for (const file of await logFiles(dir)) {
     // A file last written before `since` holds nothing newer.
-    if (search.filter.sinceMs !== undefined && file.mtimeMs < search.filter.sinceMs) break;
+    if (scan.filter.sinceMs !== undefined && file.mtimeMs < scan.filter.sinceMs) break;
     for await (const line of linesBackward(file.path)) {
       budget -= line.length + 1;
-      if (budget < 0) return { entries, truncated: true };
-      if (!mayMatchLine(search.filter, line)) continue;
+      if (budget < 0) return { truncated: true };
+      if (!mayMatchLine(scan.filter, line)) continue;
       let entry: LogEntry;
       try {
         entry = JSON.parse(line) as LogEntry;
       } catch {
         continue; // a line still being written
       }
-      if (typeof entry.seq === 'number' && entry.seq >= search.beforeSeq) continue;
-      if (typeof entry.message !== 'string' || !matches(search.filter, entry)) continue;
-      entries.push(entry);
-      if (entries.length >= search.limit) return { entries, truncated: false };
+      if (typeof entry.seq === 'number' && entry.seq >= scan.beforeSeq) continue;
+      if (typeof entry.message !== 'string' || !matches(scan.filter, entry)) continue;
+      if (!visit(entry)) return { truncated: false };
     }
   }
-  return { entries, truncated: false };
+  return { truncated: false };
+}
+
+/** Matching entries from the files, newest first. */
+export async function searchFiles(dir: string, search: FileSearch): Promise<{ entries: LogEntry[]; truncated: boolean }> {
+  const entries: LogEntry[] = [];
+  if (search.limit <= 0) return { entries, truncated: false };
+  const { truncated } = await scanFiles(dir, search, (entry) => entries.push(entry) < search.limit);
+  return { entries, truncated };
 }
 
 /** The highest seq on disk (the newest file's last complete line), to continue numbering. */

@@ -59,12 +59,18 @@ export class RecentIndex {
   /** Matching entries, newest first, at most limit. */
   query(filter: LogFilter, limit: number): LogEntry[] {
     const found: LogEntry[] = [];
-    for (let age = 1; age <= this.count && found.length < limit; age++) {
+    if (limit > 0) this.each(filter, (entry) => found.push(entry) < limit);
+    return found;
+  }
+
+  /** Hands matching entries to visit, newest first, until it returns false; says whether it ran to the end. */
+  each(filter: LogFilter, visit: (entry: LogEntry) => boolean): boolean {
+    for (let age = 1; age <= this.count; age++) {
       const line = this.lines[this.slot(age)]!;
       if (!mayMatchLine(filter, line)) continue;
       const entry = JSON.parse(line) as LogEntry;
-      if (matches(filter, entry)) found.push(entry);
+      if (matches(filter, entry) && !visit(entry)) return false;
     }
-    return found;
+    return true;
   }
 }

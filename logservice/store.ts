@@ -11,7 +11,7 @@ import path from 'node:path';
 import DailyRotateFile from 'winston-daily-rotate-file';
 import type { Logger } from 'winston';
 import { RecentIndex } from './recent.ts';
-import { FILE_EXTENSION, FILE_PATTERN, lastStoredSeq, searchFiles } from './history.ts';
+import { FILE_EXTENSION, FILE_PATTERN, lastStoredSeq, scanFiles, searchFiles } from './history.ts';
 import { GroupCommit } from './commit.ts';
 import { repairTornLines } from './repair.ts';
 import type { LogFilter } from './filters.ts';
@@ -155,6 +155,13 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       budgetBytes: this.options.queryScanBytes,
     });
     return { entries: entries.concat(older.entries), truncated: older.truncated };
+  }
+
+  /** Hands every matching entry to visit, newest first (index, then files within the scan budget), until it returns false. */
+  async scan(filter: LogFilter, visit: (entry: LogEntry) => boolean): Promise<{ truncated: boolean }> {
+    const beforeSeq = this.index.oldestSeq() ?? this.nextSeq;
+    if (!this.index.each(filter, visit) || beforeSeq === 0) return { truncated: false };
+    return scanFiles(this.options.dataDir, { filter, beforeSeq, budgetBytes: this.options.queryScanBytes }, visit);
   }
 
   /** Stops taking lines and waits until every accepted line is in the file and fsynced. */
