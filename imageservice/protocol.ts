@@ -30,6 +30,8 @@ export interface TaskView {
   updatedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The request id of the upload that created it: every service's lines about this image carry it. */
+  traceId: string | null;
 }
 
 /** What a worker gets from a claim: the task, where its image is, and its lease. */
@@ -43,6 +45,8 @@ export interface ClaimedTask {
   leaseToken: string;
   leaseExpiresAt: string;
   leaseMs: number;
+  /** The upload's request id, for the worker's calls and lines about this task. */
+  traceId: string | null;
 }
 
 export const taskIdParams = z.object({ id: z.coerce.number().int().positive('must be a positive task id').max(Number.MAX_SAFE_INTEGER) });

@@ -22,6 +22,7 @@ import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
 import { withEvents, eventsOf } from '../../events/client.ts';
 import type { TaskView } from '../protocol.ts';
+import { currentRequestId } from '../../shared/requestContext.ts';
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -97,7 +98,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         (workerId) => {
           const task = tasks.claim(workerId);
           if (task) {
-            log.debug(`task ${task.id} claimed by ${workerId} (attempt ${task.attempt})`);
+            // Under the upload's id, not the claim's: the claim serves whichever task is next.
+            log.info(`task ${task.id} claimed by ${workerId} (attempt ${task.attempt})`, task.traceId ? { requestId: task.traceId } : {});
             announce('running', { id: task.id, op: task.op, attempts: task.attempt, error: null });
             reaper.schedule();
           }
@@ -135,7 +137,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         }
         const imageKey = randomUUID();
         await storage.put('working', imageKey, upload.png);
-        const task = tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length });
+        // The upload's request id becomes the task's trace id: the worker's calls about it carry it on.
+        const task = tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId() });
         submitted.inc();
         announce('created', task);
         log.info(`task ${task.id} created: ${op} on a ${task.width}x${task.height} PNG (${task.bytes} bytes)`);

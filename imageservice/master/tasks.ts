@@ -10,53 +10,16 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { sqliteJobs, type SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
+import type { HousekeepingJob } from '../../shared/housekeeping.ts';
 import type { Op } from '../ops.ts';
 import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
-
-interface TaskRow {
-  id: number;
-  state: TaskState;
-  op: Op;
-  image_key: string;
-  width: number;
-  height: number;
-  bytes: number;
-  attempts: number;
-  worker_id: string | null;
-  lease_token: string | null;
-  lease_expires_at: number | null;
-  error: string | null;
-  result_bytes: number | null;
-  created_at: number;
-  updated_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
+import { iso, toTaskView, type TaskRow } from './taskRow.ts';
 
 export type CompleteOutcome = 'completed' | 'already_completed' | 'already_done' | 'lease_expired' | 'failed' | 'unknown';
 export type LeaseOutcome = 'ok' | 'lease_expired' | 'not_running' | 'unknown';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export function toTaskView(row: TaskRow): TaskView {
-  return {
-    id: row.id,
-    state: row.state,
-    op: row.op,
-    width: row.width,
-    height: row.height,
-    bytes: row.bytes,
-    attempts: row.attempts,
-    workerId: row.worker_id,
-    leaseExpiresAt: row.state === 'running' ? iso(row.lease_expires_at) : null,
-    error: row.error,
-    resultBytes: row.result_bytes,
-    createdAt: iso(row.created_at)!,
-    updatedAt: iso(row.updated_at)!,
-    startedAt: iso(row.started_at),
-    finishedAt: iso(row.finished_at),
-  };
-}
+export { toTaskView } from './taskRow.ts';
 
 export interface TaskStoreOptions {
   leaseMs: number;
@@ -70,7 +33,7 @@ export class TaskStore {
   private readonly statements;
 
   constructor(
-    dataDir: string,
+    private readonly dataDir: string,
     private readonly options: TaskStoreOptions,
   ) {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -97,17 +60,21 @@ export class TaskStore {
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         started_at INTEGER,
-        finished_at INTEGER
+        finished_at INTEGER,
+        trace_id TEXT
       );
       CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, id);
       CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'running';
     `);
+    // Tables made before tasks carried their upload's request id get the column (empty for their old rows).
+    const columns = this.db.pragma('table_info(tasks)') as { name: string }[];
+    if (!columns.some((c) => c.name === 'trace_id')) this.db.exec('ALTER TABLE tasks ADD COLUMN trace_id TEXT');
     this.now = options.now ?? Date.now;
     const db = this.db;
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO tasks (state, op, image_key, width, height, bytes, created_at, updated_at)
-         VALUES ('pending', @op, @imageKey, @width, @height, @bytes, @now, @now) RETURNING *`,
+        `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, created_at, updated_at)
+         VALUES ('pending', @op, @imageKey, @width, @height, @bytes, @traceId, @now, @now) RETURNING *`,
       ),
       get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       list: db.prepare('SELECT * FROM tasks ORDER BY id DESC LIMIT ?'),
@@ -151,11 +118,15 @@ export class TaskStore {
       ),
       nextExpiry: db.prepare(`SELECT MIN(lease_expires_at) AS at FROM tasks WHERE state = 'running'`),
       counts: db.prepare('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state'),
+      finishedBefore: db.prepare(
+        `SELECT id, image_key AS imageKey FROM tasks WHERE state IN ('done', 'failed') AND finished_at < ? AND id > ? ORDER BY id LIMIT ?`,
+      ),
+      removeFinished: db.prepare(`DELETE FROM tasks WHERE id = ? AND state IN ('done', 'failed')`),
     };
   }
 
-  create(input: { op: Op; imageKey: string; width: number; height: number; bytes: number }): TaskView {
-    return toTaskView(this.statements.insert.get({ ...input, now: this.now() }) as TaskRow);
+  create(input: { op: Op; imageKey: string; width: number; height: number; bytes: number; traceId?: string }): TaskView {
+    return toTaskView(this.statements.insert.get({ ...input, traceId: input.traceId ?? null, now: this.now() }) as TaskRow);
   }
 
   row(id: number): TaskRow | undefined {
@@ -199,6 +170,7 @@ export class TaskStore {
         leaseToken: row.lease_token!,
         leaseExpiresAt: iso(row.lease_expires_at)!,
         leaseMs: this.options.leaseMs,
+        traceId: row.trace_id,
       };
     })();
   }
@@ -279,6 +251,21 @@ export class TaskStore {
     const counts: Record<TaskState, number> = { pending: 0, running: 0, done: 0, failed: 0 };
     for (const { state, n } of this.statements.counts.all() as { state: TaskState; n: number }[]) counts[state] = n;
     return counts;
+  }
+
+  /** Done and failed tasks that finished before `cutoff` (ms since epoch), by id from `afterId` on. */
+  finishedBefore(cutoff: number, afterId: number, limit: number): { id: number; imageKey: string }[] {
+    return this.statements.finishedBefore.all(cutoff, afterId, limit) as { id: number; imageKey: string }[];
+  }
+
+  /** Deletes a done or failed task (never one that is pending or running); false when there was none. */
+  removeFinished(id: number): boolean {
+    return this.statements.removeFinished.run(id).changes > 0;
+  }
+
+  /** The database's checkpoint and backup jobs (shared/sqliteBackup.ts). */
+  housekeepingJobs(settings: SqliteHousekeepingSettings): HousekeepingJob[] {
+    return sqliteJobs(this.db, 'tasks', this.dataDir, settings);
   }
 
   close(): void {

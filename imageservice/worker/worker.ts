@@ -20,6 +20,7 @@ import { TransformPool } from './pool.ts';
 import { DEFAULT_CODEC } from '../codec.ts';
 import { WORKER_SERVICE, workerDefaults, type WorkerOptions } from './config.ts';
 import { resolveCodec } from '../codecs.ts';
+import { withRequestId } from '../../shared/requestContext.ts';
 
 export interface RunningWorker {
   svc: Service;
@@ -110,6 +111,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     }, Math.max(200, task.leaseMs / 3));
     try {
       const claimedAt = performance.now();
+      const ms = (from: number, to = performance.now()) => Math.round(to - from);
+      log.info(`task ${task.id} claimed: ${task.op}, attempt ${task.attempt}`);
       let input: Buffer;
       try {
         input = await persist(`download of task ${task.id}`, entry, () => storage.get('working', task.imageKey));
@@ -122,6 +125,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         throw err;
       }
       const started = performance.now();
+      log.info(`task ${task.id}: downloaded ${input.byteLength} bytes in ${ms(claimedAt, started)} ms`);
       const result = await pool.run(input, task.op);
       transformSeconds.observe((performance.now() - started) / 1000);
       if (!result.ok) {
@@ -131,12 +135,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         return;
       }
       const transformed = performance.now();
+      log.info(`task ${task.id}: transformed ${result.width}x${result.height} (${task.op}) in ${ms(started, transformed)} ms`);
       await persist(`upload of task ${task.id}`, entry, () => storage.put('finished', task.imageKey, result.png));
       const uploaded = performance.now();
+      log.info(`task ${task.id}: uploaded ${result.png.byteLength} bytes to finished in ${ms(transformed, uploaded)} ms`);
       await persist(`completing task ${task.id}`, entry, () => master.complete(task.id, task.leaseToken, result.png.byteLength));
       finished.inc({ result: 'done' });
-      const ms = (from: number, to: number) => Math.round(to - from);
-      log.debug(
+      log.info(
         `task ${task.id} done: ${task.op} on ${result.width}x${result.height} in ${ms(claimedAt, performance.now())} ms ` +
           `(download ${ms(claimedAt, started)}, transform ${ms(started, transformed)} [decode ${Math.round(result.decodeMs)}, op ${Math.round(result.opMs)}, encode ${Math.round(result.encodeMs)}], ` +
           `upload ${ms(transformed, uploaded)}, complete ${ms(uploaded, performance.now())})`,
@@ -176,7 +181,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         continue;
       }
       if (!task) continue;
-      const job = work(task);
+      // The task's calls and lines carry its upload's request id, so one trace follows the image.
+      const claimed = task;
+      const job = claimed.traceId ? withRequestId(claimed.traceId, () => work(claimed)) : work(claimed);
       inFlight.add(job);
       await job;
       inFlight.delete(job);
