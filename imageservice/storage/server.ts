@@ -53,6 +53,7 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
           const bytes = await store.write(state, id, req, limit);
           bytesWritten.inc(bytes);
           operations.inc({ method: 'PUT', result: 'ok' });
+          svc.logger.info(`stored ${state}/${id} (${bytes} bytes)`);
           res.status(201).json({ state, id, bytes });
         } catch (err) {
           if (err instanceof BodyTooLargeError) {
@@ -71,6 +72,7 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
           throw new HttpError(404, 'image_not_found', `no ${state} image ${id}`);
         }
         operations.inc({ method: 'GET', result: 'ok' });
+        svc.logger.info(`read ${state}/${id} (${image.size} bytes)`);
         res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.size });
         if ('bytes' in image) {
           res.end(image.bytes);
@@ -94,6 +96,7 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
         const { state, id } = imageAddress(req);
         if (!(await store.remove(state, id))) throw new HttpError(404, 'image_not_found', `no ${state} image ${id}`);
         operations.inc({ method: 'DELETE', result: 'ok' });
+        svc.logger.info(`removed ${state}/${id}`);
         res.status(204).end();
       });
 
