@@ -9,6 +9,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { StoredEvent } from './event.ts';
+import { sqliteJobs, type SqliteHousekeepingSettings } from '../shared/sqliteBackup.ts';
+import type { HousekeepingJob } from '../shared/housekeeping.ts';
 
 export interface SubscriberRow {
   key: string;
@@ -58,7 +60,7 @@ export class Journal {
   /** Commits and their durations, for metrics. */
   readonly stats = { commits: 0, lastCommitMs: 0 };
 
-  constructor(dataDir: string) {
+  constructor(private readonly dataDir: string) {
     fs.mkdirSync(dataDir, { recursive: true });
     this.db = new Database(path.join(dataDir, 'events.sqlite'));
     this.db.pragma('journal_mode = WAL');
@@ -146,6 +148,11 @@ export class Journal {
   /** Commits what is pending now (at shutdown). */
   flush(): void {
     this.commit();
+  }
+
+  /** The journal's WAL checkpoint and online backup jobs (shared/sqliteBackup.ts). */
+  housekeepingJobs(settings: SqliteHousekeepingSettings): HousekeepingJob[] {
+    return sqliteJobs(this.db, 'events', this.dataDir, settings);
   }
 
   close(): void {
