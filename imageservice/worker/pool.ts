@@ -25,7 +25,8 @@ export class TransformPool {
     this.threads = Math.max(1, options.threads ?? os.availableParallelism());
     this.codec = options.codec ?? DEFAULT_CODEC;
     this.piscina = new Piscina({
-      filename: new URL('./thread.ts', import.meta.url).href,
+      // Compiled (dist/), the thread is JavaScript too.
+      filename: new URL(import.meta.url.endsWith('.js') ? './thread.js' : './thread.ts', import.meta.url).href,
       minThreads: this.threads,
       maxThreads: this.threads,
       // A thread takes the next image as soon as it is free; nothing waits in a second queue.
