@@ -1,4 +1,6 @@
 import { envInt, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { envCron, envDuration } from '../../shared/housekeeping.ts';
+import { sqliteHousekeepingDefaults, sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
 
 export const MASTER_SERVICE = 'imagemaster';
 export const MASTER_DEFAULT_PORT = 3003;
@@ -16,6 +18,16 @@ export interface MasterOptions {
   maxUploadBytes?: number;
   /** The longest a claim may wait for work. */
   maxClaimWaitMs?: number;
+  housekeeping?: MasterHousekeeping;
+}
+
+/** The master's scheduled jobs (shared/housekeeping.ts); a cron of undefined means off. */
+export interface MasterHousekeeping {
+  /** Done and failed tasks older than this go, with their images (imageservice/master/retention.ts). */
+  retentionMs: number;
+  /** When the retention runs (undefined: only on POST /tasks/prune). */
+  retentionCron: string | undefined;
+  sqlite: SqliteHousekeepingSettings;
 }
 
 export const masterDefaults = {
@@ -24,6 +36,7 @@ export const masterDefaults = {
   maxPixels: 50_000_000,
   maxUploadBytes: 50 * 2 ** 20,
   maxClaimWaitMs: 30_000,
+  housekeeping: { retentionMs: 7 * 86_400_000, retentionCron: '0 * * * *', sqlite: sqliteHousekeepingDefaults } as MasterHousekeeping,
 };
 
 /** The master's settings from the environment. */
@@ -35,5 +48,10 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): MasterOptions {
     maxPixels: envInt('MAX_PIXELS', masterDefaults.maxPixels, env),
     maxUploadBytes: envInt('MAX_UPLOAD_BYTES', masterDefaults.maxUploadBytes, env),
     maxClaimWaitMs: envInt('MAX_CLAIM_WAIT_MS', masterDefaults.maxClaimWaitMs, env),
+    housekeeping: {
+      retentionMs: envDuration('IMAGE_RETENTION', '7d', env),
+      retentionCron: envCron('IMAGE_RETENTION_CRON', '0 * * * *', env),
+      sqlite: sqliteHousekeepingFromEnv(env),
+    },
   };
 }

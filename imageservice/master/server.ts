@@ -20,6 +20,8 @@ import { TaskStore, type LeaseOutcome } from './tasks.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
+import { pruneRoutes, retentionJob } from './retention.ts';
+import { housekeepingOf, withHousekeeping } from '../../shared/housekeeping.ts';
 import { withEvents, eventsOf } from '../../events/client.ts';
 import type { TaskView } from '../protocol.ts';
 import { currentRequestId } from '../../shared/requestContext.ts';
@@ -42,7 +44,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
-  const svc = await startService(withLogShipping(withEvents({
+  const { housekeeping } = settings;
+  const svc = await startService(withHousekeeping(withLogShipping(withEvents({
     name: MASTER_SERVICE,
     requiredServices: ['imagestorage', 'log'],
     defaultPort: MASTER_DEFAULT_PORT,
@@ -122,6 +125,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       reaper.schedule();
 
       const router = express.Router();
+      // Before /tasks/:id, which would take "prune" for an id.
+      router.use(pruneRoutes({ housekeeping: housekeepingOf(svc), tasks, storage, retentionMs: housekeeping.retentionMs, token: svc.config.registryToken }));
 
       router.post('/tasks', async (req, res) => {
         const { op = DEFAULT_OP } = parseWith(submitQuery, req.query, 'invalid_op');
@@ -258,7 +263,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       for (const action of ['renew', 'complete', 'fail', 'release']) router.all(`/tasks/:id/${action}`, methodNotAllowed(['POST']));
       return router;
     },
-  }, { publish: true })));
+  }, { publish: true })), (svc) => [
+    retentionJob(tasks, new StorageClient(svc.client('imagestorage')), housekeeping),
+    ...tasks.housekeepingJobs(housekeeping.sqlite),
+  ]));
   const stop = svc.stop.bind(svc);
   svc.stop = async () => {
     await stop();
