@@ -2,6 +2,8 @@ import express, { type Router } from 'express';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../shared/service.ts';
 import { withLogShipping } from '../logservice/client.ts';
+import { withHousekeeping } from '../shared/housekeeping.ts';
+import { sqliteHousekeepingDefaults } from '../shared/sqliteBackup.ts';
 import { serviceConfig } from '../shared/config.ts';
 import { GRADES_DEFAULT_PORT, GRADES_SERVICE, type GradesOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../shared/errors.ts';
@@ -88,7 +90,7 @@ export async function startGrades(options: GradesOptions = {}): Promise<GradesSe
   const config = { ...serviceConfig(GRADES_SERVICE, GRADES_DEFAULT_PORT), ...options.config };
   const store = GradeStore.open(config.dataDir);
   try {
-    const service = await startService(withLogShipping({
+    const service = await startService(withHousekeeping(withLogShipping({
       name: GRADES_SERVICE,
       requiredServices: ['log'],
       config,
@@ -96,7 +98,7 @@ export async function startGrades(options: GradesOptions = {}): Promise<GradesSe
       bodyLimit: GRADES_BODY_LIMIT,
       logger: options.logger,
       routes: (svc) => gradesRoutes(store, svc),
-    }));
+    }), store.housekeepingJobs(config.dataDir, options.sqlite ?? sqliteHousekeepingDefaults)));
     service.logger.info(`grades database at ${config.dataDir}`);
     return new GradesService(service, store);
   } catch (err) {

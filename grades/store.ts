@@ -3,6 +3,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { averageOf, type Grade, type GradeType, type NewGrade, type Student } from './protocol.ts';
 import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
+import { sqliteJobs, type SqliteHousekeepingSettings } from '../shared/sqliteBackup.ts';
+import type { HousekeepingJob } from '../shared/housekeeping.ts';
 
 export const DATABASE_FILE = 'grades.db';
 
@@ -146,6 +148,11 @@ export class GradeStore {
 
   countGrades(): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM grades').get() as { n: number }).n;
+  }
+
+  /** The database's WAL checkpoint and online backup jobs (shared/sqliteBackup.ts), backups under dataDir/backups. */
+  housekeepingJobs(dataDir: string, settings: SqliteHousekeepingSettings): HousekeepingJob[] {
+    return sqliteJobs(this.db, 'grades', dataDir, settings);
   }
 
   close(): void {
