@@ -55,11 +55,11 @@ test('the log service returns one upload\'s lines from frontend, master, worker 
     ['imageworker', new RegExp(`^task ${id} done`)],
   ];
   const find = (entries: Line[]) => steps.map(([service, pattern]) => entries.find((e) => e.service === service && pattern.test(e.message)));
-  const entries = await waitFor(async () => {
+  const entries = (await waitFor(async () => {
     const found = (await getJson(`${log.url}/logs?requestId=${encodeURIComponent(requestId)}&limit=1000`)).body.entries as Line[];
     const frontendLine = found.some((e) => e.service === 'imagefrontend' && e.message.includes(`task ${id}`));
     return frontendLine && find(found).every(Boolean) ? found : undefined;
-  }, 'every step of the upload under its request id', 30_000, 100);
+  }, 'every step of the upload under its request id', 30_000, 100))!;
 
   assert.ok(entries.every((e) => e.requestId === requestId));
   assert.deepEqual(new Set(entries.map((e) => e.service)), new Set(['imagefrontend', 'imagemaster', 'imageworker', 'imagestorage']));
