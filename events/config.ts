@@ -1,4 +1,5 @@
 import { envInt, serviceConfig, type ServiceConfig } from '../shared/config.ts';
+import { sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../shared/sqliteBackup.ts';
 
 export const EVENTS_SERVICE = 'events';
 export const EVENTS_DEFAULT_PORT = 3004;
@@ -22,6 +23,8 @@ export interface EventsOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   maxStreams: number;
+  /** The journal's checkpoint and backup schedules (default: shared/sqliteBackup.ts). */
+  sqlite?: SqliteHousekeepingSettings;
 }
 
 export const eventsDefaults = {
@@ -54,5 +57,6 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): EventsOptions {
     retryInitialMs: Math.max(1, envInt('EVENTS_RETRY_INITIAL_MS', d.retryInitialMs, env)),
     retryMaxMs: Math.max(1, envInt('EVENTS_RETRY_MAX_MS', d.retryMaxMs, env)),
     maxStreams: envInt('EVENTS_MAX_STREAMS', d.maxStreams, env),
+    sqlite: sqliteHousekeepingFromEnv(env),
   };
 }

@@ -6,6 +6,8 @@
 import express, { type Request, type Router } from 'express';
 import { startService, type Service } from '../shared/service.ts';
 import { withLogShipping } from '../logservice/client.ts';
+import { withHousekeeping } from '../shared/housekeeping.ts';
+import { sqliteHousekeepingDefaults } from '../shared/sqliteBackup.ts';
 import { createLogger } from '../shared/logger.ts';
 import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
@@ -221,7 +223,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
     outbound.destroy();
   };
   try {
-    const service = await startService(withLogShipping({
+    const service = await startService(withHousekeeping(withLogShipping({
       name: EVENTS_SERVICE,
       requiredServices: ['log'],
       defaultPort: EVENTS_DEFAULT_PORT,
@@ -235,7 +237,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
         return eventRoutes({ broker: broker!, catalog, tail, options });
       },
       onStop: stopAll,
-    }));
+    }), journal.housekeepingJobs(options.sqlite ?? sqliteHousekeepingDefaults)));
     follower = new RegistryFollower(service.registry, catalog, logger);
     follower.start();
     logger.info(`journal at ${options.config.dataDir}; keep-alive ${options.keepAliveMs} ms, retention ${options.retentionMs} ms`);
