@@ -16,6 +16,7 @@ import { parseFilter } from './filters.ts';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
 import { viewerPage } from './viewer.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
+import { readAccess } from '../shared/readAccess.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
 import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
@@ -162,6 +163,7 @@ function logRoutes(svc: Service, parts: Parts): Router {
   };
 
   const router = express.Router();
+  router.use(readAccess({ service: 'logs', registryToken: svc.config.registryToken, pages: ['/'], apis: ['/logs'] }));
   router.get('/', (_req, res) => {
     res.type('html').send(viewerPage(cspNonce(res)));
   });
