@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CliError, jsonText, printable, printJson, table, type CliContext } from '../shared/cli.ts';
+import { CliError, jsonText, printable, printJson, type CliContext } from '../shared/cli.ts';
 import { EventsClient } from './client.ts';
 import { patternProblem, topicProblem } from './topics.ts';
 import type { EventEnvelope } from './protocol.ts';
@@ -85,6 +85,6 @@ export function eventsCommands(program: Command, context: () => CliContext): voi
         s.retries,
         s.lastError ?? '',
       ]);
-      ctx.out(table(['kind', 'mode', 'target', 'topics', 'state', 'queued', 'delivered', 'dropped', 'retries', 'last error'], rows));
+      ctx.table(['kind', 'mode', 'target', 'topics', 'state', 'queued', 'delivered', 'dropped', 'retries', 'last error'], rows);
     });
 }

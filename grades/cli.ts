@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GradesClient } from './client.ts';
 import { GRADE_TYPES, newGradeSchema } from './protocol.ts';
-import { CliError, intOption, printable, printJson, table, type CliContext } from '../shared/cli.ts';
+import { CliError, intOption, printable, printJson, type CliContext } from '../shared/cli.ts';
 import { describeIssues } from '../shared/validate.ts';
 
 const fmt = (average: number | null) => (average === null ? '-' : average.toFixed(1));
@@ -17,7 +17,8 @@ export function gradesCommands(program: Command, context: () => CliContext): voi
       const ctx = context();
       const students = await new GradesClient(await ctx.service('grades')).listStudents();
       if (ctx.json) return printJson(ctx, students);
-      ctx.out(table(['id', 'student', 'grades', 'average'], students.map((s) => [s.id, `${s.firstName} ${s.lastName}`, s.grades.length, fmt(s.average)])));
+      if (students.length === 0) return ctx.out('no students');
+      ctx.table(['id', 'student', 'grades', 'average'], students.map((s) => [s.id, `${s.firstName} ${s.lastName}`, s.grades.length, fmt(s.average)]));
     });
 
   grades

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { createContext, describeError, type CliContext } from '../shared/cli.ts';
+import { colourWanted, createContext, describeError, type CliContext } from '../shared/cli.ts';
 import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
+import { versionInfo } from '../shared/version.ts';
 import { servicesCommands } from '../registry/cli.ts';
 import { gradesCommands } from '../grades/cli.ts';
 import { logsCommands } from '../logservice/cli.ts';
@@ -11,22 +12,31 @@ import { eventsCommands } from '../events/cli.ts';
 export function cliProgram(): Command {
   const program = new Command('switchboard')
     .description('Drive the Switchboard platform from a terminal; every service is found through the registry')
+    .version(versionInfo().version, '-V, --version', 'print the version')
     .addOption(new Option('--registry <url>', 'the registry').env('REGISTRY_URL').default(DEFAULT_REGISTRY_URL))
     .addOption(new Option('--token <token>', 'bearer token for changes').env('REGISTRY_TOKEN'))
     .option('--json', 'print JSON instead of tables')
-    .showHelpAfterError()
+    .option('--no-color', 'no colour, even on a terminal (NO_COLOR=1 does the same)')
     .configureOutput({ outputError: (text, write) => write(text) });
 
   const context = (): CliContext => {
-    const opts = program.opts<{ registry: string; token?: string; json?: boolean }>();
-    return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json) });
+    const opts = program.opts<{ registry: string; token?: string; json?: boolean; color: boolean }>();
+    return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json), colour: colourWanted(process.stdout, opts.color) });
   };
   servicesCommands(program, context);
   gradesCommands(program, context);
   logsCommands(program, context);
   imageCommands(program, context);
   eventsCommands(program, context);
+  pointToHelp(program);
   return program;
+}
+
+/** A usage mistake prints its one line and where to read more, not the whole usage (which hides the line). */
+function pointToHelp(command: Command, path: string[] = []): void {
+  const words = [...path, command.name()];
+  command.showHelpAfterError(`(see "${words.join(' ')} --help" for usage)`);
+  for (const sub of command.commands) pointToHelp(sub, words);
 }
 
 /** Runs one command line; a failure is one line on stderr and exit code 1, never a stack trace. */

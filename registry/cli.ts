@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { RegistryEvent } from './protocol.ts';
-import { ago, jsonText, printable, printJson, table, type CliContext } from '../shared/cli.ts';
+import { CliError, ago, jsonText, printable, printJson, type CliContext } from '../shared/cli.ts';
 
 /** `services list | watch | deregister`: the registry from a terminal. */
 export function servicesCommands(program: Command, context: () => CliContext): void {
@@ -13,6 +13,8 @@ export function servicesCommands(program: Command, context: () => CliContext): v
     .action(async (opts: { name?: string }) => {
       const ctx = context();
       const instances = await ctx.registry.list(opts.name ? [opts.name] : undefined);
+      // A name with no instance is a mistake or an outage: said on stderr with exit 1, so a script can tell.
+      if (opts.name && instances.length === 0) throw new CliError(`no instance of "${opts.name}" is registered`);
       if (ctx.json) return printJson(ctx, instances);
       if (instances.length === 0) return ctx.out('no services are registered');
       const rows = instances
@@ -26,7 +28,7 @@ export function servicesCommands(program: Command, context: () => CliContext): v
           i.consecutiveFailures,
           i.instanceId,
         ]);
-      ctx.out(table(['service', 'state', 'url', 'checked', 'latency', 'failures', 'instance'], rows));
+      ctx.table(['service', 'state', 'url', 'checked', 'latency', 'failures', 'instance'], rows);
     });
 
   services

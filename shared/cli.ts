@@ -1,5 +1,6 @@
 /** The CLI kit: a context that finds services through the registry, safe printing, tables and flag parsing. */
 import axios, { type AxiosInstance } from 'axios';
+import { styleText } from 'node:util';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { NoProviderError } from './serviceClient.ts';
 import { ApiError, classifyUpstream } from './apiError.ts';
@@ -39,25 +40,70 @@ export function jsonText(value: unknown, indent?: number): string {
 export interface CliContext {
   registry: RegistryClient;
   json: boolean;
+  /** Whether state words are coloured (a terminal that wants colour, and no --no-color). */
+  colour: boolean;
   /** Prints lines; a control character other than the line breaks between them is escaped (printable). */
   out: (line: string) => void;
+  /** Prints a table (see table()); with colour, the words in a column named "state" are coloured. */
+  table: (header: string[], rows: (string | number | undefined)[][]) => void;
   /** An axios instance for an up instance of the named service, found through the registry. */
   service(name: string): Promise<AxiosInstance>;
 }
 
-export function createContext(options: { registryUrl: string; token?: string; json: boolean; out?: (line: string) => void }): CliContext {
+export function createContext(options: {
+  registryUrl: string;
+  token?: string;
+  json: boolean;
+  colour?: boolean;
+  write?: (text: string) => void;
+}): CliContext {
   const registry = new RegistryClient({ registryUrl: options.registryUrl, token: options.token, timeoutMs: 5000 });
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  const colour = options.colour ?? false;
   return {
     registry,
     json: options.json,
+    colour,
     // The last guard: fields from services are escaped where they are put in a line, so their own \n can't split it.
-    out: options.out ?? ((text) => process.stdout.write(`${text.split('\n').map(printable).join('\n')}\n`)),
+    out: (text) => write(`${text.split('\n').map(printable).join('\n')}\n`),
+    // table() escapes every cell itself, so only our own colour codes reach the terminal.
+    table: (header, rows) => write(`${table(header, rows, colour ? paintColumn(header, 'state', stateColour) : undefined)}\n`),
     async service(name: string) {
       const urls = (await registry.providers([name]))[name] ?? [];
       if (urls.length === 0) throw new NoProviderError(name);
       return axios.create({ baseURL: urls[Math.floor(Math.random() * urls.length)], timeout: 30_000 });
     },
   };
+}
+
+/**
+ * Whether to colour what goes to this stream: a terminal whose hasColors() says so (it honours NO_COLOR,
+ * NODE_DISABLE_COLORS, FORCE_COLOR and TERM=dumb), unless --no-color was given. Pipes and files never get colour.
+ */
+export function colourWanted(stream: NodeJS.WriteStream, flag = true): boolean {
+  return flag && stream.isTTY === true && typeof stream.hasColors === 'function' && stream.hasColors();
+}
+
+const STATE_COLOURS: Record<string, 'green' | 'red' | 'yellow'> = {
+  up: 'green',
+  done: 'green',
+  ok: 'green',
+  down: 'red',
+  failed: 'red',
+  dropped: 'red',
+  failing: 'yellow',
+  running: 'yellow',
+};
+
+/** A state word in its colour (up and done green, down and failed red, the ones in between yellow); others as they are. */
+export function stateColour(word: string): string {
+  const colour = STATE_COLOURS[word];
+  return colour ? styleText(colour, word) : word;
+}
+
+function paintColumn(header: string[], name: string, paint: (cell: string) => string): (cell: string, col: number) => string {
+  const wanted = header.indexOf(name);
+  return (cell, col) => (col === wanted ? paint(cell) : cell);
 }
 
 /** Turns any failure into one line a person can act on (never a stack trace, never a raw control character). */
@@ -85,12 +131,19 @@ function errorWords(err: unknown, registryUrl: string): string {
   }
 }
 
-/** A plain text table with aligned columns; cells are escaped (printable), so any cell may come from a service. */
-export function table(header: string[], rows: (string | number | undefined)[][]): string {
+/**
+ * A plain text table with aligned columns; cells are escaped (printable), so any cell may come from a service.
+ * `paint` may wrap a cell in colour codes: it is applied after the widths are measured, so columns stay aligned.
+ */
+export function table(header: string[], rows: (string | number | undefined)[][], paint?: (cell: string, col: number) => string): string {
   const all = [header, ...rows.map((row) => row.map((cell) => (cell === undefined ? '' : printable(String(cell)))))];
   const widths = header.map((_, col) => Math.max(...all.map((row) => row[col].length)));
-  const line = (row: string[]) => row.map((cell, col) => cell.padEnd(widths[col])).join('  ').trimEnd();
-  return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
+  const line = (row: string[], painted: boolean) =>
+    row
+      .map((cell, col) => (painted && paint ? paint(cell, col) : cell) + ' '.repeat(widths[col] - cell.length))
+      .join('  ')
+      .trimEnd();
+  return [line(all[0], false), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map((row) => line(row, true))].join('\n');
 }
 
 export function printJson(ctx: CliContext, value: unknown): void {
