@@ -20,6 +20,7 @@ import { RegistryFollower } from './registryFollower.ts';
 import { EventTail } from './tail.ts';
 import { panelPage } from './panel.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
+import { readAccess } from '../shared/readAccess.ts';
 import { eventsMetrics } from './metrics.ts';
 import { isJsonType, type StoredEvent } from './event.ts';
 import { TopicFilter, patternProblem, topicProblem } from './topics.ts';
@@ -93,6 +94,7 @@ interface Parts {
 
 function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
   const router = express.Router();
+  router.use(readAccess({ service: 'events', registryToken: options.config.registryToken, pages: ['/'], apis: ['/subscribers', '/topics', '/events/stream'] }));
   const raw = limitBody(express.raw({ type: () => true, limit: options.bodyLimit }), options.bodyLimit, 'any');
 
   router.post('/registerAndKeepAlive', async (req, res) => {
