@@ -25,6 +25,7 @@ import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
+import { readAccess } from '../shared/readAccess.ts';
 import { ClientChanges } from './clientChanges.ts';
 import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
@@ -174,6 +175,7 @@ export class RegistryServer {
 
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
+    app.use(readAccess({ service: 'registry', registryToken: this.options.token, pages: ['/'], apis: [] }));
     app.use(this.requireToken);
     // Whatever its type, no request to the registry needs more than 64 KiB.
     app.use((req, _res, next) => {
