@@ -1,15 +1,19 @@
 /**
- * The filters of GET /logs and GET /logs/stream (service, level, requestId, q, since, until),
- * parsed from the query string once and matched against entries.
+ * The filters of GET /logs, GET /logs/volume and GET /logs/stream (service, level, requestId, q, since,
+ * until), parsed from the query string once and matched against entries.
  */
 import { z } from 'zod';
 import { parseWith } from '../shared/validate.ts';
-import { ENTRY_FIELDS, type LogEntry } from './protocol.ts';
+import { ENTRY_FIELDS, LEVELS, type LogEntry } from './protocol.ts';
 
 export interface LogFilter {
   services?: Set<string>;
-  levels?: Set<string>;
+  /** The least severe level let through (a rank in LEVELS: 0 is error). */
+  maxRank?: number;
+  /** A request id, or the start of one (see requestIdExact). */
   requestId?: string;
+  /** True once the id is known to be whole: then only that id matches, not the ids it starts. */
+  requestIdExact?: boolean;
   /** Lower-cased text that the message or a metadata value must contain. */
   text?: string;
   sinceMs?: number;
@@ -22,10 +26,9 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 /** An ISO date, epoch milliseconds, or a duration before now ("15m", "2h", "7d"). */
 export function parseInstant(value: string, now = Date.now()): number | undefined {
   const duration = DURATION.exec(value);
-  if (duration) return now - Number(duration[1]) * UNIT_MS[duration[2]];
-  if (/^\d+$/.test(value)) return Number(value);
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : undefined;
+  const ms = duration ? now - Number(duration[1]) * UNIT_MS[duration[2]] : /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  // Beyond what a Date holds (±8.64e15 ms) no line can be, and no bucket could be named.
+  return Number.isFinite(new Date(ms).getTime()) ? ms : undefined;
 }
 
 const list = z
@@ -44,9 +47,33 @@ const instant = z
     return ms;
   });
 
+const RANK: ReadonlyMap<string, number> = new Map(LEVELS.map((level, rank) => [level, rank]));
+// Levels other loggers write, ranked with ours; any other word a line carries ranks as info.
+const ALIASES: Record<string, number> = { fatal: 0, critical: 0, crit: 0, alert: 0, emerg: 0, emergency: 0, err: 0, warning: 1, notice: 2, trace: 6 };
+const INFO_RANK = RANK.get('info')!;
+
+/** An entry's level as a rank in LEVELS (0 is error, the most severe). */
+export function levelRank(level: string): number {
+  return RANK.get(level) ?? ALIASES[level] ?? INFO_RANK;
+}
+
+/** `level` is a minimum ("warn" means warn and error); a list lets through the least severe of them. */
+const minimumLevel = list.transform((levels, ctx) => {
+  let max = -1;
+  for (const level of levels) {
+    const rank = RANK.get(level.toLowerCase());
+    if (rank === undefined) {
+      ctx.addIssue({ code: 'custom', message: `unknown level "${level.slice(0, 32)}": the levels are ${LEVELS.join(', ')} (a minimum: warn means warn and error)` });
+      return z.NEVER;
+    }
+    max = Math.max(max, rank);
+  }
+  return max < 0 ? undefined : max;
+});
+
 const filterQuery = z.object({
   service: list.optional(),
-  level: list.optional(),
+  level: minimumLevel.optional(),
   requestId: z.string().max(128).optional(),
   q: z.string().max(256).optional(),
   since: instant.optional(),
@@ -61,7 +88,7 @@ export function parseFilter(query: unknown): { filter: LogFilter; limit: number 
   const parsed = parseWith(filterQuery, query, 'invalid_query');
   const filter: LogFilter = {};
   if (parsed.service?.length) filter.services = new Set(parsed.service);
-  if (parsed.level?.length) filter.levels = new Set(parsed.level.map((l) => l.toLowerCase()));
+  if (parsed.level !== undefined) filter.maxRank = parsed.level;
   if (parsed.requestId) filter.requestId = parsed.requestId;
   if (parsed.q) filter.text = parsed.q.toLowerCase();
   if (parsed.since !== undefined) filter.sinceMs = parsed.since;
@@ -85,8 +112,8 @@ function containsText(entry: LogEntry, text: string): boolean {
 
 export function matches(filter: LogFilter, entry: LogEntry): boolean {
   if (filter.services && !filter.services.has(entry.service)) return false;
-  if (filter.levels && !filter.levels.has(entry.level)) return false;
-  if (filter.requestId !== undefined && entry.requestId !== filter.requestId) return false;
+  if (filter.maxRank !== undefined && levelRank(entry.level) > filter.maxRank) return false;
+  if (filter.requestId !== undefined && !requestIdMatches(filter, entry.requestId)) return false;
   if (filter.sinceMs !== undefined || filter.untilMs !== undefined) {
     const ms = Date.parse(entry.time);
     if (filter.sinceMs !== undefined && !(ms >= filter.sinceMs)) return false;
@@ -94,6 +121,11 @@ export function matches(filter: LogFilter, entry: LogEntry): boolean {
   }
   if (filter.text !== undefined && !containsText(entry, filter.text)) return false;
   return true;
+}
+
+function requestIdMatches(filter: LogFilter, requestId: unknown): boolean {
+  if (typeof requestId !== 'string') return false;
+  return filter.requestIdExact ? requestId === filter.requestId : requestId.startsWith(filter.requestId!);
 }
 
 /** A cheap test on a stored JSON line before parsing it: false means it cannot match. */

@@ -52,8 +52,40 @@ export interface LogRejected {
 }
 
 export interface LogQueryResult {
+  /** Oldest first: the newest `limit` matching lines, in time order. */
   entries: LogEntry[];
   /** True when the files were not scanned to the end (scan budget spent). */
+  truncated: boolean;
+  /** Services the query named that no stored line carries (GET /logs/labels lists those that do). */
+  unknownServices?: string[];
+}
+
+/** GET /logs/labels: what a query's service and level can be. */
+export interface LogLabels {
+  /** Services with lines, sorted by name. */
+  services: string[];
+  /** The levels `level` takes, most severe first. */
+  levels: string[];
+  /** True when the files were not all read, so a service with only older lines may be missing. */
+  partial: boolean;
+}
+
+export interface VolumeBucket {
+  /** The bucket's start (ISO 8601); it holds times up to the next bucket's start. */
+  time: string;
+  count: number;
+  /** Counts by level (LEVELS names; a line of another level counts under the one it ranks with). */
+  levels: Record<string, number>;
+}
+
+/** GET /logs/volume: matching lines per time bucket. */
+export interface LogVolume {
+  from: string;
+  to: string;
+  stepMs: number;
+  buckets: VolumeBucket[];
+  total: number;
+  /** True when the files were not read to the end (the scan budget was spent). */
   truncated: boolean;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The log service: POST /log (plain text, JSON, JSON arrays, NDJSON) into rotated JSON-line files,
- * GET /logs to search them, GET /logs/stream to follow them live, and GET / to read them.
+ * GET /logs to search them (GET /logs/labels, GET /logs/volume beside it), GET /logs/stream to follow
+ * them live, and GET / to read them.
  * Registers as "log".
  */
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
@@ -13,6 +14,10 @@ import { LiveTail } from './tail.ts';
 import { BatchJournal, BatchMemory, BATCH_ID } from './batches.ts';
 import { CallerDirectory } from './callers.ts';
 import { parseFilter } from './filters.ts';
+import { LabelIndex } from './labels.ts';
+import { LogQueries } from './queries.ts';
+import { parseWith } from '../shared/validate.ts';
+import { z } from 'zod';
 import { parseJsonBody, parseNdjsonBody, parseTextBody, type ParsedLines } from './ingest.ts';
 import { viewerPage } from './viewer.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
@@ -30,6 +35,8 @@ interface Answer {
 
 interface Parts {
   store: LogStore;
+  queries: LogQueries;
+  labels: LabelIndex;
   tail: LiveTail;
   batches: BatchMemory<Answer>;
   journal: BatchJournal<Answer>;
@@ -53,7 +60,7 @@ function describeRejected(parsed: ParsedLines): string {
 }
 
 function logRoutes(svc: Service, parts: Parts): Router {
-  const { store, tail, batches, journal, callers, options } = parts;
+  const { store, queries, labels, tail, batches, journal, callers, options } = parts;
   const metrics = [svc.metrics];
   const requests = new prom.Counter({ name: 'log_requests_total', help: 'POST /log requests by outcome', labelNames: ['outcome'], registers: metrics });
   const accepted = new prom.Counter({ name: 'log_lines_accepted_total', help: 'Lines accepted and queued for the files', registers: metrics });
@@ -171,9 +178,19 @@ function logRoutes(svc: Service, parts: Parts): Router {
   router.all('/log', methodNotAllowed(['POST']));
   router.get('/logs', async (req: Request, res: Response) => {
     const { filter, limit } = parseFilter(req.query);
-    res.json(await store.query(filter, limit));
+    res.json(await queries.search(filter, limit));
   });
   router.all('/logs', methodNotAllowed(['GET']));
+  router.get('/logs/labels', async (_req, res) => {
+    res.json(await labels.labels());
+  });
+  router.all('/logs/labels', methodNotAllowed(['GET']));
+  router.get('/logs/volume', async (req, res) => {
+    const { filter } = parseFilter(req.query);
+    const { buckets } = parseWith(volumeQuery, req.query, 'invalid_query');
+    res.json(await queries.volume(filter, buckets ?? DEFAULT_BUCKETS));
+  });
+  router.all('/logs/volume', methodNotAllowed(['GET']));
   // Cheap counters for tools and benchmarks (the same figures as /metrics, without the process metrics).
   router.get('/logs/stats', (_req, res) => {
     res.json({
@@ -187,13 +204,16 @@ function logRoutes(svc: Service, parts: Parts): Router {
     });
   });
   router.all('/logs/stats', methodNotAllowed(['GET']));
-  router.get('/logs/stream', (req, res) => {
+  router.get('/logs/stream', async (req, res) => {
     const { filter } = parseFilter(req.query);
-    tail.open(req, res, filter);
+    tail.open(req, res, await queries.resolveRequestId(filter));
   });
   router.all('/logs/stream', methodNotAllowed(['GET']));
   return router;
 }
+
+const DEFAULT_BUCKETS = 60;
+const volumeQuery = z.object({ buckets: z.coerce.number().int().min(1).max(500).optional() });
 
 function parseKindText(kind: 'text' | 'ndjson', text: string, receivedAt: string): ParsedLines {
   if (text.trim() === '') return { entries: [], rejected: [], total: 0 };
@@ -215,6 +235,9 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
   });
   const tail = new LiveTail(options.maxStreams);
   store.on('stored', (entries, lines) => tail.publish(entries, lines));
+  const labels = new LabelIndex(options.config.dataDir);
+  store.on('stored', (entries) => labels.note(entries));
+  const queries = new LogQueries(store, labels);
   const batches = new BatchMemory<Answer>(options.batchMemory, options.batchMemoryMs);
   const journal = new BatchJournal<Answer>(options.config.dataDir, batches);
   const restored = journal.open();
@@ -226,7 +249,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
       config: options.config,
       bodyLimit: options.bodyLimit,
       logger,
-      routes: (svc) => logRoutes(svc, { store, tail, batches, journal, callers: new CallerDirectory(svc.registry), options }),
+      routes: (svc) => logRoutes(svc, { store, queries, labels, tail, batches, journal, callers: new CallerDirectory(svc.registry), options }),
       onStop: async () => {
         tail.close();
         await store.close();

@@ -27,14 +27,14 @@ async function query(params: string): Promise<string[]> {
   return res.body.entries.map((e: any) => e.message);
 }
 
-test('filters: service, level, requestId, text, since, until and limit, newest first', async () => {
-  assert.deepEqual(await query('service=q-grades'), ['database is locked', 'grade added for Ada']);
-  assert.deepEqual(await query('service=q-grades,q-portal&level=error,warn'), ['slow answer from grades', 'database is locked']);
-  assert.deepEqual(await query('requestId=req-1'), ['GET /students', 'database is locked', 'grade added for Ada']);
+test('filters: service, level, requestId, text, since, until and limit, in time order (the newest last)', async () => {
+  assert.deepEqual(await query('service=q-grades'), ['grade added for Ada', 'database is locked']);
+  assert.deepEqual(await query('service=q-grades,q-portal&level=error,warn'), ['database is locked', 'slow answer from grades']);
+  assert.deepEqual(await query('requestId=req-1'), ['grade added for Ada', 'database is locked', 'GET /students']);
   assert.deepEqual(await query('service=q-portal&q=GRACE'), ['slow answer from grades'], 'text matches metadata, ignoring case');
   assert.deepEqual(await query('service=q-grades&q=locked'), ['database is locked']);
-  assert.deepEqual(await query('service=q-portal&since=2024-01-01T10:30:00Z'), ['cache miss', 'slow answer from grades']);
-  assert.deepEqual(await query('service=q-portal&until=2024-01-01T12:00:00Z'), ['slow answer from grades', 'GET /students']);
+  assert.deepEqual(await query('service=q-portal&since=2024-01-01T10:30:00Z'), ['slow answer from grades', 'cache miss']);
+  assert.deepEqual(await query('service=q-portal&until=2024-01-01T12:00:00Z'), ['GET /students', 'slow answer from grades']);
   assert.deepEqual(await query(`service=q-portal&since=${Date.parse('2024-01-02T00:00:00Z')}`), ['cache miss'], 'epoch ms');
   assert.deepEqual(await query('requestId=req-1&limit=1'), ['GET /students']);
   assert.deepEqual(await query('service=q-portal&since=1h'), [], 'relative: nothing in the last hour has a 2024 time');
@@ -62,11 +62,11 @@ test('older lines come from the files, beyond the index, and survive a restart',
       const batch = Array.from({ length: 10 }, (_, i) => ({ service: 'old', message: `m${b * 10 + i}`, requestId: i === 3 ? 'needle' : undefined }));
       assert.equal((await postLog(small.url, JSON.stringify(batch), 'application/json')).status, 202);
     }
-    const expected = Array.from({ length: 30 }, (_, i) => `m${29 - i}`);
+    const expected = Array.from({ length: 30 }, (_, i) => `m${i}`);
     const all = await getJson(`${small.url}/logs?service=old&limit=100`);
     assert.deepEqual(all.body.entries.map((e: any) => e.message), expected);
-    assert.deepEqual(all.body.entries.map((e: any) => e.seq), Array.from({ length: 30 }, (_, i) => 29 - i));
-    assert.deepEqual((await getJson(`${small.url}/logs?requestId=needle`)).body.entries.map((e: any) => e.message), ['m23', 'm13', 'm3']);
+    assert.deepEqual(all.body.entries.map((e: any) => e.seq), Array.from({ length: 30 }, (_, i) => i));
+    assert.deepEqual((await getJson(`${small.url}/logs?requestId=needle`)).body.entries.map((e: any) => e.message), ['m3', 'm13', 'm23']);
 
     // A restart on the same files: the old lines are found, and numbering continues.
     assert.equal(await small.stop(), 0);
@@ -74,9 +74,9 @@ test('older lines come from the files, beyond the index, and survive a restart',
     try {
       assert.equal((await postLog(again.url, JSON.stringify({ service: 'old', message: 'after restart' }), 'application/json')).status, 202);
       const after = await getJson(`${again.url}/logs?service=old&limit=100`);
-      assert.deepEqual(after.body.entries.map((e: any) => e.message), ['after restart', ...expected]);
-      assert.equal(after.body.entries[0].seq, 30);
-      assert.deepEqual((await getJson(`${again.url}/logs?service=old&q=m1&limit=3`)).body.entries.map((e: any) => e.message), ['m19', 'm18', 'm17']);
+      assert.deepEqual(after.body.entries.map((e: any) => e.message), [...expected, 'after restart']);
+      assert.equal(after.body.entries.at(-1).seq, 30);
+      assert.deepEqual((await getJson(`${again.url}/logs?service=old&q=m1&limit=3`)).body.entries.map((e: any) => e.message), ['m17', 'm18', 'm19'], 'the newest three, in time order');
     } finally {
       await again.stop();
     }
