@@ -49,6 +49,13 @@ export class RecentIndex {
     while (this.bytes > this.maxBytes && this.count > 1) this.evictOldest();
   }
 
+  /** Forgets the entries numbered below `seq` (their file was removed by retention); how many went. */
+  dropBefore(seq: number): number {
+    let dropped = 0;
+    for (; this.count > 0 && this.seqs[this.slot(this.count)] < seq; dropped++) this.evictOldest();
+    return dropped;
+  }
+
   private evictOldest(): void {
     const slot = this.slot(this.count);
     this.bytes -= this.lines[slot]!.length;

@@ -10,6 +10,7 @@ import { createLogger } from '../shared/logger.ts';
 import { HttpError, badRequest, methodNotAllowed, payloadTooLarge } from '../shared/errors.ts';
 import { prom } from '../shared/metrics.ts';
 import { LogStore } from './store.ts';
+import { withHousekeeping } from '../shared/housekeeping.ts';
 import { LiveTail } from './tail.ts';
 import { BatchJournal, BatchMemory, BATCH_ID } from './batches.ts';
 import { CallerDirectory } from './callers.ts';
@@ -227,6 +228,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
     dataDir: options.config.dataDir,
     maxFileSize: options.maxFileSize,
     retention: options.retention,
+    maxTotalBytes: options.retentionBytes,
     queueLimitBytes: options.queueLimitBytes,
     indexEntries: options.indexEntries,
     indexBytes: options.indexBytes,
@@ -243,7 +245,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
   const restored = journal.open();
   if (restored) logger.info(`remembering ${restored} batch id(s) from before the restart`);
   try {
-    return await startService(withEvents({
+    return await startService(withHousekeeping(withEvents({
       name: 'log',
       defaultPort: LOG_SERVICE_PORT,
       config: options.config,
@@ -256,7 +258,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
         journal.close();
         logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
       },
-    }, { balanced: { [REGISTRY_EVENTS]: registryEventsHandler(store) } }));
+    }, { balanced: { [REGISTRY_EVENTS]: registryEventsHandler(store) } }), store.housekeepingJobs(options.retentionCron)));
   } catch (err) {
     tail.close();
     await store.close();

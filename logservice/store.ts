@@ -14,6 +14,8 @@ import { RecentIndex } from './recent.ts';
 import { FILE_EXTENSION, FILE_PATTERN, lastStoredSeq, scanFiles, searchFiles } from './history.ts';
 import { GroupCommit } from './commit.ts';
 import { repairTornLines } from './repair.ts';
+import { oldestStoredSeq, removeOldestBeyond } from './retention.ts';
+import type { HousekeepingJob, JobReport } from '../shared/housekeeping.ts';
 import type { LogFilter } from './filters.ts';
 import type { LogEntry, LogQueryResult } from './protocol.ts';
 
@@ -25,6 +27,8 @@ export interface LogStoreOptions {
   maxFileSize: string;
   /** Keep files for this many days ("14d") or this many files ("30"). */
   retention: string;
+  /** The most the files may hold together (0: no limit); the oldest files go first (housekeepingJobs). */
+  maxTotalBytes?: number;
   /** Bytes accepted but not yet written to the file before POST /log answers 503. */
   queueLimitBytes: number;
   indexEntries: number;
@@ -72,6 +76,8 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     const stream = (this.transport as unknown as { logStream: EventEmitter }).logStream;
     // Emitted inside the write that moves to the new file, before that write's bytes go out.
     stream.on('rotate', () => this.commit.rotated());
+    // A file the rotator removed for its age takes its lines out of the index too.
+    this.transport.on('logRemoved', () => void this.forgetRemoved());
     stream.on('error', (err: Error) => {
       this.writeErrors++;
       this.failure ??= err;
@@ -162,6 +168,25 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     const beforeSeq = this.index.oldestSeq() ?? this.nextSeq;
     if (!this.index.each(filter, visit) || beforeSeq === 0) return { truncated: false };
     return scanFiles(this.options.dataDir, { filter, beforeSeq, budgetBytes: this.options.queryScanBytes }, visit);
+  }
+
+  /** The job that keeps the files within maxTotalBytes (none without a limit). */
+  housekeepingJobs(cron: string | undefined): HousekeepingJob[] {
+    const max = this.options.maxTotalBytes ?? 0;
+    return max > 0 ? [{ name: 'log-retention', cron, run: () => this.enforceTotalSize(max) }] : [];
+  }
+
+  /** Removes the oldest files past `maxBytes`, and their entries from the index (queries must not find lines no file holds). */
+  async enforceTotalSize(maxBytes: number): Promise<JobReport> {
+    const result = await removeOldestBeyond(this.options.dataDir, maxBytes);
+    const forgotten = result.files ? await this.forgetRemoved() : 0;
+    const detail = result.files ? `${result.bytes} bytes; ${result.keptBytes} bytes kept (limit ${maxBytes}); ${forgotten} entries left the index` : undefined;
+    return { removed: { files: result.files }, detail };
+  }
+
+  private async forgetRemoved(): Promise<number> {
+    const oldest = await oldestStoredSeq(this.options.dataDir);
+    return oldest === undefined ? 0 : this.index.dropBefore(oldest);
   }
 
   /** Stops taking lines and waits until every accepted line is in the file and fsynced. */
