@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { MasterClient } from './master/client.ts';
+import { pruneCommand } from './pruneCommand.ts';
 import { OPS, opSchema, type Op } from './ops.ts';
 import { TASK_STATES, type TaskState, type TaskView } from './protocol.ts';
 import { CliError, ago, intOption, printable, printJson, type CliContext } from '../shared/cli.ts';
@@ -30,9 +31,9 @@ async function settle(master: MasterClient, id: number, onState: (task: TaskView
 
 /** `images submit` and `tasks list | show`: the image pipeline from a terminal. */
 export function imageCommands(program: Command, context: () => CliContext): void {
-  program
-    .command('images')
-    .description('the image pipeline')
+  const images = program.command('images').description('the image pipeline');
+  pruneCommand(images, context);
+  images
     .command('submit <files...>')
     .description('upload PNGs, wait for them to be processed, and download the results')
     .option('--op <op>', OPS.join(' | '), 'swap-rg')

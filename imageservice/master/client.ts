@@ -66,6 +66,13 @@ export class MasterClient {
     return Buffer.from(res.data);
   }
 
+  /** Removes done and failed tasks (and their images) older than `olderThan` ("7d"; default: the master's retention). */
+  async prune(olderThan?: string, token?: string): Promise<{ olderThanMs: number; removed: { tasks: number; images: number } }> {
+    const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+    // Removing a week of images may take a while: storage deletes one file at a time.
+    return (await call(this.http.post('/tasks/prune', olderThan ? { olderThan } : {}, { headers, timeout: Math.max(this.timeoutMs, 120_000) }))).data;
+  }
+
   /** Long-polls for a task: a leased task, or undefined when none came within waitMs. */
   async claim(workerId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedTask | undefined> {
     const res = await call(this.http.post<ClaimedTask>('/tasks/claim', { workerId, waitMs }, { timeout: waitMs + this.timeoutMs, signal }));
