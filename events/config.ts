@@ -23,6 +23,8 @@ export interface EventsOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   maxStreams: number;
+  /** Accept registerAndKeepAlive/deregister of an address on another host than the caller's (behind NAT). */
+  allowForeignHosts: boolean;
   /** The journal's checkpoint and backup schedules (default: shared/sqliteBackup.ts). */
   sqlite?: SqliteHousekeepingSettings;
 }
@@ -39,6 +41,7 @@ export const eventsDefaults = {
   retryInitialMs: 100,
   retryMaxMs: 2000,
   maxStreams: 64,
+  allowForeignHosts: false,
 } satisfies Omit<EventsOptions, 'config'>;
 
 /** The events service's settings from the environment. */
@@ -57,6 +60,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): EventsOptions {
     retryInitialMs: Math.max(1, envInt('EVENTS_RETRY_INITIAL_MS', d.retryInitialMs, env)),
     retryMaxMs: Math.max(1, envInt('EVENTS_RETRY_MAX_MS', d.retryMaxMs, env)),
     maxStreams: envInt('EVENTS_MAX_STREAMS', d.maxStreams, env),
+    allowForeignHosts: (env.EVENTS_ALLOW_FOREIGN_HOSTS ?? String(d.allowForeignHosts)) === 'true',
     sqlite: sqliteHousekeepingFromEnv(env),
   };
 }

@@ -11,6 +11,7 @@ import { sqliteHousekeepingDefaults } from '../shared/sqliteBackup.ts';
 import { createLogger } from '../shared/logger.ts';
 import { HttpError, badRequest, methodNotAllowed } from '../shared/errors.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
+import { HostOwnership } from '../shared/hostOwnership.ts';
 import { Outbound } from '../registry/outbound.ts';
 import { Journal } from './journal.ts';
 import { Deliverer } from './delivery.ts';
@@ -46,6 +47,13 @@ function addressFrom(req: Request): string {
   const problem = addressProblem(address);
   if (problem) throw badRequest(`address ${problem}`, 'invalid_address');
   return address!;
+}
+
+/** The address, once the caller is known to own its host (unless foreign hosts are allowed): we will POST to it. */
+async function ownedAddressFrom(req: Request, ownership: HostOwnership | undefined): Promise<string> {
+  const address = addressFrom(req);
+  await ownership?.assertOwns(req.socket.remoteAddress, address.slice(0, address.lastIndexOf(':')), 'address');
+  return address;
 }
 
 function patternsFrom(value: string | undefined, fallback: string[]): string[] {
@@ -96,9 +104,10 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
   const router = express.Router();
   router.use(readAccess({ service: 'events', registryToken: options.config.registryToken, pages: ['/'], apis: ['/subscribers', '/topics', '/events/stream'] }));
   const raw = limitBody(express.raw({ type: () => true, limit: options.bodyLimit }), options.bodyLimit, 'any');
+  const ownership = options.allowForeignHosts ? undefined : new HostOwnership();
 
   router.post('/registerAndKeepAlive', async (req, res) => {
-    const address = addressFrom(req);
+    const address = await ownedAddressFrom(req, ownership);
     const topics = patternsFrom(one(req, 'topics'), [MESSAGE_TOPIC]);
     const subscriber = await catalog.keepAlive(address, topics).catch((err) => {
       if (err instanceof HttpError) throw err;
@@ -108,8 +117,8 @@ function eventRoutes({ broker, catalog, tail, options }: Parts): Router {
   });
   router.all('/registerAndKeepAlive', methodNotAllowed(['POST']));
 
-  router.delete('/deregister', (req, res) => {
-    const address = addressFrom(req);
+  router.delete('/deregister', async (req, res) => {
+    const address = await ownedAddressFrom(req, ownership);
     if (!catalog.removeAddress(address)) throw new HttpError(404, 'unknown_subscriber', `${address} is not subscribed`);
     res.json({ deregistered: address });
   });

@@ -1,10 +1,6 @@
-import dns from 'node:dns/promises';
-import net from 'node:net';
 import { HttpError } from '../shared/errors.ts';
-import { isLoopback } from '../shared/config.ts';
+import { HostOwnership } from '../shared/hostOwnership.ts';
 import type { Registration } from './protocol.ts';
-
-const unmapped = (address: string) => address.replace(/^::ffff:/, '');
 
 /**
  * The host rule, so the registry can't be used to make requests to arbitrary hosts: a registration's
@@ -12,8 +8,7 @@ const unmapped = (address: string) => address.replace(/^::ffff:/, '');
  * address (loopback may register loopback). `allowForeignHosts` lifts the second part, for registrars behind NAT.
  */
 export class HostCheck {
-  /** Addresses of a host name, cached for a minute: registrations come in bursts and getaddrinfo is slow. */
-  private readonly resolved = new Map<string, { addresses: string[]; until: number }>();
+  private readonly ownership = new HostOwnership();
 
   constructor(private readonly allowForeignHosts: boolean) {}
 
@@ -25,34 +20,6 @@ export class HostCheck {
         throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
       }
     }
-    if (!this.allowForeignHosts) await this.assertOwnsHost(remoteAddress, host.replace(/^\[|\]$/g, ''));
-  }
-
-  private async assertOwnsHost(remoteAddress: string | undefined, hostname: string): Promise<void> {
-    const remote = unmapped(remoteAddress ?? '');
-    let addresses: string[];
-    try {
-      addresses = await this.addressesOf(hostname);
-    } catch {
-      throw new HttpError(400, 'invalid_field', `serviceURL: host "${hostname}" does not resolve`);
-    }
-    const owns = addresses.some((address) => address === remote || (isLoopback(address) && isLoopback(remote)));
-    if (!owns) {
-      throw new HttpError(
-        403,
-        'foreign_host',
-        `serviceURL: host "${hostname}" is not the caller's address (${remote}); a service may only register URLs on its own host`,
-      );
-    }
-  }
-
-  private async addressesOf(hostname: string): Promise<string[]> {
-    if (net.isIP(hostname)) return [unmapped(hostname)];
-    const cached = this.resolved.get(hostname);
-    if (cached && cached.until > Date.now()) return cached.addresses;
-    const addresses = (await dns.lookup(hostname, { all: true })).map((a) => unmapped(a.address));
-    if (this.resolved.size > 1000) this.resolved.clear();
-    this.resolved.set(hostname, { addresses, until: Date.now() + 60_000 });
-    return addresses;
+    if (!this.allowForeignHosts) await this.ownership.assertOwns(remoteAddress, host, 'serviceURL');
   }
 }

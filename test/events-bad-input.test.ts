@@ -34,7 +34,10 @@ async function state() {
     rawRequest(`${events.url}/listSubscribers`, { method: 'GET' }),
   ]);
   const views = (subscribers.body.subscribers as { key: string; topics: string[]; queued: number; delivered: number }[]).map(({ key, topics, queued, delivered }) => ({ key, topics, queued, delivered }));
-  return { topics: topics.body, subscribers: views, listing: listing.body, received: recorder.received.length };
+  // The registry's own news (instance.*) may arrive at any time; what the test sends is everything else.
+  const own = (topics.body.topics as { topic: string; seq: number }[]).filter((t) => t.topic.startsWith('instance.'));
+  const published = { lastId: topics.body.lastId - own.reduce((sum, t) => sum + t.seq, 0), topics: topics.body.topics.filter((t: { topic: string }) => !t.topic.startsWith('instance.')) };
+  return { topics: published, subscribers: views, listing: listing.body, received: recorder.received.length };
 }
 
 function assertError(res: { status: number; body: any }, status: number, code: string, what: string) {
@@ -88,6 +91,16 @@ test('an address that is not host:port is refused by registerAndKeepAlive and de
     assertError(await rawRequest(`${events.url}/deregister${query}`, { method: 'DELETE' }), 400, 'invalid_address', `deregister ${JSON.stringify(address)}`);
   }
   assertError(await rawRequest(`${events.url}/registerAndKeepAlive?address=a:1&address=b:2`, { method: 'POST' }), 400, 'invalid_address', 'two addresses');
+  assert.deepEqual(await state(), before);
+});
+
+test('an address on a host that is not the caller\'s is refused (the service would POST to it), and a foreign deregister too', async () => {
+  const before = await state();
+  // 192.0.2.10 is TEST-NET-1 and 169.254.169.254 a cloud metadata address: neither is this test's own address.
+  for (const address of ['192.0.2.10:80', '169.254.169.254:80', '[2001:db8::1]:80']) {
+    assertError(await rawRequest(`${events.url}/registerAndKeepAlive?address=${encodeURIComponent(address)}`, { method: 'POST' }), 403, 'foreign_host', `register ${address}`);
+    assertError(await rawRequest(`${events.url}/deregister?address=${encodeURIComponent(address)}`, { method: 'DELETE' }), 403, 'foreign_host', `deregister ${address}`);
+  }
   assert.deepEqual(await state(), before);
 });
 
