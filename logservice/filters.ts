@@ -48,13 +48,16 @@ const instant = z
   });
 
 const RANK: ReadonlyMap<string, number> = new Map(LEVELS.map((level, rank) => [level, rank]));
-// Levels other loggers write, ranked with ours; any other word a line carries ranks as info.
-const ALIASES: Record<string, number> = { fatal: 0, critical: 0, crit: 0, alert: 0, emerg: 0, emergency: 0, err: 0, warning: 1, notice: 2, trace: 6 };
+/** Levels other loggers write, and the one of ours each ranks with; any other word a line carries ranks as info. */
+export const LEVEL_ALIASES: Readonly<Record<string, (typeof LEVELS)[number]>> = {
+  fatal: 'error', critical: 'error', crit: 'error', alert: 'error', emerg: 'error', emergency: 'error', err: 'error',
+  warning: 'warn', notice: 'info', trace: 'silly',
+};
 const INFO_RANK = RANK.get('info')!;
 
 /** An entry's level as a rank in LEVELS (0 is error, the most severe). */
 export function levelRank(level: string): number {
-  return RANK.get(level) ?? ALIASES[level] ?? INFO_RANK;
+  return RANK.get(level) ?? RANK.get(LEVEL_ALIASES[level]) ?? INFO_RANK;
 }
 
 /** `level` is a minimum ("warn" means warn and error); a list lets through the least severe of them. */

@@ -1,9 +1,13 @@
 /**
- * The log viewer (GET /): filters, a live tail that can be paused, level colours, and a click on
- * a request id to see that request's lines from every service. Plain DOM, no build step.
+ * The log viewer (GET /): filters kept in the URL, pickers of the known services and levels, a bar of
+ * log volume over time, a live tail that can be paused, level colours, and a click on a request id to
+ * see that request's lines from every service. Its script is logservice/viewerScript.ts.
  * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
-import { ENTRY_FIELDS } from './protocol.ts';
+import { LEVELS } from './protocol.ts';
+import { viewerScript } from './viewerScript.ts';
+
+const levelOptions = LEVELS.map((level, rank) => `<option value="${level}">${rank === 0 ? level : `${level} and worse`}</option>`).join('');
 
 export function viewerPage(nonce: string): string {
   return `<!doctype html>
@@ -26,7 +30,20 @@ export function viewerPage(nonce: string): string {
   #status.live { background: #c9f1d4; color: #145a2a; }
   #status.paused { background: #fde9b8; color: #6b4a00; }
   #status.lost { background: #f8d0d0; color: #7a1414; }
-  #trace { display: none; padding: .35rem .6rem; background: #e4ecfa; border-radius: .3rem; }
+  #trace { padding: .35rem .6rem; background: #e4ecfa; border-radius: .3rem; }
+  [hidden] { display: none !important; }
+  .message { padding: .45rem .7rem; border-radius: .3rem; margin-bottom: .6rem; font-size: .9rem; }
+  #error { background: #f8d0d0; color: #7a1414; }
+  #notice { background: #fde9b8; color: #6b4a00; }
+  #volume { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: .35rem .45rem .2rem; margin-bottom: .6rem; }
+  #chart { display: block; width: 100%; height: 60px; }
+  #chart .hit { fill: transparent; }
+  #chart .bucket { cursor: pointer; }
+  #chart .bucket:hover .hit { fill: #eef0f3; }
+  #volume-text { font-size: .72rem; color: #5b6570; }
+  .v-error { fill: #d64545; } .v-warn { fill: #e0a526; } .v-info { fill: #5b8fd9; } .v-http { fill: #4caf72; }
+  .v-verbose, .v-debug, .v-silly { fill: #aab2bc; }
+  #logbox { max-height: 70vh; overflow: auto; }
   table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); font-family: ui-monospace, monospace; font-size: .8rem; }
   th, td { text-align: left; padding: .25rem .45rem; border-bottom: 1px solid #eceef1; vertical-align: top; }
   th { background: #eef0f3; font-family: system-ui, sans-serif; font-weight: 600; position: sticky; top: 0; }
@@ -48,15 +65,13 @@ export function viewerPage(nonce: string): string {
 <body>
 <h1>Switchboard logs</h1>
 <form id="filters">
-  <label>service <input name="service" placeholder="any (a,b)"></label>
-  <label>level <select name="level">
-    <option value="">any</option><option>error</option><option>warn</option><option>info</option>
-    <option>http</option><option>verbose</option><option>debug</option>
-  </select></label>
+  <label>service <input name="service" placeholder="any (a,b)" list="services" autocomplete="off"></label>
+  <datalist id="services"></datalist>
+  <label>level <select name="level"><option value="">any</option>${levelOptions}</select></label>
   <label>request id <input name="requestId" size="36"></label>
   <label>text <input name="q" placeholder="in message or metadata"></label>
   <label>since <input name="since" placeholder="15m, 2h, ISO date"></label>
-  <label>until <input name="until" placeholder="ISO date"></label>
+  <label>until <input name="until" placeholder="15m, ISO date"></label>
   <label>limit <input name="limit" type="number" min="1" max="5000" value="200" class="narrow"></label>
   <button class="primary" type="submit">Search</button>
   <button type="button" id="clear">Clear</button>
@@ -65,141 +80,19 @@ export function viewerPage(nonce: string): string {
   <span id="status">connecting…</span>
   <button type="button" id="pause">Pause</button>
   <span id="count"></span>
-  <span id="trace"></span>
+  <span id="trace" hidden></span>
 </div>
+<div id="error" class="message" role="alert" hidden></div>
+<div id="notice" class="message" role="status" hidden></div>
+<div id="volume" hidden><svg id="chart" preserveAspectRatio="none" role="img" aria-label="lines per time bucket"></svg><span id="volume-text"></span></div>
+<div id="logbox">
 <table>
   <thead><tr><th>time</th><th>level</th><th>service</th><th>request</th><th>message</th></tr></thead>
   <tbody id="rows"></tbody>
 </table>
 <div id="empty" hidden>No lines match.</div>
-<script nonce="${nonce}">
-const MAX_ROWS = 2000;
-const form = document.getElementById('filters');
-const rows = document.getElementById('rows');
-const statusEl = document.getElementById('status');
-const countEl = document.getElementById('count');
-const pauseButton = document.getElementById('pause');
-const traceEl = document.getElementById('trace');
-const emptyEl = document.getElementById('empty');
-const OWN = new Set(${JSON.stringify(ENTRY_FIELDS)});
-let source = null;
-let paused = false;
-let held = [];
-let shown = new Set();
-
-function params() {
-  const p = new URLSearchParams();
-  for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') p.set(k, String(v).trim());
-  return p;
-}
-function setStatus(text, cls) { statusEl.textContent = text; statusEl.className = cls || ''; }
-function cell(cls, content) {
-  const td = document.createElement('td');
-  if (cls) td.className = cls;
-  if (content instanceof Node) td.append(content); else td.textContent = content == null ? '' : String(content);
-  return td;
-}
-function row(entry) {
-  const tr = document.createElement('tr');
-  tr.className = entry.level;
-  const level = document.createElement('span');
-  level.className = 'lvl lvl-' + entry.level;
-  level.textContent = entry.level;
-  let rid = '';
-  if (entry.requestId) {
-    rid = document.createElement('a');
-    rid.className = 'rid';
-    rid.title = 'every line of this request, from every service';
-    rid.textContent = String(entry.requestId).slice(0, 8);
-    rid.addEventListener('click', () => traceRequest(entry.requestId));
-  }
-  const msg = document.createElement('span');
-  msg.textContent = entry.message;
-  const extra = Object.fromEntries(Object.entries(entry).filter(([k]) => !OWN.has(k)));
-  const td = cell('msg', msg);
-  if (Object.keys(extra).length) {
-    const meta = document.createElement('span');
-    meta.className = 'meta';
-    meta.textContent = ' ' + JSON.stringify(extra);
-    td.append(meta);
-  }
-  tr.append(cell('time', entry.time), cell('', level), cell('', entry.service), cell('', rid), td);
-  return tr;
-}
-function addNewest(entries) {
-  const fragment = document.createDocumentFragment();
-  for (const entry of entries) {
-    if (entry.seq !== undefined) {
-      if (shown.has(entry.seq)) continue;
-      shown.add(entry.seq);
-    }
-    fragment.prepend(row(entry));
-  }
-  rows.prepend(fragment);
-  while (rows.children.length > MAX_ROWS) rows.lastElementChild.remove();
-  emptyEl.hidden = rows.children.length > 0;
-  countEl.textContent = rows.children.length + ' lines shown' + (held.length ? ', ' + held.length + ' waiting' : '');
-}
-async function search() {
-  const p = params();
-  rows.replaceChildren();
-  shown = new Set();
-  held = [];
-  setStatus('loading…');
-  try {
-    const res = await fetch('logs?' + p);
-    const body = await res.json();
-    if (!res.ok) { setStatus(body.error ? body.error.message : 'error ' + res.status, 'lost'); return; }
-    addNewest(body.entries.slice().reverse());
-    if (body.truncated) countEl.textContent += ' (older files not fully searched)';
-  } catch (err) {
-    setStatus('cannot reach the log service', 'lost');
-    return;
-  }
-  follow(p);
-}
-function follow(p) {
-  if (source) source.close();
-  p.delete('limit');
-  source = new EventSource('logs/stream?' + p);
-  source.onopen = () => setStatus(paused ? 'paused' : 'live', paused ? 'paused' : 'live');
-  source.onerror = () => setStatus('reconnecting…', 'lost');
-  source.onmessage = (event) => {
-    const entry = JSON.parse(event.data);
-    if (paused) {
-      if (held.length < 10000) held.push(entry);
-      countEl.textContent = rows.children.length + ' lines shown, ' + held.length + ' waiting';
-    } else addNewest([entry]);
-  };
-  source.addEventListener('dropped', (event) => {
-    countEl.textContent += ' (' + JSON.parse(event.data).dropped + ' live lines skipped: too fast to show)';
-  });
-}
-function traceRequest(requestId) {
-  form.reset();
-  form.elements.requestId.value = requestId;
-  form.elements.limit.value = 5000;
-  traceEl.style.display = 'inline';
-  traceEl.textContent = 'request ' + requestId + ': every service';
-  search();
-}
-pauseButton.addEventListener('click', () => {
-  paused = !paused;
-  pauseButton.textContent = paused ? 'Resume' : 'Pause';
-  setStatus(paused ? 'paused' : 'live', paused ? 'paused' : 'live');
-  if (!paused) { const waiting = held; held = []; addNewest(waiting); }
-});
-form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  traceEl.style.display = form.elements.requestId.value ? 'inline' : 'none';
-  traceEl.textContent = form.elements.requestId.value ? 'request ' + form.elements.requestId.value : '';
-  search();
-});
-document.getElementById('clear').addEventListener('click', () => { form.reset(); traceEl.style.display = 'none'; search(); });
-const initial = new URLSearchParams(location.search);
-for (const [k, v] of initial) if (form.elements[k]) form.elements[k].value = v;
-search();
-</script>
+</div>
+<script nonce="${nonce}">${viewerScript}</script>
 </body>
 </html>`;
 }
