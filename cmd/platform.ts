@@ -12,5 +12,4 @@ try {
 process.on('SIGINT', () => launcher.stop('SIGINT'));
 process.on('SIGTERM', () => launcher.stop('SIGTERM'));
 await launcher.run();
-process.stdout.write('[platform] everything has stopped\n');
 process.exit(0);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseWholeNumber } from '../shared/config.ts';
+import { colorEnabled } from '../shared/logger.ts';
 import { PLATFORM_SERVICES } from './services.ts';
 import type { LaunchOptions } from './launcher.ts';
 
@@ -19,10 +20,11 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
     .addOption(new Option('--host <host>', 'address every service binds').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--port <service=port...>', "a service's port (repeatable; 0 = ephemeral), e.g. --port registry=3100").default([]))
     .addOption(new Option('--ephemeral', 'every service but the registry on an ephemeral port').env('PLATFORM_EPHEMERAL'))
+    .option('--no-color', 'no colour (also NO_COLOR=1; colour is only ever used on a terminal)')
     .addOption(new Option('--registry-replicas <n>', "registry replicas on etcd (ETCD_ENDPOINTS), on ports from the registry's onward").env('REGISTRY_REPLICAS').default('1'))
     .showHelpAfterError();
   program.parse(argv);
-  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean; registryReplicas: string }>();
+  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean; registryReplicas: string; color: boolean }>();
 
   const ports: Record<string, number> = {};
   const port = (id: string, text: string) => {
@@ -59,5 +61,6 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
     workerArgs: opts.workerConcurrency ? ['--concurrency', opts.workerConcurrency] : [],
     print: (line) => process.stdout.write(`${line}\n`),
     readyTimeoutMs: 30_000,
+    color: opts.color && colorEnabled(process.stdout, env, []),
   };
 }

@@ -1,9 +1,11 @@
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { createConcurrently, Logger, LogError, LogExit, LogOutput, type Command } from 'concurrently';
+import { fileURLToPath } from 'node:url';
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView } from '../registry/protocol.ts';
-import { PLATFORM_SERVICES, platformService, type PlatformService } from './services.ts';
+import { PLATFORM_SERVICES, platformService, startsAfter, type PlatformService } from './services.ts';
+import { ServiceProcess, type ProcessSpec } from './serviceProcess.ts';
+import { PrefixedOutput } from './output.ts';
+import { statusFile, writeStatus, type PlatformStatus } from './status.ts';
 import { table } from '../shared/cli.ts';
 
 export interface LaunchOptions {
@@ -22,198 +24,211 @@ export interface LaunchOptions {
   print: (line: string) => void;
   /** How long to wait for every service to register before saying which are missing. */
   readyTimeoutMs: number;
+  /** Colour the prefixes and WARN/ERROR (a terminal, without NO_COLOR or --no-color). */
+  color?: boolean;
 }
 
-interface Child {
-  service: PlatformService;
-  command: Command;
-  restarts: number;
-  startedAt: number;
-}
-
-const MAX_RESTART_DELAY_MS = 30_000;
-/** A child that ran this long without crashing starts its backoff from the beginning again. */
-const STABLE_AFTER_MS = 60_000;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** Run from dist/ (npm start), the services run compiled too; run through tsx (the tests), they run through tsx. */
+const COMPILED = import.meta.url.endsWith('.js');
+const ROOT = path.resolve(HERE, COMPILED ? '../..' : '..');
+/** How often readiness is polled while services start, and once everything is up. */
+const STARTING_POLL_MS = 100;
+const RUNNING_POLL_MS = 1000;
 
 /**
- * Starts the platform's services as separate processes (concurrently spawns them and prefixes
- * their lines), restarts a crashed one with capped exponential backoff, prints where everything
- * is once all have registered, and stops them all gracefully on SIGINT/SIGTERM.
+ * Starts the platform's services as separate processes, each once the services it needs are up (the registry
+ * first, then the log and events services, then the rest), prefixes their lines, restarts a crashed one, prints
+ * where everything is once all have registered, keeps <DATA_DIR>/platform.json current for `platform ps`, and
+ * stops them all gracefully, in order, on SIGINT/SIGTERM.
  */
 export class Launcher {
-  private readonly children: Child[] = [];
+  private readonly processes: ServiceProcess[] = [];
   private stopping = false;
-  private readonly restartTimers = new Set<NodeJS.Timeout>();
   /** Every registry replica's URL, comma-separated, as REGISTRY_URL takes them. */
   readonly registryUrl: string;
-  private readonly registryReplicas: number;
+  private readonly registryUrls: string[];
+  private readonly wanted: PlatformService[];
+  private readonly output: PrefixedOutput;
+  private readonly startedAt = Date.now();
+  private readonly statusPath: string;
+  private lastStatus = '';
+  private stopped?: Promise<void>;
+  /** The URLs of each registered name's instances started here, as the registry lists them. */
+  private readonly registered = new Map<string, string[]>();
 
   constructor(private readonly options: LaunchOptions) {
     for (const id of options.services) platformService(id);
     const registryPort = options.ports.registry ?? platformService('registry').defaultPort;
-    this.registryReplicas = options.registryReplicas ?? 1;
-    this.registryUrl = Array.from({ length: this.registryReplicas }, (_, i) => `http://${options.host}:${registryPort + i}`).join(',');
+    const replicas = options.registryReplicas ?? 1;
+    this.registryUrls = Array.from({ length: replicas }, (_, i) => `http://${options.host}:${registryPort + i}`);
+    this.registryUrl = this.registryUrls.join(',');
+    this.wanted = PLATFORM_SERVICES.filter((s) => options.services.includes(s.id));
+    this.statusPath = statusFile(options.dataDir);
+    const specs = this.wanted.flatMap((service) => this.specsFor(service));
+    this.output = new PrefixedOutput(specs.map((s) => s.name), options.color ?? false, options.print);
+    const events = {
+      line: (p: ServiceProcess, line: string) => this.output.line(p.name, line),
+      notice: (text: string) => this.output.platform(text),
+      changed: () => this.writeStatus(),
+    };
+    for (const spec of specs) this.processes.push(new ServiceProcess(spec, events));
   }
 
-  private count(service: PlatformService): number {
-    if (service.id === 'worker') return this.options.workers;
-    return service.id === 'registry' ? this.registryReplicas : 1;
-  }
-
-  private commandsFor(service: PlatformService, count: number) {
+  private specsFor(service: PlatformService): ProcessSpec[] {
+    const count = service.id === 'worker' ? this.options.workers : service.id === 'registry' ? this.registryUrls.length : 1;
     const port = this.options.ports[service.id] ?? service.defaultPort;
-    const args = service.id === 'worker' ? ` ${this.options.workerArgs.join(' ')}` : '';
     // Replicas take consecutive ports (the services are told them all) and name themselves after their place.
     const replicas = service.id === 'registry' && count > 1;
+    const entry = path.join(ROOT, COMPILED ? path.join('dist', service.entry.replace(/\.ts$/, '.js')) : service.entry);
+    const name = service.registersAs ?? service.id;
     return Array.from({ length: count }, (_, i) => ({
-      name: count > 1 ? `${service.id}-${i + 1}` : service.id,
-      // exec: the shell gives way to node, so signals reach the service itself.
-      command: `exec "${process.execPath}" ${[...(service.nodeOptions ?? []), ''].join(' ')}--import tsx ${service.entry}${args}`,
+      name: count > 1 ? `${name}-${i + 1}` : name,
+      service,
+      healthUrl: service.id === 'registry' ? `${this.registryUrls[i]}/health` : undefined,
+      command: process.execPath,
+      args: [...(service.nodeOptions ?? []), ...(COMPILED ? [] : ['--import', 'tsx']), entry, ...(service.id === 'worker' ? this.options.workerArgs : [])],
       env: {
         PORT: String(replicas ? port + i : count > 1 ? 0 : port),
         HOST: this.options.host,
         REGISTRY_URL: this.registryUrl,
         DATA_DIR: path.join(this.options.dataDir, count > 1 ? `${service.id}-${i + 1}` : service.id),
+        PLATFORM_STATUS_FILE: this.statusPath,
         ...(replicas ? { REGISTRY_STORE: 'etcd', REGISTRY_REPLICA_ID: `registry-${i + 1}` } : {}),
       },
     }));
   }
 
-  /** Starts everything; resolves when every child has exited after stop(). */
+  /** Starts everything; resolves when every process has exited after stop(). */
   async run(): Promise<void> {
-    const wanted = PLATFORM_SERVICES.filter((s) => this.options.services.includes(s.id));
-    const inputs = wanted.flatMap((service) => this.commandsFor(service, this.count(service)));
-    const width = Math.max(...inputs.map((i) => i.name.length));
-    // createConcurrently without its signal handler: this launcher decides the order of shutdown.
-    const logger = new Logger({ prefixFormat: 'name' });
-    const { commands } = createConcurrently(
-      inputs.map((input) => ({ ...input, name: input.name.padEnd(width) })),
-      {
-        logger,
-        outputStream: process.stdout,
-        cwd: process.cwd(),
-        controllers: [new LogError({ logger }), new LogOutput({ logger }), new LogExit({ logger })],
-        // Each child gets its own process group: a Ctrl-C reaches only the launcher, which then
-        // stops the services first and the log service and the registry last.
-        spawn: (command, options) => spawn('/bin/sh', ['-c', command], { ...options, detached: true }),
-        kill: (pid, signal) => {
-          try {
-            process.kill(pid, signal as NodeJS.Signals);
-          } catch {
-            // already gone
-          }
-        },
-      },
-    );
-    let index = 0;
-    for (const service of wanted) {
-      for (let i = 0; i < this.count(service); i++) {
-        const child: Child = { service, command: commands[index++], restarts: 0, startedAt: Date.now() };
-        this.children.push(child);
-        child.command.close.subscribe((event) => this.onExit(child, event.exitCode));
-      }
-    }
-    // Children live in their own process groups: never leave one behind if this process dies.
+    // The processes live in their own process groups: never leave one behind if this process dies.
     process.once('exit', () => {
-      for (const child of this.children) if (child.command.pid && child.command.state === 'started') child.command.kill('SIGKILL');
+      for (const p of this.processes) p.kill();
     });
-    void this.announceWhenReady(wanted);
-    await new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (this.stopping && this.children.every((c) => c.command.state !== 'started')) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 100);
-    });
+    this.writeStatus();
+    const registry = new RegistryClient({ registryUrl: this.registryUrl, timeoutMs: 2000 });
+    const deadline = Date.now() + this.options.readyTimeoutMs;
+    let announced = false;
+    let warned = false;
+    while (!this.stopping) {
+      this.startWhatCan();
+      await this.checkReadiness(registry);
+      const pending = this.processes.filter((p) => p.state !== 'up');
+      if (!announced && pending.length === 0) {
+        announced = true;
+        this.options.print(this.renderTable());
+      } else if (!announced && !warned && Date.now() > deadline) {
+        warned = true;
+        this.output.platform(`still waiting for: ${pending.map((p) => p.name).join(', ')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, announced ? RUNNING_POLL_MS : STARTING_POLL_MS));
+    }
+    await this.stopped;
+    this.writeStatus();
+    this.output.platform('everything has stopped');
   }
 
-  private onExit(child: Child, exitCode: string | number): void {
-    if (this.stopping) return;
-    if (Date.now() - child.startedAt > STABLE_AFTER_MS) child.restarts = 0;
-    const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** child.restarts);
-    child.restarts++;
-    this.options.print(
-      `[platform] ${child.command.name.trim()} exited (${exitCode}); restarting in ${(delay / 1000).toFixed(1)} s (restart #${child.restarts})`,
-    );
-    const timer = setTimeout(() => {
-      this.restartTimers.delete(timer);
-      if (this.stopping) return;
-      child.startedAt = Date.now();
-      child.command.start();
-      this.options.print(`[platform] ${child.command.name.trim()} restarted`);
-    }, delay);
-    this.restartTimers.add(timer);
+  /** Starts each waiting process whose services-to-start-after are all up. */
+  private startWhatCan(): void {
+    const ids = this.wanted.map((s) => s.id);
+    for (const p of this.processes) {
+      if (p.state !== 'waiting') continue;
+      const after = startsAfter(p.spec.service, ids);
+      if (!after.every((id) => this.processes.filter((o) => o.spec.service.id === id).every((o) => o.state === 'up'))) continue;
+      p.start();
+      if (p.pid) this.output.platform(`started ${p.name} (pid ${p.pid})`);
+    }
   }
 
-  /** Stops every child with the signal (they deregister, drain and flush), in order, and waits for them. */
+  /** The registry is up when it answers; every other process when it is registered, and up, with its pid. */
+  private async checkReadiness(registry: RegistryClient): Promise<void> {
+    const registries = this.processes.filter((p) => p.spec.healthUrl && p.running);
+    await Promise.all(registries.map(async (p) => p.markUp(await answers(p.spec.healthUrl!))));
+    const others = this.processes.filter((p) => p.spec.service.registersAs && p.running);
+    if (others.length === 0 || (registries.length > 0 && !registries.some((p) => p.state === 'up'))) return;
+    let instances: InstanceView[];
+    try {
+      instances = await registry.list();
+    } catch {
+      return; // the registry is not answering now; the next round asks again
+    }
+    this.registered.clear();
+    for (const p of others) {
+      const mine = instances.filter((i) => i.serviceName === p.spec.service.registersAs && i.state === 'up' && i.metadata?.pid === String(p.pid));
+      p.markUp(mine.length > 0);
+      const urls = this.registered.get(p.spec.service.registersAs!) ?? [];
+      this.registered.set(p.spec.service.registersAs!, [...urls, ...mine.map((i) => i.serviceURL)]);
+    }
+  }
+
+  /** Stops every process with the signal (they deregister, drain and flush), in order, and waits for them. */
   stop(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.stopping) return;
     this.stopping = true;
-    for (const timer of this.restartTimers) clearTimeout(timer);
-    this.options.print(`[platform] ${signal}: stopping ${this.children.length} processes`);
-    // Services first, then the log service (it receives their last lines), then the registry.
+    this.output.platform(`${signal}: stopping ${this.processes.filter((p) => p.running).length} processes`);
+    // Services first, then the events service (it ships its lines to the log service), then the log service
+    // (it receives everyone's last lines), then the registry.
+    const is = (id: string) => (p: ServiceProcess) => p.spec.service.id === id;
     const stages = [
-      this.children.filter((c) => c.service.id !== 'registry' && c.service.id !== 'logservice'),
-      this.children.filter((c) => c.service.id === 'logservice'),
-      this.children.filter((c) => c.service.id === 'registry'),
+      this.processes.filter((p) => !['events', 'logservice', 'registry'].includes(p.spec.service.id)),
+      this.processes.filter(is('events')),
+      this.processes.filter(is('logservice')),
+      this.processes.filter(is('registry')),
     ];
-    const running = (c: Child) => c.command.state === 'started';
-    let stage = -1;
-    const advance = setInterval(() => {
-      if (stage >= 0 && stages[stage].some(running)) return;
-      stage++;
-      if (stage >= stages.length) return clearInterval(advance);
-      for (const child of stages[stage]) if (running(child)) child.command.kill(signal);
-    }, 50);
     // Whatever hasn't gone in 30 s is killed.
-    setTimeout(() => {
-      for (const child of this.children) if (running(child)) child.command.kill('SIGKILL');
-    }, 30_000).unref();
+    const killer = setTimeout(() => this.processes.forEach((p) => p.kill()), 30_000);
+    this.stopped = (async () => {
+      for (const stage of stages) await Promise.all(stage.map((p) => p.stop(signal)));
+      clearTimeout(killer);
+    })();
   }
 
-  private async announceWhenReady(wanted: PlatformService[]): Promise<void> {
-    const registry = new RegistryClient({ registryUrl: this.registryUrl, timeoutMs: 2000 });
-    const expected = new Map<string, number>();
-    for (const s of wanted) if (s.registersAs) expected.set(s.registersAs, s.id === 'worker' ? this.options.workers : 1);
-    const deadline = Date.now() + this.options.readyTimeoutMs;
-    let warned = false;
-    while (!this.stopping) {
-      let instances: InstanceView[] | undefined;
-      try {
-        instances = await registry.list();
-      } catch {
-        instances = undefined;
-      }
-      if (instances) {
-        const missing = [...expected].filter(([name, count]) => instances!.filter((i) => i.serviceName === name && i.state === 'up').length < count);
-        if (missing.length === 0) {
-          this.options.print(renderTable(wanted, instances, this.registryUrl));
-          return;
-        }
-        if (!warned && Date.now() > deadline) {
-          warned = true;
-          this.options.print(`[platform] still waiting for: ${missing.map(([name]) => name).join(', ')}`);
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+  /** The status for `platform ps`, written when it changes. */
+  private writeStatus(): void {
+    const status: PlatformStatus = {
+      launcherPid: process.pid,
+      startedAt: this.startedAt,
+      registryUrl: this.registryUrl,
+      processes: this.processes.map((p) => ({
+        name: p.name,
+        service: p.spec.service.id,
+        pid: p.pid ?? null,
+        state: p.state,
+        restarts: p.restarts,
+        startedAt: p.startedAt ?? null,
+        lastExitCode: p.lastExitCode ?? null,
+      })),
+    };
+    const text = JSON.stringify(status);
+    if (text === this.lastStatus) return;
+    this.lastStatus = text;
+    try {
+      writeStatus(this.statusPath, status);
+    } catch (err) {
+      this.output.platform(`cannot write ${this.statusPath}: ${(err as Error).message}`);
     }
   }
+
+  /** The table of what runs where, printed once everything is up. */
+  private renderTable(): string {
+    const rows = this.wanted.map((service) => {
+      const mine = this.processes.filter((p) => p.spec.service === service);
+      const urls = service.registersAs ? this.registered.get(service.registersAs) ?? [] : this.registryUrls;
+      const pids = mine.map((p) => p.pid).join(' ');
+      return [service.id, service.registersAs ?? '-', pids, String(mine.length), urls.join(' '), service.page && urls[0] ? `${urls[0]}/  (${service.page})` : ''];
+    });
+    const listing = table(['service', 'registered as', 'pid', 'instances', 'URL', 'page'], rows);
+    return ['', 'Switchboard is running:', '', listing, '', 'Press Ctrl-C to stop everything.', ''].join('\n');
+  }
+
 }
 
-/** The table of what runs where, printed once everything has registered. */
-export function renderTable(wanted: PlatformService[], instances: InstanceView[], registryUrl: string): string {
-  const rows: string[][] = [];
-  for (const service of wanted) {
-    if (!service.registersAs) {
-      const urls = registryUrl.split(',');
-      rows.push([service.id, '-', String(urls.length), urls.join(' '), `${urls[0]}/  (${service.page})`]);
-      continue;
-    }
-    const up = instances.filter((i) => i.serviceName === service.registersAs && i.state === 'up');
-    const url = up.map((i) => i.serviceURL).join(' ');
-    rows.push([service.id, service.registersAs, String(up.length), url, service.page && up[0] ? `${up[0].serviceURL}/  (${service.page})` : '']);
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
   }
-  const listing = table(['service', 'registered as', 'instances', 'URL', 'page'], rows);
-  return ['', 'Switchboard is running:', '', listing, '', 'Press Ctrl-C to stop everything.', ''].join('\n');
 }

@@ -20,6 +20,11 @@ export interface PlatformService {
   page?: string;
   /** Options for node itself (the launcher and the benchmarks start it with them). */
   nodeOptions?: string[];
+  /**
+   * Services (ids) that must be up before it starts, so it finds them at once and never warns that they are missing.
+   * Only what it warns about, or ships to: every stage adds a start-up of node to the time until the table.
+   */
+  after: string[];
 }
 
 /**
@@ -33,19 +38,33 @@ export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
 
 // Names and default ports come from each service's config.ts, so the launcher and the service agree.
 export const PLATFORM_SERVICES: PlatformService[] = [
-  { id: 'registry', entry: 'cmd/registry.ts', defaultPort: registryDefaults.port, page: 'registry dashboard' },
-  { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: LOG_SERVICE, defaultPort: LOG_SERVICE_PORT, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS },
-  { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT, page: 'events (subscribers, queues, deliveries)' },
-  { id: 'grades', entry: 'cmd/grades.ts', registersAs: GRADES_SERVICE, defaultPort: GRADES_DEFAULT_PORT },
-  { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal' },
-  { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT },
-  { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT },
-  { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT },
-  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend' },
+  { id: 'registry', entry: 'cmd/registry.ts', defaultPort: registryDefaults.port, page: 'registry dashboard', after: [] },
+  { id: 'logservice', entry: 'cmd/logservice.ts', registersAs: LOG_SERVICE, defaultPort: LOG_SERVICE_PORT, page: 'log viewer', nodeOptions: LOG_SERVICE_NODE_OPTIONS, after: ['registry'] },
+  { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT, page: 'events (subscribers, queues, deliveries)', after: ['registry'] },
+  { id: 'grades', entry: 'cmd/grades.ts', registersAs: GRADES_SERVICE, defaultPort: GRADES_DEFAULT_PORT, after: ['logservice', 'events'] },
+  { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal', after: ['logservice', 'events'] },
+  { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT, after: ['logservice', 'events'] },
+  { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT, after: ['logservice', 'events'] },
+  // The worker's slots claim from the master at once, and warn while it is missing.
+  { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT, after: ['master', 'storage'] },
+  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend', after: ['logservice', 'events'] },
 ];
 
 export function platformService(id: string): PlatformService {
   const service = PLATFORM_SERVICES.find((s) => s.id === id);
   if (!service) throw new Error(`unknown service "${id}"; choose from ${PLATFORM_SERVICES.map((s) => s.id).join(', ')}`);
   return service;
+}
+
+/** What must be up before the service starts, among the services wanted: its `after`, and theirs when one is not run. */
+export function startsAfter(service: PlatformService, wanted: string[]): string[] {
+  const out = new Set<string>();
+  const visit = (ids: string[]) => {
+    for (const id of ids) {
+      if (wanted.includes(id)) out.add(id);
+      else visit(platformService(id).after);
+    }
+  };
+  visit(service.after);
+  return [...out];
 }

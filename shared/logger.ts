@@ -29,12 +29,34 @@ const timestampFormat = winston.format((info) => {
   return info;
 });
 
-const consoleLine = winston.format.printf((info) => {
-  const { timestamp, level, message, service, requestId, ...meta } = info;
-  const rid = requestId ? ` (${String(requestId).slice(0, 8)})` : '';
-  const rest = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : '';
-  return `${timestamp} ${level} [${service}]${rid} ${message}${rest}`;
-});
+/**
+ * Colour only for a person at a terminal, and never when they said no (https://no-color.org, or
+ * --no-color on the command line).
+ */
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): boolean {
+  return Boolean(stream.isTTY) && !env.NO_COLOR && !argv.includes('--no-color');
+}
+
+export const COLORS = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, brightGreen: 92, brightBlue: 94, brightMagenta: 95, brightCyan: 96 } as const;
+export type ColorName = keyof typeof COLORS;
+
+export function paint(color: ColorName, text: string): string {
+  return `\x1b[${COLORS[color]}m${text}\x1b[39m`;
+}
+
+/** WARN yellow and ERROR red, so they stand out among the info lines. */
+export function paintLevel(level: string): string {
+  if (level === 'error') return paint('red', level);
+  return level === 'warn' ? paint('yellow', level) : level;
+}
+
+const consoleLine = (color: boolean) =>
+  winston.format.printf((info) => {
+    const { timestamp, level, message, service, requestId, ...meta } = info;
+    const rid = requestId ? ` (${String(requestId).slice(0, 8)})` : '';
+    const rest = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : '';
+    return `${timestamp} ${color ? paintLevel(level) : level} [${service}]${rid} ${message}${rest}`;
+  });
 
 export interface LoggerOptions {
   level?: string;
@@ -52,7 +74,7 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
     format: winston.format.combine(requestIdFormat(), timestampFormat()),
     transports: [
       new winston.transports.Console({
-        format: format === 'json' ? winston.format.json() : consoleLine,
+        format: format === 'json' ? winston.format.json() : consoleLine(colorEnabled(process.stdout)),
       }),
     ],
   });

@@ -186,7 +186,10 @@ export class SseHub<F> {
     for (const group of [...this.groups.values()]) {
       for (const client of [...group.clients]) {
         this.forget(client);
+        const socket = client.res.socket;
         client.res.end(bye);
+        // Kept alive, the connection would idle on and hold the server's close up to its keep-alive timeout.
+        socket?.end();
       }
     }
     for (const res of [...this.draining.keys()]) res.destroy();

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ProcessState } from './serviceProcess.ts';
+
+/** One process as `platform ps` shows it. */
+export interface ProcessStatus {
+  /** What it registers as (its prefix in the launcher's output). */
+  name: string;
+  /** The launcher's id for it (--services). */
+  service: string;
+  pid: number | null;
+  state: ProcessState;
+  restarts: number;
+  /** When it was last started (ms since the epoch); uptime is counted from here while it runs. */
+  startedAt: number | null;
+  lastExitCode: number | string | null;
+}
+
+/** What the launcher writes to <DATA_DIR>/platform.json whenever a process changes. */
+export interface PlatformStatus {
+  launcherPid: number;
+  startedAt: number;
+  registryUrl: string;
+  processes: ProcessStatus[];
+}
+
+export const STATUS_FILE = 'platform.json';
+
+export function statusFile(dataDir: string): string {
+  return path.join(dataDir, STATUS_FILE);
+}
+
+/** Written whole (a temporary file renamed over it), so a reader never sees half of it. */
+export function writeStatus(file: string, status: PlatformStatus): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(temporary, `${JSON.stringify(status, null, 2)}\n`);
+  fs.renameSync(temporary, file);
+}
+
+/** The status as written, or undefined when no launcher has written one there. */
+export function readStatus(file: string): PlatformStatus | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as PlatformStatus;
+}
+
+/** Whether the process is alive (signal 0 tests it without touching it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The status as seen now: a launcher that died (SIGKILL) left its file behind, so its processes are shown as gone. */
+export function currentStatus(file: string): (PlatformStatus & { launcherRunning: boolean }) | undefined {
+  const status = readStatus(file);
+  if (!status) return undefined;
+  const launcherRunning = processAlive(status.launcherPid);
+  const processes = status.processes.map((p) =>
+    p.pid !== null && !processAlive(p.pid) ? { ...p, pid: null, state: 'stopped' as const } : p,
+  );
+  return { ...status, processes, launcherRunning };
+}
