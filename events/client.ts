@@ -7,6 +7,7 @@ import axios, { type AxiosInstance } from 'axios';
 import { ApiError, classifyUpstream } from '../shared/apiError.ts';
 import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { readEventStream } from '../shared/sse.ts';
+import { authorizationOf } from '../shared/auth.ts';
 import { topicProblem } from './topics.ts';
 import type { EventEnvelope, PublishAnswer, PublishedRef, PublishInput, SubscribersListing, TopicView } from './protocol.ts';
 
@@ -93,6 +94,8 @@ export class EventsClient {
         else if (event.event === 'message') onEvent(JSON.parse(event.data) as EventEnvelope);
       },
       signal,
+      undefined,
+      authorizationOf(this.http),
     );
   }
 }

@@ -3,6 +3,7 @@ import type { AxiosInstance } from 'axios';
 import { LEVELS, type LogEntry, type LogLabels, type LogQueryResult } from './protocol.ts';
 import { CliError, intOption, jsonText, printable, printJson, type CliContext } from '../shared/cli.ts';
 import { EventStreamError, readEventStream } from '../shared/sse.ts';
+import { authorizationOf } from '../shared/auth.ts';
 
 interface FilterOptions {
   service?: string;
@@ -118,6 +119,8 @@ export function logsCommands(program: Command, context: () => CliContext): void 
             ctx.out(ctx.json ? jsonText(entry) : line(entry));
           },
           abort.signal,
+          undefined,
+          authorizationOf(http),
         );
       } catch (err) {
         const refusal = err instanceof EventStreamError && err.phase === 'status' ? refusalOf(err.message) : undefined;

@@ -71,7 +71,9 @@ export function createContext(options: {
     async service(name: string) {
       const urls = (await registry.providers([name]))[name] ?? [];
       if (urls.length === 0) throw new NoProviderError(name);
-      return axios.create({ baseURL: urls[Math.floor(Math.random() * urls.length)], timeout: 30_000 });
+      // The read side may ask for the token too (shared/readAccess.ts): it goes on every call, as the registry client does.
+      const headers = options.token ? { Authorization: `Bearer ${options.token}` } : {};
+      return axios.create({ baseURL: urls[Math.floor(Math.random() * urls.length)], timeout: 30_000, headers });
     },
   };
 }

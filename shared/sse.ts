@@ -72,12 +72,14 @@ export async function readEventStream(
   onEvent: (event: ServerSentEvent) => void,
   signal: AbortSignal,
   connectTimeoutMs = 5000,
+  /** Sent on every connect (the read token's Authorization, shared/auth.ts authorizationOf). */
+  headers: Record<string, string> = {},
 ): Promise<void> {
   let lastEventId: string | undefined;
   let retryMs = 1000;
   for (;;) {
     let cutOff = false;
-    await followOnce(url, signal, connectTimeoutMs, lastEventId, ({ event, retry }) => {
+    await followOnce(url, signal, connectTimeoutMs, lastEventId, headers, ({ event, retry }) => {
       if (retry !== undefined) retryMs = retry;
       if (!event) return;
       if (event.id !== undefined) lastEventId = event.id;
@@ -95,6 +97,7 @@ async function followOnce(
   signal: AbortSignal,
   connectTimeoutMs: number,
   lastEventId: string | undefined,
+  extraHeaders: Record<string, string>,
   onBlock: (block: ReturnType<typeof parseBlock>) => void,
 ): Promise<void> {
   // The deadline covers connecting and the answer's headers; the stream itself may then last.
@@ -102,7 +105,7 @@ async function followOnce(
   const timer = setTimeout(() => connecting.abort(new Error(`no answer from ${url} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
   let response: Response;
   try {
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'text/event-stream' };
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
     response = await fetch(url, { signal: AbortSignal.any([signal, connecting.signal]), headers });
   } catch (err) {

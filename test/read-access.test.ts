@@ -5,7 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getJson, startRegistry } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { ROOT, getJson, startRegistry, waitFor } from './helpers.ts';
+import { runCli, STACK_LINE } from './cliRunner.ts';
 import { postLog, startLogService, trackedProcesses } from './fixtures/logs.ts';
 import { startEventsService } from './events-helpers.ts';
 
@@ -149,4 +153,39 @@ test('the registry dashboard and the events panel with its data ask for the toke
   const panel = await page(`${events.url}/`, { cookie: cookieFrom(eventsLogin) });
   assert.equal(panel.status, 200);
   assert.equal((await getJson(`${events.url}/topics`, { headers: { cookie: cookieFrom(eventsLogin) } })).status, 200);
+});
+
+test('the CLI sends its --token (REGISTRY_TOKEN) on reads too: logs query and logs tail work with it, and say 401 without', async () => {
+  const registry = await startRegistry({ REGISTRY_TOKEN: TOKEN });
+  procs.push(registry);
+  const log = await startLogService({ REGISTRY_URL: registry.url, REGISTRY_TOKEN: TOKEN });
+  procs.push(log);
+  assert.equal((await postLog(log.url, JSON.stringify([{ service: 'ra-cli', level: 'info', message: 'cli marker-1' }]), 'application/json')).status, 202);
+  const env = { REGISTRY_URL: registry.url, REGISTRY_TOKEN: TOKEN };
+  const query = await waitFor(async () => {
+    const result = await runCli(['--json', 'logs', 'query', '-q', 'cli marker-1'], env);
+    return result.code === 0 ? result : undefined;
+  }, 'the CLI to find the log service and read with the token', 30_000, 200);
+  assert.equal(JSON.parse(query!.stdout).entries[0].message, 'cli marker-1');
+
+  const refused = await runCli(['logs', 'query'], { REGISTRY_URL: registry.url, REGISTRY_TOKEN: '' });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /401/);
+  assert.doesNotMatch(refused.stderr, STACK_LINE);
+
+  const tail = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cmd/cli.ts'), 'logs', 'tail', '-q', 'cli marker-2'], { cwd: ROOT, env: { ...process.env, ...env } });
+  let tailed = '';
+  tail.stdout.on('data', (chunk: Buffer) => (tailed += chunk.toString()));
+  tail.stderr.on('data', (chunk: Buffer) => (tailed += chunk.toString()));
+  try {
+    // The tail is open once a line posted now reaches it: post until one does.
+    await waitFor(async () => {
+      await postLog(log.url, JSON.stringify([{ service: 'ra-cli', level: 'info', message: 'cli marker-2' }]), 'application/json');
+      return tailed.includes('cli marker-2');
+    }, 'the tail to print the line', 30_000, 500);
+  } finally {
+    tail.kill('SIGINT');
+    await once(tail, 'exit');
+  }
+  assert.doesNotMatch(tailed, /401|refused/);
 });
