@@ -132,6 +132,8 @@ class SubmitProgress {
         formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? byteSize(value) : String(value)),
         hideCursor: true,
         clearOnComplete: false,
+        // Narrow, so the status fits a common 80-column terminal (a line is cut at its width).
+        barsize: 20,
       },
       cliProgress.Presets.shades_classic,
     );
@@ -180,7 +182,7 @@ async function submitAll(
       if (settled.state === 'failed') return { file, task: settled, error: settled.error ?? 'failed' };
       const output = path.join(outDir, `${path.basename(file, path.extname(file))}.${op}.png`);
       await fs.writeFile(output, await master.result(settled.id));
-      progress?.status(file, `task ${settled.id} done → ${output}`);
+      progress?.status(file, `task ${settled.id} done → ${path.basename(output)}`);
       return { file, task: settled, output };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

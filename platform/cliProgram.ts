@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { colourWanted, createContext, describeError, type CliContext } from '../shared/cli.ts';
+import { colourWanted, createContext, describeError, printJson, type CliContext } from '../shared/cli.ts';
 import { DEFAULT_REGISTRY_URL } from '../shared/config.ts';
 import { versionInfo } from '../shared/version.ts';
 import { servicesCommands } from '../registry/cli.ts';
@@ -23,6 +23,16 @@ export function cliProgram(): Command {
     const opts = program.opts<{ registry: string; token?: string; json?: boolean; color: boolean }>();
     return createContext({ registryUrl: opts.registry, token: opts.token, json: Boolean(opts.json), colour: colourWanted(process.stdout, opts.color) });
   };
+  // A command as well as --version: `npx switchboard --version` is npx's own flag (it prints npm's version).
+  program
+    .command('version')
+    .description('the version and build of this CLI')
+    .action(() => {
+      const ctx = context();
+      const info = versionInfo();
+      if (ctx.json) return printJson(ctx, info);
+      ctx.out(`switchboard ${info.version}, build ${info.build}`);
+    });
   servicesCommands(program, context);
   gradesCommands(program, context);
   logsCommands(program, context);

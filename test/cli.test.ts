@@ -2,9 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import path from 'node:path';
-import { startRegistry, startProcess, tempDir, getJson, freePort, waitFor, ROOT } from './helpers.ts';
-import { runCli, STACK_LINE } from './cliRunner.ts';
+import { startRegistry, startProcess, startFixture, tempDir, getJson, freePort, waitFor, ROOT } from './helpers.ts';
+import { runCli, runCliInTerminal, runNpx, runProgram, terminalAvailable, STACK_LINE } from './cliRunner.ts';
+import { startStorageProc, startMasterProc, startWorkerProc, stopAll } from './fixtures/pipeline.ts';
+import { rgbaImage } from './fixtures/pngs.ts';
 
 test('the CLI says clearly when the registry is unreachable, with a non-zero exit and no stack trace', async () => {
   const port = await freePort();
@@ -103,4 +106,131 @@ test('logs query and logs tail print control characters from the store as escape
   assert.doesNotMatch(tailed, rawControl);
   assert.ok(tailed.split('\n').every((l) => l === '' || l.includes('marker-2')), `every printed line is one entry: ${JSON.stringify(tailed)}`);
   assert.ok(tailed.includes('\\x1b]0;owned\\x07'));
+});
+
+test('services list --name with no instance says so on stderr and exits 1, whether other services are registered or none', async (t) => {
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const env = { REGISTRY_URL: registry.url };
+  const expectRefusal = async (args: string[]) => {
+    const result = await runCli(args, env);
+    assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
+    assert.equal(result.stderr, 'error: no instance of "nosuch" is registered\n');
+    assert.equal(result.stdout, '', 'nothing on stdout for a script to mistake for an answer');
+  };
+  await expectRefusal(['services', 'list', '--name', 'nosuch']);
+  const alpha = await startFixture('alpha', registry.url);
+  t.after(() => alpha.stop());
+  await waitFor(async () => (await runCli(['services', 'list', '--name', 'alpha'], env)).code === 0, 'alpha to be listed');
+  await expectRefusal(['services', 'list', '--name', 'nosuch']);
+  await expectRefusal(['--json', 'services', 'list', '--name', 'nosuch']);
+
+  // The package's bin prints only the CLI's own output, so `npx switchboard --json … | jq` gets JSON alone.
+  const viaNpx = await runNpx(['--json', 'services', 'list'], env);
+  assert.equal(viaNpx.code, 0, viaNpx.stderr);
+  assert.deepEqual((JSON.parse(viaNpx.stdout) as { serviceName: string }[]).map((i) => i.serviceName), ['alpha']);
+  // Without "--", npx takes options before the first word as its own: after it, they are the CLI's.
+  const optionsAfter = await runProgram('npx', ['--no', 'switchboard', 'services', 'list', '--json'], env);
+  assert.equal(optionsAfter.code, 0, optionsAfter.stderr);
+  assert.deepEqual((JSON.parse(optionsAfter.stdout) as { serviceName: string }[]).map((i) => i.serviceName), ['alpha']);
+  const missingViaNpx = await runNpx(['services', 'list', '--name', 'nosuch'], env);
+  assert.equal(missingViaNpx.code, 1);
+  assert.match(missingViaNpx.stderr, /no instance of "nosuch" is registered/);
+});
+
+test('--version prints the version in package.json, and every /health carries it with a build', async (t) => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  for (const result of [await runCli(['--version']), await runNpx(['--version'])]) {
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${version}\n`);
+  }
+  const command = await runNpx(['version']);
+  assert.match(command.stdout, new RegExp(`^switchboard ${version.replace(/\./g, '\\.')}, build \\S+\n$`));
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const alpha = await startFixture('alpha', registry.url);
+  t.after(() => alpha.stop());
+  for (const url of [registry.url, alpha.url]) {
+    const { body } = await getJson(`${url}/health`);
+    assert.equal(body.version, version, url);
+    assert.match(body.build, /^([0-9a-f]{12}|\d+\.\d+\.\d+.*)$/, `${url}: a commit or the version`);
+  }
+  const built = await startFixture('beta', registry.url, [], { SWITCHBOARD_BUILD: 'ci-1234' });
+  t.after(() => built.stop());
+  assert.equal((await getJson(`${built.url}/health`)).body.build, 'ci-1234');
+});
+
+test('a usage mistake prints its one line and where --help is, not the whole usage', async () => {
+  const env = { REGISTRY_URL: `http://127.0.0.1:${await freePort()}` };
+  for (const [args, line, help] of [
+    [['grades', 'add', '1', '--title', 'Exam'], "error: required option '--type <type>' not specified", 'switchboard grades add --help'],
+    [['services', 'list', '--frob'], "error: unknown option '--frob'", 'switchboard services list --help'],
+    [['frobnicate'], "error: unknown command 'frobnicate'", 'switchboard --help'],
+  ] as const) {
+    const result = await runCli([...args], env);
+    assert.equal(result.code, 1, args.join(' '));
+    assert.equal(result.stdout, '');
+    assert.deepEqual(result.stderr.trimEnd().split('\n'), [line, `(see "${help}" for usage)`], args.join(' '));
+  }
+});
+
+test('images submit says in words that a path is a folder or does not exist, and exits 1', async () => {
+  const dir = tempDir('cli-submit-');
+  fs.mkdirSync(path.join(dir, 'photos'));
+  const env = { REGISTRY_URL: `http://127.0.0.1:${await freePort()}` };
+  const folder = await runCli(['images', 'submit', path.join(dir, 'photos')], env);
+  assert.equal(folder.code, 1);
+  assert.equal(folder.stderr, `error: ${path.join(dir, 'photos')} is a folder; give the PNG files in it (e.g. ${path.join(dir, 'photos', '*.png')})\n`);
+  const missing = await runCli(['images', 'submit', path.join(dir, 'missing.png')], env);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `error: no such file: ${path.join(dir, 'missing.png')}\n`);
+  const both = await runCli(['images', 'submit', path.join(dir, 'photos'), path.join(dir, 'missing.png')], env);
+  assert.match(both.stderr, /is a folder; .*; no such file: /);
+  for (const result of [folder, missing, both]) assert.doesNotMatch(result.stderr, /EISDIR|ENOENT/);
+});
+
+test('on a terminal the state words are coloured; NO_COLOR, --no-color and a pipe get plain text', { skip: !terminalAvailable() && 'no script(1)' }, async (t) => {
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const alpha = await startFixture('alpha', registry.url);
+  t.after(() => alpha.stop());
+  const env = { REGISTRY_URL: registry.url };
+  await waitFor(async () => (await runCli(['services', 'list', '--name', 'alpha'], env)).code === 0, 'alpha to be listed');
+  const coloured = await runCliInTerminal(['services', 'list'], env);
+  assert.equal(coloured.code, 0, coloured.stdout);
+  assert.ok(coloured.stdout.includes('\x1b[32mup\x1b[39m'), JSON.stringify(coloured.stdout));
+  // The colour codes don't count as width: the url column starts where its header does.
+  const [header, , row] = coloured.stdout.replace(/\x1b\[\d+m/g, '').split(/\r?\n/);
+  assert.equal(row.indexOf('http://'), header.indexOf('url'));
+  for (const plain of [
+    await runCliInTerminal(['services', 'list'], { ...env, NO_COLOR: '1' }),
+    await runCliInTerminal(['--no-color', 'services', 'list'], env),
+    await runCli(['services', 'list'], { ...env, FORCE_COLOR: '1' }),
+  ]) {
+    assert.equal(plain.code, 0);
+    assert.match(plain.stdout, /alpha\s+up\s+http/);
+    assert.doesNotMatch(plain.stdout, /\x1b\[/);
+  }
+});
+
+test('images submit draws its bars from the first frame with the bytes sent, then the task state, and the | column never moves', { skip: !terminalAvailable() && 'no script(1)' }, async (t) => {
+  const registry = await startRegistry();
+  const storage = await startStorageProc(registry.url);
+  const master = await startMasterProc(registry.url);
+  const worker = await startWorkerProc(registry.url, ['--concurrency', '2']);
+  t.after(() => stopAll(worker, master, storage, registry));
+  const dir = tempDir('cli-bars-');
+  fs.writeFileSync(path.join(dir, 'a.png'), rgbaImage(300, 200, 1).png);
+  fs.writeFileSync(path.join(dir, 'b.png'), rgbaImage(40, 30, 2).png);
+  await waitFor(async () => (await runCli(['services', 'list', '--name', 'imageworker'], { REGISTRY_URL: registry.url })).code === 0, 'a worker');
+  const result = await runCliInTerminal(['images', 'submit', path.join(dir, 'a.png'), path.join(dir, 'b.png'), '--out', dir], { REGISTRY_URL: registry.url });
+  assert.equal(result.code, 0, result.stdout);
+  // Each bar line as drawn, between cursor moves and line ends.
+  const drawn = result.stdout.split(/\r\n|\r|\n|\x1b\[[0-9;?]*[A-Za-z]/).filter((piece) => piece.includes(' | '));
+  assert.ok(drawn.length >= 4, JSON.stringify(result.stdout));
+  assert.match(drawn[0], /^ \S+ +[\d.]+ k?B\/ +[\d.]+ kB \| [ab]\.png \| /, 'the first frame shows bytes');
+  assert.ok(drawn.some((line) => /\| a\.png \| task \d+ done → a\.swap-rg\.png$/.test(line)), `then the task state: ${JSON.stringify(drawn)}`);
+  const columns = new Set(drawn.map((line) => line.indexOf('|')));
+  assert.equal(columns.size, 1, `the | column moved: ${JSON.stringify(drawn)}`);
+  assert.match(result.stdout, /a\.png → .*a\.swap-rg\.png \(task \d+\)/);
 });
