@@ -7,6 +7,7 @@ import { gradesCommands } from '../grades/cli.ts';
 import { logsCommands } from '../logservice/cli.ts';
 import { imageCommands } from '../imageservice/cli.ts';
 import { eventsCommands } from '../events/cli.ts';
+import { platformCommands } from './psCommand.ts';
 
 /** The `switchboard` command: every service's commands, each service found through the registry. */
 export function cliProgram(): Command {
@@ -38,6 +39,7 @@ export function cliProgram(): Command {
   logsCommands(program, context);
   imageCommands(program, context);
   eventsCommands(program, context);
+  platformCommands(program, context);
   pointToHelp(program);
   return program;
 }

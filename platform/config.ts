@@ -61,6 +61,6 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
     workerArgs: opts.workerConcurrency ? ['--concurrency', opts.workerConcurrency] : [],
     print: (line) => process.stdout.write(`${line}\n`),
     readyTimeoutMs: 30_000,
-    color: opts.color && colorEnabled(process.stdout, env, []),
+    color: opts.color && colorEnabled(process.stdout, []),
   };
 }

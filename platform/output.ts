@@ -1,7 +1,7 @@
 import { paint, paintLevel, type ColorName } from '../shared/logger.ts';
 
 /** Yellow and red are left to WARN and ERROR. */
-const PALETTE: ColorName[] = ['cyan', 'green', 'blue', 'magenta', 'brightCyan', 'brightGreen', 'brightBlue', 'brightMagenta'];
+const PALETTE: ColorName[] = ['cyan', 'green', 'blue', 'magenta', 'cyanBright', 'greenBright', 'blueBright', 'magentaBright'];
 const PLATFORM = 'platform';
 /** A service's console line: "<time> <level> [<service>] …" (shared/logger.ts). */
 const LEVEL = /^(\S+ )(warn|error)( )/;

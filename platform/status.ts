@@ -70,3 +70,12 @@ export function currentStatus(file: string): (PlatformStatus & { launcherRunning
   );
   return { ...status, processes, launcherRunning };
 }
+
+/** How long it has run ("3s", "4m 05s", "2h 10m"), for a process that runs. */
+export function uptime(process: ProcessStatus, now = Date.now()): string {
+  if (process.pid === null || process.startedAt === null) return '';
+  const s = Math.max(0, Math.floor((now - process.startedAt) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+}

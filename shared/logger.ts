@@ -1,3 +1,4 @@
+import { styleText } from 'node:util';
 import winston from 'winston';
 import { currentRequestId } from './requestContext.ts';
 
@@ -30,18 +31,17 @@ const timestampFormat = winston.format((info) => {
 });
 
 /**
- * Colour only for a person at a terminal, and never when they said no (https://no-color.org, or
- * --no-color on the command line).
+ * Colour only for a person at a terminal whose hasColors() says so (it honours NO_COLOR, FORCE_COLOR and
+ * TERM=dumb), and never with --no-color on the command line. The same rule as the CLI's colourWanted (shared/cli.ts).
  */
-export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv): boolean {
-  return Boolean(stream.isTTY) && !env.NO_COLOR && !argv.includes('--no-color');
+export function colorEnabled(stream: { isTTY?: boolean; hasColors?: () => boolean }, argv: string[] = process.argv): boolean {
+  return stream.isTTY === true && typeof stream.hasColors === 'function' && stream.hasColors() && !argv.includes('--no-color');
 }
 
-export const COLORS = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, gray: 90, brightGreen: 92, brightBlue: 94, brightMagenta: 95, brightCyan: 96 } as const;
-export type ColorName = keyof typeof COLORS;
+export type ColorName = 'red' | 'yellow' | 'green' | 'blue' | 'magenta' | 'cyan' | 'gray' | 'greenBright' | 'blueBright' | 'magentaBright' | 'cyanBright';
 
 export function paint(color: ColorName, text: string): string {
-  return `\x1b[${COLORS[color]}m${text}\x1b[39m`;
+  return styleText(color, text);
 }
 
 /** WARN yellow and ERROR red, so they stand out among the info lines. */
