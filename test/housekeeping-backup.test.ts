@@ -44,7 +44,7 @@ test('grades: a checkpoint truncates the WAL, a backup holds the grade just adde
     'a readable backup with the new grade',
     30_000,
   );
-  assert.match(file, /^grades-\d{4}-\d{2}-\d{2}T[\d-]+Z\.sqlite$/);
+  assert.match(file ?? '', /^grades-\d{4}-\d{2}-\d{2}T[\d-]+Z\.sqlite$/);
   await waitFor(() => fs.statSync(path.join(dataDir, 'grades.db-wal')).size === 0, 'the WAL truncated by a checkpoint', 30_000);
 
   await waitFor(async () => (await metricValue(grades.url, 'housekeeping_runs_total', 'job="grades-backup",outcome="ok"')) >= 3, 'three backup runs', 30_000);

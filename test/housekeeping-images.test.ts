@@ -115,7 +115,7 @@ test('a retention run removes done and failed tasks older than 7 days and their 
     }
     return undefined;
   }, 'a backup taken after the retention run', 30_000);
-  assert.deepEqual(readable.ids, [recentDone.id, oldPending.id]);
+  assert.deepEqual(readable?.ids, [recentDone.id, oldPending.id]);
   await waitFor(async () => metric(await (await fetch(`${master.url}/metrics`)).text(), 'housekeeping_runs_total', 'job="tasks-backup",outcome="ok"') >= 3, 'three backups', 30_000);
   assert.ok(fs.readdirSync(backups).filter((f) => f.endsWith('.sqlite')).length <= 2, 'only the newest SQLITE_BACKUP_KEEP backups stay');
 });
