@@ -132,7 +132,7 @@ test('a torn last line is set aside at start: the lines appended after it read b
     assert.equal(res.status, 200);
     assert.deepEqual(
       (res.body.entries as LogEntry[]).map((e) => e.message),
-      ['second after the restart', 'first after the restart', 'before the crash'],
+      ['before the crash', 'first after the restart', 'second after the restart'],
     );
   } finally {
     await third.stop();
