@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from './registry.ts';
 import { Announcer, type PatchQueues } from './announcer.ts';
-import type { PatchEntry } from './protocol.ts';
+import type { DownReason, PatchEntry } from './protocol.ts';
+
+const refused: DownReason = { code: 'connection_refused', message: 'refused' };
 
 interface Told {
   to: string;
@@ -68,7 +70,7 @@ test('a dependent learns of an add, a removal and a rename; an instance that doe
   assert.deepEqual(told.filter((t) => t.to === consumer.instanceId), [{ to: consumer.instanceId, added: [], removed: ['echo http://127.0.0.1:1'], always: false }], 'renamed away: the old entry is removed');
   registry.register(service('echo', 1));
   told.length = 0;
-  registry.markDown(echo, 'refused');
+  registry.markDown(echo, refused);
   registry.remove(echo.instanceId);
   assert.deepEqual(
     told.filter((t) => t.to === consumer.instanceId),
@@ -86,7 +88,7 @@ test('a subscriber that goes down is paused, and on its return resumed after wha
   registry.register(service('echo', 1));
   calls.length = 0;
   told.length = 0;
-  registry.markDown(consumer, 'refused');
+  registry.markDown(consumer, refused);
   registry.markUp(consumer);
   assert.deepEqual(calls, [`pause ${consumer.instanceId}`, `resume ${consumer.instanceId}`]);
   assert.deepEqual(told, [{ to: consumer.instanceId, added: ['echo http://127.0.0.1:1'], removed: [], always: false }]);

@@ -25,6 +25,8 @@ export class ClientChanges {
     private readonly registrations: prom.Counter,
     private readonly heartbeatIntervalMs: number,
     logger: Logger,
+    /** Checks an instance at once (a refused id's holder may be dead: then the id is free sooner). */
+    private readonly checkSoon: (instanceId: string) => void = () => undefined,
   ) {
     this.changeLog = new RateLimitedLog(logger);
   }
@@ -33,18 +35,23 @@ export class ClientChanges {
   async register(body: unknown, remoteAddress: string | undefined): Promise<RegisterResponse> {
     const registration = parseBody(registrationSchema, body, 'invalid_field');
     await this.hostCheck.assertAllowed(registration, remoteAddress);
+    this.assertTakingChanges();
     let registered: { record: InstanceRecord; created: boolean };
     try {
       registered = this.registry.register(registration);
     } catch (err) {
-      if (err instanceof InstanceIdInUse) throw new HttpError(409, 'instance_id_in_use', `${err.message}; register without instanceId to get one`);
+      if (err instanceof InstanceIdInUse) {
+        this.checkSoon(err.holder.instanceId);
+        throw new HttpError(409, 'instance_id_in_use', `${err.message}; register without instanceId to get one`);
+      }
       throw err;
     }
     const { record, created } = registered;
     const [seq] = await Promise.all([this.announcer.answerSeq(record), this.kept(record.instanceId)]);
     this.registrations.inc();
     const verb = created ? 'registered' : 're-registered';
-    this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId})`);
+    const restart = created && record.predecessorId ? `, in place of ${record.predecessorId}` : '';
+    this.changeLog.info(verb, `${verb} ${record.serviceName} at ${record.serviceURL} (${record.instanceId}${restart})`);
     return {
       instanceId: record.instanceId,
       providers: this.registry.providerMap(record.requiredServices),
@@ -56,6 +63,7 @@ export class ClientChanges {
 
   async deregister(record: InstanceRecord | undefined, what: string): Promise<InstanceView> {
     if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance ${what}`);
+    this.assertTakingChanges();
     this.registry.remove(record.instanceId, 'deregistered');
     await this.kept(record.instanceId);
     this.changeLog.info('deregistered', `deregistered ${record.serviceName} at ${record.serviceURL}`);
@@ -66,6 +74,7 @@ export class ClientChanges {
     const record = this.registry.get(instanceId);
     if (!record) throw new HttpError(404, 'unknown_instance', `no registered instance with id ${instanceId}; register again`);
     if (record.ttlSeconds === undefined) throw new HttpError(409, 'no_lease', `instance ${instanceId} is checked by heartbeat, not a lease`);
+    this.assertTakingChanges();
     this.registry.renewLease(record);
     // A renewal is no change anyone is told of, but its 200 promises it is kept.
     this.store.changed({ type: 'lease', instance: record });
@@ -79,6 +88,12 @@ export class ClientChanges {
 
   flush(): void {
     this.changeLog.flush();
+  }
+
+  /** A replica past its lease takes no change (a request read late may be one its client gave up on): the client moves on. */
+  private assertTakingChanges(): void {
+    const reason = this.store.refusal?.();
+    if (reason) throw new HttpError(503, 'replica_rejoining', `${reason}; try another replica`, { 'Retry-After': '1' });
   }
 
   /** Waits until the change is kept; a store that can't keep it is a 503 to retry. */

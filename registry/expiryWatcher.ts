@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
 import type { Registry } from './registry.ts';
+import { leaseExpired } from './downReason.ts';
 
 export interface ExpiryOptions {
   intervalMs: number;
@@ -39,7 +40,7 @@ export class ExpiryWatcher {
     for (const record of this.registry.all()) {
       if (this.options.owns && !this.options.owns(record.instanceId)) continue;
       if (!record.heartbeatURL && record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now) {
-        this.registry.markDown(record, `lease expired ${now - record.leaseExpiresAt} ms ago`, now);
+        this.registry.markDown(record, leaseExpired(record.leaseExpiresAt), now);
       }
       if (record.state === 'down' && record.downSince !== undefined && now - record.downSince >= this.options.evictAfterMs) {
         this.logger.info(`evicting ${record.serviceName} at ${record.serviceURL}: down for ${now - record.downSince} ms`);

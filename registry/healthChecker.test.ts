@@ -91,7 +91,9 @@ test('a lapsed lease is down, and an instance down for evictAfterMs is evicted (
   now += 2;
   watcher.scan();
   assert.equal(record.state, 'down');
-  assert.match(record.lastError ?? '', /lease expired 1 ms ago/);
+  // The reason is data, not prose frozen at the moment it was written ("1 ms ago").
+  assert.deepEqual(record.downReason, { code: 'lease_expired', message: 'the lease ran out at 1970-01-01T00:00:07.000Z without a renewal' });
+  assert.equal(record.downSince, now);
   now += 59_999;
   watcher.scan();
   assert.equal(registry.size, 1, 'not evicted before evictAfterMs');

@@ -1,5 +1,6 @@
 /** An instance as the wire shows it (GET /services, the stream, a deregistration's answer): the record with its times as ISO strings. */
-import type { InstanceView } from './protocol.ts';
+import type { InstanceHistory, InstanceView } from './protocol.ts';
+import { transitionView } from './history.ts';
 import type { InstanceRecord } from './registry.ts';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -20,9 +21,18 @@ export function toView(record: InstanceRecord): InstanceView {
     lastLatencyMs: record.lastLatencyMs,
     consecutiveFailures: record.consecutiveFailures,
     lastError: record.lastError,
+    downReason: record.downReason,
     downSince: iso(record.downSince),
     upSince: iso(record.upSince),
+    lastSeenAt: iso(record.lastSeenAt),
     ttlSeconds: record.ttlSeconds,
     leaseExpiresAt: iso(record.leaseExpiresAt),
+    restarts: record.restarts ?? 0,
+    predecessorId: record.predecessorId,
   };
+}
+
+/** GET /services/:instanceId/history: the instance and its transitions, oldest first. */
+export function historyView(record: InstanceRecord): InstanceHistory {
+  return { instance: toView(record), transitions: (record.history ?? []).map(transitionView) };
 }

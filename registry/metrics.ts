@@ -27,15 +27,22 @@ export function registryMetrics(registry: Registry) {
   });
   new prom.Gauge({
     name: 'registry_instances',
-    help: 'Registered instances by state',
-    labelNames: ['state'],
+    help: 'Registered instances by service and state',
+    labelNames: ['service', 'state'],
     registers: [metrics],
     collect() {
-      let up = 0;
-      let down = 0;
-      for (const record of registry.all()) record.state === 'up' ? up++ : down++;
-      this.set({ state: 'up' }, up);
-      this.set({ state: 'down' }, down);
+      const counts = new Map<string, { up: number; down: number }>();
+      for (const record of registry.all()) {
+        let count = counts.get(record.serviceName);
+        if (!count) counts.set(record.serviceName, (count = { up: 0, down: 0 }));
+        count[record.state]++;
+      }
+      // A service that left is no longer a series.
+      this.reset();
+      for (const [service, { up, down }] of counts) {
+        this.set({ service, state: 'up' }, up);
+        this.set({ service, state: 'down' }, down);
+      }
     },
   });
   const registrations = new prom.Counter({ name: 'registry_registrations_total', help: 'Registrations accepted', registers: [metrics] });

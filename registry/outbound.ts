@@ -4,7 +4,7 @@ import { Agent, Client, type Dispatcher } from 'undici';
 /** How an outbound call ended. 'connection' errors (refused, reset) are strong evidence of death. */
 export type OutboundResult =
   | { ok: true; status: number; latencyMs: number }
-  | { ok: false; kind: 'timeout' | 'connection' | 'status'; status?: number; message: string; latencyMs: number };
+  | { ok: false; kind: 'timeout' | 'connection' | 'status'; status?: number; message: string; latencyMs: number; cause?: string };
 
 /** Errors that mean we gave up waiting, as opposed to the peer refusing or dropping the connection. */
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -75,7 +75,7 @@ export class Outbound {
       }
       // Refused, reset, unreachable, hang-up: the peer is not there to answer.
       const message = (err as Error).message;
-      return { ok: false, kind: 'connection', message: code && !message.includes(code) ? `${code}: ${message}` : message, latencyMs: elapsed() };
+      return { ok: false, kind: 'connection', message: code && !message.includes(code) ? `${code}: ${message}` : message, latencyMs: elapsed(), cause: code };
     } finally {
       deadline.clear();
       if (fresh) void dispatcher.destroy().catch(() => undefined);

@@ -100,6 +100,27 @@ export type Patch = { [K in keyof PatchBody]-?: NonNullable<PatchBody[K]> };
 
 export type InstanceState = 'up' | 'down';
 
+/** Why an instance is down, as data: a code to switch on and a message for people (its time is downSince). */
+export interface DownReason {
+  code: 'connection_refused' | 'connection_reset' | 'connection_failed' | 'timeout' | 'bad_status' | 'lease_expired';
+  message: string;
+  /** The status it answered, for bad_status. */
+  status?: number;
+}
+
+/**
+ * One step of an instance's life, as its history keeps it (at most 32, the newest last). `restarted`: a new
+ * process took this place (the same URL without its id, the same id at a new URL, or a new instance of the
+ * service on the same host where one was down); `previous` names what it replaced.
+ */
+export interface Transition<Time> {
+  at: Time;
+  event: 'registered' | 're-registered' | 'restarted' | 'up' | 'down';
+  state: InstanceState;
+  reason?: DownReason;
+  previous?: { instanceId: string; serviceURL: string };
+}
+
 /**
  * One instance's fields, with its times as `Time`: epoch milliseconds where the registry keeps it
  * (InstanceRecord), ISO strings on the wire (InstanceView); one list, so the two cannot drift apart.
@@ -118,10 +139,18 @@ export interface InstanceFields<Time> {
   lastLatencyMs?: number;
   consecutiveFailures: number;
   lastError?: string;
+  /** Set while down: why it went down. */
+  downReason?: DownReason;
   downSince?: Time;
   upSince?: Time;
+  /** The last time it answered (a check, a registration, a lease renewal); not saved: unset until it answers this registry process. */
+  lastSeenAt?: Time;
   ttlSeconds?: number;
   leaseExpiresAt?: Time;
+  /** How many times a new process took this place (see Transition); 0 when unset. */
+  restarts?: number;
+  /** The instance whose place it took when it was registered. */
+  predecessorId?: string;
 }
 
 /** One instance as the admin listing (GET /services) shows it. */
@@ -149,8 +178,17 @@ export interface CheckSummary {
   more?: number;
 }
 
-/** Server-sent events on GET /services/stream. */
+/** GET /services/:instanceId/history. */
+export interface InstanceHistory {
+  instance: InstanceView;
+  transitions: Transition<string>[];
+}
+
+/**
+ * Server-sent events on GET /services/stream. `previous` (on updated) is the id and URL it had before;
+ * `replacedBy` (on evicted) is the instance that took its place.
+ */
 export type RegistryEvent =
   | { type: 'snapshot'; instances: InstanceView[] }
-  | { type: 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted'; instance: InstanceView }
+  | { type: 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted'; instance: InstanceView; previous?: { instanceId: string; serviceURL: string }; replacedBy?: string }
   | CheckSummary;

@@ -1,11 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { InstanceFields, InstanceState, ProviderMap, Registration } from './protocol.ts';
+import type { DownReason, InstanceFields, InstanceState, ProviderMap, Registration } from './protocol.ts';
 import type { OutboundResult } from './outbound.ts';
 import type { Health } from './healthPolicy.ts';
+import { appendTransition, type HistoryEntry } from './history.ts';
+import { downPredecessor, inherit, inheritance, mayTakeId, reRegistration, successorOf } from './succession.ts';
+import { checkFailure } from './downReason.ts';
 
-/** One registered instance, as the registry keeps it. Times are epoch milliseconds. */
-export type InstanceRecord = InstanceFields<number>;
+/** One registered instance, as the registry keeps it, with its state history. Times are epoch milliseconds. */
+export type InstanceRecord = InstanceFields<number> & { history?: HistoryEntry[] };
 
 export type ChangeType = 'registered' | 'updated' | 'up' | 'down' | 'deregistered' | 'evicted';
 
@@ -16,6 +19,8 @@ export interface RegistryChange {
   previous?: { instanceId: string; serviceName: string; serviceURL: string; state: InstanceState };
   /** Learned from another replica through the shared store, not made here: it is not saved again. */
   remote?: boolean;
+  /** Set on 'evicted' when a new process took its place: that instance's id. */
+  replacedBy?: string;
 }
 
 export interface RegistryEvents {
@@ -39,6 +44,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly idByUrl = new Map<string, string>();
   private readonly idsByName = new Map<string, Set<string>>();
   private readonly subscriberIdsByRequirement = new Map<string, Set<string>>();
+  /** When the saved instances were put back (start-up); those not seen since may have been restarted meanwhile. */
+  private restoredAt?: number;
 
   get size(): number {
     return this.byId.size;
@@ -89,17 +96,28 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /**
    * Adds or updates an instance. The same serviceURL updates; it never duplicates. An instanceId belongs
-   * to its serviceURL: one held by another URL is refused (InstanceIdInUse), and nothing changes.
+   * to its serviceURL: one held by another URL is refused (InstanceIdInUse), and nothing changes, unless
+   * its holder is down and this is the same service on the same host (the instance came back at a new
+   * port). A new instance where one of its service on its host is down takes that one's place (a restart).
    */
   register(registration: Registration, now = Date.now()): { record: InstanceRecord; created: boolean } {
     const holder = registration.instanceId === undefined ? undefined : this.byId.get(registration.instanceId);
-    if (holder && holder.serviceURL !== registration.serviceURL) throw new InstanceIdInUse(holder);
-    const existing = this.getByUrl(registration.serviceURL);
+    const atUrl = this.getByUrl(registration.serviceURL);
+    let existing = atUrl;
+    if (holder && holder.serviceURL !== registration.serviceURL) {
+      if (!mayTakeId(holder, registration)) throw new InstanceIdInUse(holder);
+      // Whatever still sits at the new URL is dead: the process there is this one.
+      if (atUrl) this.remove(atUrl.instanceId, 'evicted', false, holder.instanceId);
+      existing = holder;
+    }
     const leaseExpiresAt = registration.ttlSeconds !== undefined ? now + registration.ttlSeconds * 1000 : undefined;
 
     if (!existing) {
+      const instanceId = registration.instanceId ?? randomUUID();
+      const predecessor = downPredecessor(this.list([registration.serviceName]), registration.serviceURL);
+      if (predecessor) this.remove(predecessor.instanceId, 'evicted', false, instanceId);
       const record: InstanceRecord = {
-        instanceId: registration.instanceId ?? randomUUID(),
+        instanceId,
         serviceName: registration.serviceName,
         serviceURL: registration.serviceURL,
         serviceUpdateURL: registration.serviceUpdateURL,
@@ -111,7 +129,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
         state: 'up',
         registeredAt: now,
         upSince: now,
+        lastSeenAt: now,
         consecutiveFailures: 0,
+        ...(predecessor ? inheritance(predecessor, now) : { restarts: 0, history: [{ at: now, event: 'registered', state: 'up' }] }),
       };
       this.index(record);
       this.emit('change', { type: 'registered', instance: record });
@@ -119,9 +139,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
 
     const previous = { instanceId: existing.instanceId, serviceName: existing.serviceName, serviceURL: existing.serviceURL, state: existing.state };
+    const instanceId = registration.instanceId ?? existing.instanceId;
+    const life = reRegistration(existing, registration, instanceId, now);
     this.unindex(existing);
     Object.assign(existing, {
-      instanceId: registration.instanceId ?? existing.instanceId,
+      instanceId,
       serviceName: registration.serviceName,
       serviceURL: registration.serviceURL,
       serviceUpdateURL: registration.serviceUpdateURL,
@@ -133,8 +155,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
       state: 'up' as const,
       upSince: existing.state === 'up' ? existing.upSince : now,
       downSince: undefined,
+      downReason: undefined,
+      lastSeenAt: now,
       consecutiveFailures: 0,
       lastError: undefined,
+      ...life,
     });
     this.index(existing);
     this.emit('change', { type: 'updated', instance: existing, previous });
@@ -142,17 +167,18 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /** Puts back an instance read from the store, without announcing it; false when it clashes with one already here. */
-  restore(record: InstanceRecord): boolean {
+  restore(record: InstanceRecord, now = Date.now()): boolean {
+    this.restoredAt ??= now;
     if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return false;
     this.index(record);
     return true;
   }
 
-  remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered', remote = false): InstanceRecord | undefined {
+  remove(instanceId: string, type: 'deregistered' | 'evicted' = 'deregistered', remote = false, replacedBy?: string): InstanceRecord | undefined {
     const record = this.byId.get(instanceId);
     if (!record) return undefined;
     this.unindex(record);
-    this.emit('change', { type, instance: record, remote });
+    this.emit('change', { type, instance: record, remote, replacedBy });
     return record;
   }
 
@@ -177,40 +203,51 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (urlHolder && urlHolder !== existing) this.remove(urlHolder.instanceId, 'deregistered', true);
       this.unindex(existing);
       // Fields the saved record lacks were undefined when it was saved.
-      const cleared = { serviceUpdateURL: undefined, heartbeatURL: undefined, ttlSeconds: undefined, leaseExpiresAt: undefined, upSince: undefined, downSince: undefined, lastError: undefined };
+      const cleared = {
+        serviceUpdateURL: undefined, heartbeatURL: undefined, ttlSeconds: undefined, leaseExpiresAt: undefined, upSince: undefined,
+        downSince: undefined, downReason: undefined, lastError: undefined, restarts: undefined, predecessorId: undefined, history: undefined,
+      };
       Object.assign(existing, cleared, saved, { consecutiveFailures: 0 });
       this.index(existing);
       this.emit('change', { type: 'updated', instance: existing, previous, remote: true });
       return;
     }
     const wasState = existing.state;
-    Object.assign(existing, {
-      state: saved.state,
-      upSince: saved.upSince,
-      downSince: saved.downSince,
-      lastError: saved.lastError,
-      leaseExpiresAt: saved.leaseExpiresAt,
-    });
+    const { state, upSince, downSince, downReason, lastError, leaseExpiresAt, restarts, history } = saved;
+    Object.assign(existing, { state, upSince, downSince, downReason, lastError, leaseExpiresAt, restarts, history });
     if (wasState !== saved.state) this.emit('change', { type: saved.state, instance: existing, remote: true });
   }
 
   markUp(record: InstanceRecord, now = Date.now()): void {
     record.consecutiveFailures = 0;
     record.lastError = undefined;
+    record.lastSeenAt = now;
     if (record.state === 'up') return;
     record.state = 'up';
     record.upSince = now;
     record.downSince = undefined;
+    record.downReason = undefined;
+    record.history = appendTransition(record.history, { at: now, event: 'up', state: 'up' });
     this.emit('change', { type: 'up', instance: record });
   }
 
-  markDown(record: InstanceRecord, reason: string, now = Date.now()): void {
-    record.lastError = reason;
+  /** Down for `reason`; one that is down already keeps the reason it went down for. */
+  markDown(record: InstanceRecord, reason: DownReason, now = Date.now()): void {
+    record.lastError = reason.message;
     if (record.state === 'down') return;
     record.state = 'down';
     record.downSince = now;
+    record.downReason = reason;
     record.upSince = undefined;
+    record.history = appendTransition(record.history, { at: now, event: 'down', state: 'down', reason });
     this.emit('change', { type: 'down', instance: record });
+    if (record.lastSeenAt === undefined && this.restoredAt !== undefined) {
+      const successor = successorOf(record, this.list([record.serviceName]), this.restoredAt);
+      if (successor) {
+        this.remove(record.instanceId, 'evicted', false, successor.instanceId);
+        inherit(successor, record);
+      }
+    }
   }
 
   /** A heartbeat check's result, with the health the policy made of it; a change of state is announced. */
@@ -223,7 +260,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
     record.consecutiveFailures = health.consecutiveFailures;
     record.lastError = result.message;
-    if (health.state === 'down') this.markDown(record, result.message, now);
+    if (health.state === 'down') this.markDown(record, checkFailure(result), now);
   }
 
   /** Extends a lease; a lapsed one comes back up. */
@@ -260,3 +297,4 @@ function removeFrom(map: Map<string, Set<string>>, key: string, value: string): 
   set.delete(value);
   if (set.size === 0) map.delete(key);
 }
+

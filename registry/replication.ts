@@ -51,6 +51,7 @@ export class Replication {
   /** Joins the replica set under `url` (once it is listening) and rebalances whenever the set changes. */
   async join(url: string): Promise<void> {
     this.replicas = new ReplicaSet(this.etcd, this.options.replicaId ?? randomUUID().slice(0, 8), url, this.options.replicaLeaseSeconds, this.logger);
+    this.store.fence = () => this.replicas?.standing();
     this.replicas.on('changed', () => {
       if (!this.takeover) return;
       const { adopted, released } = this.takeover.rebalance();
@@ -66,6 +67,11 @@ export class Replication {
 
   close(): void {
     this.etcd.close();
+  }
+
+  /** The replica that owns an instance (read-only, for the dashboard's replicas view). */
+  ownerOf(instanceId: string): string | undefined {
+    return this.replicas?.owner(instanceId);
   }
 
   /** The live replicas with what each owns, and whether etcd answers. */

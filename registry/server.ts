@@ -31,6 +31,8 @@ import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { RegistryEventsPublisher } from './eventsPublisher.ts';
+import { Timeline } from './timeline.ts';
+import { readRoutes } from './readRoutes.ts';
 import { versionInfo } from '../shared/version.ts';
 
 export type { RegistryOptions } from './config.ts';
@@ -67,6 +69,7 @@ export class RegistryServer {
   private readonly stream: RegistryStream;
   private readonly changes: ClientChanges;
   private readonly events: RegistryEventsPublisher;
+  private readonly timeline: Timeline;
 
   constructor(readonly options: RegistryOptions) {
     this.logger = options.logger ?? createLogger('registry');
@@ -105,7 +108,9 @@ export class RegistryServer {
     this.registry.on('change', (change) => this.stream.onChange(change));
     this.events = new RegistryEventsPublisher(this.registry, this.metrics, this.logger);
     const hostCheck = new HostCheck(options.allowForeignHosts);
-    this.changes = new ClientChanges(this.registry, this.store, this.announcer, hostCheck, registrations, options.heartbeatIntervalMs, this.logger);
+    const checkSoon = (id: string) => this.checker.checkSoon(id);
+    this.changes = new ClientChanges(this.registry, this.store, this.announcer, hostCheck, registrations, options.heartbeatIntervalMs, this.logger, checkSoon);
+    this.timeline = new Timeline(this.registry);
     this.app = this.buildApp();
   }
 
@@ -134,6 +139,7 @@ export class RegistryServer {
     await this.replication?.join(this.url);
     this.checker.start();
     this.expiry.start();
+    this.timeline.start();
     if (!this.options.token && !isLoopback(this.options.host)) {
       this.logger.warn(
         `!!! the registry listens on ${this.options.host} without REGISTRY_TOKEN: anyone who can reach it can register and deregister services. Set REGISTRY_TOKEN. !!!`,
@@ -147,6 +153,7 @@ export class RegistryServer {
     await this.replication?.leave();
     this.checker.stop();
     this.expiry.stop();
+    this.timeline.stop();
     this.stream.close();
     await this.events.close();
     if (this.server) await closeServer(this.server, 1000);
@@ -191,9 +198,6 @@ export class RegistryServer {
       res.json({ status: 'ok', ...versionInfo(), instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...(this.replication?.health() ?? { store: 'file' }) });
     });
     app.get('/replicas/link', replicaLink);
-    app.get('/replicas', (_req, res) => {
-      res.json(this.replication?.health() ?? { store: 'file' });
-    });
 
     app.get('/services', (req, res) => {
       const listing: ServicesListing = { instances: this.registry.list(namesFrom(req.query)).map(toView) };
@@ -228,10 +232,19 @@ export class RegistryServer {
     app.get('/services/stream', (req, res) => {
       this.stream.open(req, res, namesFrom(req.query));
     });
+    app.use(
+      readRoutes({
+        registry: this.registry,
+        replication: this.replication,
+        timeline: this.timeline,
+        self: () => ({ id: this.options.replicaId ?? 'registry', url: this.url }),
+        etcdEndpoints: this.options.store === 'etcd' ? this.options.etcdEndpoints : [],
+      }),
+    );
 
     app.all('/services', methodNotAllowed(['GET', 'POST', 'DELETE']));
     app.all('/services/stream', methodNotAllowed(['GET']));
-    app.all('/services/:instanceId', methodNotAllowed(['DELETE']));
+    app.all('/services/:instanceId', methodNotAllowed(['GET', 'DELETE']));
     app.all('/services/:instanceId/lease', methodNotAllowed(['PUT']));
     app.all('/health', methodNotAllowed(['GET']));
     app.all('/replicas', methodNotAllowed(['GET']));

@@ -11,11 +11,11 @@ const JOURNAL_PATTERN = /^registrations\.(\d+)\.journal$/;
 const MIN_COMPACT_BYTES = 4 * 1024 * 1024;
 
 /**
- * What is saved of an instance: who it is and its state, not its latest check (a restarted
+ * What is saved of an instance: who it is, its state and history, not its latest check (a restarted
  * registry checks everyone again at once, so check results would be stale anyway).
  */
 export function persisted(record: InstanceRecord): string {
-  const { lastCheckAt: _at, lastLatencyMs: _latency, consecutiveFailures: _failures, lastError: _error, ...kept } = record;
+  const { lastCheckAt: _at, lastLatencyMs: _latency, consecutiveFailures: _failures, lastError: _error, lastSeenAt: _seen, ...kept } = record;
   return JSON.stringify(kept);
 }
 

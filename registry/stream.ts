@@ -102,9 +102,11 @@ export class RegistryStream {
   }
 
   /** A registration or a state change: sent at once. */
-  onChange({ type, instance }: RegistryChange): void {
+  onChange({ type, instance, previous, replacedBy }: RegistryChange): void {
     this.snapshots.clear();
-    const event = () => JSON.stringify({ type, instance: toView(instance) } satisfies RegistryEvent);
+    const moved = previous && (previous.instanceId !== instance.instanceId || previous.serviceURL !== instance.serviceURL);
+    const before = moved ? { instanceId: previous.instanceId, serviceURL: previous.serviceURL } : undefined;
+    const event = () => JSON.stringify({ type, instance: toView(instance), previous: before, replacedBy } satisfies RegistryEvent);
     this.hub.publish([{ event: type, data: event, match: (watch) => sees(watch, instance.serviceName) }]);
   }
 

@@ -155,7 +155,10 @@ test('GET /services?name= filters, /health answers, /metrics is Prometheus text'
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/);
   const text = await metrics.text();
-  assert.match(text, /registry_instances\{[^}]*state="up"[^}]*\} 3/);
+  // One series per service and state, so an operator sees which service is short.
+  assert.match(text, /registry_instances\{service="alpha",state="up"\} 2/);
+  assert.match(text, /registry_instances\{service="beta",state="up"\} 1/);
+  assert.match(text, /registry_instances\{service="beta",state="down"\} 0/);
   assert.match(text, /registry_registrations_total/);
   assert.match(text, /process_resident_memory_bytes/);
 });

@@ -19,8 +19,6 @@ export interface WorkerOptions {
    * downloads. Default 1. A prefetched task waits at most one transform, under a renewed lease.
    */
   prefetch?: number;
-  /** The worker's registration lease with the registry. */
-  leaseTtlSeconds?: number;
   /** How long one claim long-polls the master. */
   claimWaitMs?: number;
   /** On shutdown, how long held tasks may take to finish before they are released. */
@@ -32,7 +30,7 @@ export interface WorkerOptions {
   maxPixels?: number;
 }
 
-export const workerDefaults = { leaseTtlSeconds: 10, claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
+export const workerDefaults = { claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
 
 function codecFrom(env: NodeJS.ProcessEnv): CodecName {
   const name = envString('IMAGE_CODEC', DEFAULT_CODEC, env);
@@ -48,7 +46,6 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): WorkerOptions {
     prefetch: envInt('PREFETCH', workerDefaults.prefetch, env),
     codec: codecFrom(env),
     maxPixels: envInt('MAX_PIXELS', DEFAULT_MAX_PIXELS, env),
-    leaseTtlSeconds: envInt('LEASE_TTL_SECONDS', workerDefaults.leaseTtlSeconds, env),
     claimWaitMs: envInt('CLAIM_WAIT_MS', workerDefaults.claimWaitMs, env),
     shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', workerDefaults.shutdownGraceMs, env),
   };

@@ -1,5 +1,6 @@
 /**
- * The worker (registers as `imageworker` with a lease: it has no API, only /metrics): N slots,
+ * The worker (registers as `imageworker`, checked by heartbeat like every service with an HTTP server: it
+ * serves /heartbeat and /metrics, so a killed worker is down within a second, not a lease later): N slots,
  * each claiming a task (long-poll), downloading its image, transforming it in the thread pool,
  * uploading the result to `finished` and completing the task. Leases are renewed while an image
  * takes long; calls back off with jitter while the master or storage is away. On SIGTERM it stops
@@ -59,7 +60,6 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const svc = await startService(withLogShipping({
     name: WORKER_SERVICE,
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
-    leaseTtlSeconds: options.leaseTtlSeconds ?? workerDefaults.leaseTtlSeconds,
     config: options.config,
     metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId, codec },
   }));
