@@ -4,6 +4,7 @@
  * with textContent, never as HTML. `nonce` is the response's CSP nonce (shared/pageHeaders.ts).
  * Task states are pushed over server-sent events (GET taskEvents); the page polls isReady only while
  * they don't flow (no events service), and every few seconds as a safety net while they do.
+ * The ids of this browser's tasks are kept in localStorage, so a reload lists them again, asked of the master.
  */
 const OP_LABELS: Record<string, string> = {
   'swap-rg': 'Swap red and green',
@@ -27,9 +28,13 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   #drop.over { background: #e8f0ff; border-color: #36c; }
   .controls { margin: 1rem 0; display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
   .file { border: 1px solid #ddd; border-radius: 6px; padding: .75rem; margin: .75rem 0; }
-  .file header { display: flex; justify-content: space-between; gap: 1rem; }
-  .name { font-weight: 600; word-break: break-all; }
-  .status { color: #555; }
+  .file.error { border-color: #e3a5ad; background: #fdf2f3; }
+  /* The status takes the room left, and wraps under the name before it squeezes it. */
+  .file header { display: flex; flex-wrap: wrap; justify-content: space-between; gap: .25rem 1rem; }
+  .title { flex: 0 1 auto; min-width: 0; }
+  .name { font-weight: 600; overflow-wrap: anywhere; }
+  .op { color: #555; margin-left: .5rem; font-size: .9em; }
+  .status { color: #555; flex: 1 1 18rem; text-align: right; overflow-wrap: anywhere; }
   .status.failed { color: #b00020; font-weight: 600; }
   .status.done { color: #0a7a2f; font-weight: 600; }
   progress { width: 100%; }
@@ -47,6 +52,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   <label>Images <input id="files" type="file" accept="image/png" multiple></label>
 </div>
 <div id="drop" tabindex="0">Drop PNG files here</div>
+<p id="recent" class="hidden">Your recent tasks, from this browser: <button id="clear" type="button">Clear list</button></p>
 <div id="list" aria-live="polite"></div>
 <script nonce="${nonce}">
 (() => {
@@ -114,21 +120,46 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
     return 'Something went wrong (HTTP ' + (xhrOrResponse ? xhrOrResponse.status : '?') + ').';
   }
 
-  function addFile(file) {
+  // This browser's accepted tasks {id, name, op}, oldest first; storage may be refused (private mode): it is a convenience.
+  const RECENT_KEY = 'imagefrontend.recentTasks';
+  function recentTasks() {
+    try {
+      const stored = JSON.parse(localStorage.getItem(RECENT_KEY) || '[]');
+      return Array.isArray(stored) ? stored.filter((t) => t && Number.isInteger(t.id) && t.id > 0 && typeof t.name === 'string' && typeof t.op === 'string') : [];
+    } catch { return []; }
+  }
+  function saveRecent(tasks) {
+    try { localStorage.setItem(RECENT_KEY, JSON.stringify(tasks.slice(-20))); } catch { /* not kept */ }
+    document.getElementById('recent').classList.toggle('hidden', tasks.length === 0);
+  }
+  const remember = (task) => saveRecent(recentTasks().filter((t) => t.id !== task.id).concat([task]));
+  const forget = (id) => saveRecent(recentTasks().filter((t) => t.id !== id));
+
+  function opLabel(op) {
+    const option = [...opSelect.options].find((o) => o.value === op);
+    return option ? option.textContent : op;
+  }
+
+  /** A card for one file: its name and operation, a status line, a bar while uploading and waiting, previews. */
+  function makeCard(name, op) {
     const card = el('div', 'file');
-    card.dataset.name = file.name;
+    card.dataset.name = name;
+    card.dataset.op = op;
     const header = el('header');
-    header.append(el('span', 'name', file.name));
-    const status = el('span', 'status', 'Waiting to upload');
-    header.append(status);
+    const title = el('span', 'title');
+    title.append(el('span', 'name', name), el('span', 'op', opLabel(op)));
+    const status = el('span', 'status', '');
+    header.append(title, status);
     const bar = el('progress');
     bar.max = 100;
     bar.value = 0;
     const previews = el('div', 'previews');
-    const before = el('figure');
+    // Hidden until the image has loaded: a file the browser can't show never leaves a broken image.
+    const before = el('figure', 'hidden');
     const beforeImg = el('img');
     beforeImg.alt = 'before';
-    beforeImg.src = URL.createObjectURL(file);
+    beforeImg.onload = () => before.classList.remove('hidden');
+    beforeImg.onerror = () => before.remove();
     before.append(beforeImg, el('figcaption', '', 'Before'));
     const after = el('figure', 'hidden');
     const afterImg = el('img');
@@ -138,14 +169,39 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
     previews.append(before, after);
     card.append(header, bar, previews);
     list.append(card);
-
     function setStatus(text, kind) {
       status.textContent = text;
       status.className = 'status' + (kind ? ' ' + kind : '');
       card.dataset.state = kind || '';
     }
+    return {
+      card,
+      setStatus,
+      showBefore(file) { beforeImg.src = URL.createObjectURL(file); },
+      uploaded(percent) { bar.value = percent; },
+      // No value: an indeterminate bar while the task waits for a worker or runs, not a full one.
+      waiting() { bar.removeAttribute('value'); },
+      failed(text) {
+        setStatus(text, 'failed');
+        bar.remove();
+        card.classList.add('error');
+      },
+      done(id) {
+        bar.value = 100;
+        setStatus('Done', 'done');
+        afterImg.src = 'getImage?id=' + id;
+        const saveAs = name.replace(/\\.png$/i, '') + '-' + op + '.png';
+        download.href = 'getImage?id=' + id + '&download=' + encodeURIComponent(saveAs);
+        download.setAttribute('download', saveAs);
+        after.classList.remove('hidden');
+      },
+    };
+  }
 
+  function addFile(file) {
     const op = opSelect.value;
+    const view = makeCard(file.name, op);
+    view.showBefore(file);
     const form = new FormData();
     form.append('op', op);
     form.append('uploadfile', file, file.name);
@@ -155,71 +211,76 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
     xhr.responseType = 'json';
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) {
-        bar.value = Math.round((e.loaded / e.total) * 100);
-        setStatus('Uploading ' + bar.value + ' %');
+        const percent = Math.round((e.loaded / e.total) * 100);
+        view.uploaded(percent);
+        view.setStatus('Uploading ' + percent + ' %');
       }
     };
-    xhr.onerror = () => setStatus('Upload failed: ' + errorWords(xhr, null), 'failed');
+    xhr.onerror = () => view.failed('Upload failed: ' + errorWords(xhr, null));
     xhr.onload = () => {
       if (xhr.status !== 201) {
-        setStatus('Upload refused: ' + errorWords(xhr, xhr.response), 'failed');
+        view.failed('Upload refused: ' + errorWords(xhr, xhr.response));
         return;
       }
-      bar.value = 100;
       const task = xhr.response;
-      card.dataset.taskId = String(task.id);
-      setStatus('Uploaded as task ' + task.id + ': waiting for a worker');
-      follow(task.id);
-      poll(task.id);
+      remember({ id: task.id, name: file.name, op });
+      track(view, task.id, 'Uploaded as task ' + task.id + ': waiting for a worker');
     };
-    setStatus('Uploading');
+    view.setStatus('Uploading');
     xhr.send(form);
+  }
 
-    async function poll(id) {
-      let failures = 0;
-      let body;
-      let pushed;
-      for (;;) {
-        if (pushed) {
-          if (body && !notOlder(body, pushed)) { pushed = await nextEvent(id, live ? 5000 : 300); continue; }
-          body = { state: pushed.state, error: pushed.error, task: { attempts: pushed.attempts } };
-        } else try {
-          const res = await fetch('isReady?id=' + id, { headers: { Accept: 'application/json' } });
-          const got = await res.json().catch(() => undefined);
-          if (!res.ok) {
-            if (res.status >= 500 && ++failures < 30) {
-              setStatus('Waiting: ' + errorWords(res, got));
-              await new Promise((r) => setTimeout(r, 1000));
-              continue;
-            }
-            setStatus('Cannot follow the task: ' + errorWords(res, got), 'failed');
-            return;
+  function track(view, id, text) {
+    view.card.dataset.taskId = String(id);
+    view.waiting();
+    view.setStatus(text);
+    follow(id);
+    poll(view, id);
+  }
+
+  async function poll(view, id) {
+    let failures = 0;
+    let body;
+    let pushed;
+    for (;;) {
+      if (pushed) {
+        if (body && !notOlder(body, pushed)) { pushed = await nextEvent(id, live ? 5000 : 300); continue; }
+        body = { state: pushed.state, error: pushed.error, task: { attempts: pushed.attempts } };
+      } else try {
+        const res = await fetch('isReady?id=' + id, { headers: { Accept: 'application/json' } });
+        const got = await res.json().catch(() => undefined);
+        if (!res.ok) {
+          if (res.status >= 500 && ++failures < 30) {
+            view.setStatus('Waiting: ' + errorWords(res, got));
+            await new Promise((r) => setTimeout(r, 1000));
+            continue;
           }
-          body = got;
-        } catch {
-          if (++failures >= 30) { setStatus('The server could not be reached.', 'failed'); return; }
-          await new Promise((r) => setTimeout(r, 1000));
-          continue;
-        }
-        failures = 0;
-        if (body.state === 'done') {
-          setStatus('Done', 'done');
-          afterImg.src = 'getImage?id=' + id;
-          const saveAs = file.name.replace(/\\.png$/i, '') + '-' + op + '.png';
-          download.href = 'getImage?id=' + id + '&download=' + encodeURIComponent(saveAs);
-          download.setAttribute('download', saveAs);
-          after.classList.remove('hidden');
+          if (res.status === 404) forget(id);
+          view.failed('Cannot follow task ' + id + ': ' + errorWords(res, got));
           return;
         }
-        if (body.state === 'failed') {
-          setStatus('Failed: ' + (body.error || 'the image could not be processed'), 'failed');
-          return;
-        }
-        setStatus(body.state === 'running' ? 'Processing (attempt ' + body.task.attempts + ')' : 'Waiting for a worker');
-        pushed = await nextEvent(id, live ? 5000 : 300);
+        body = got;
+      } catch {
+        if (++failures >= 30) { view.failed('The server could not be reached.'); return; }
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
       }
+      failures = 0;
+      if (body.state === 'done') return view.done(id);
+      if (body.state === 'failed') return view.failed('Failed: ' + (body.error || 'the image could not be processed'));
+      view.setStatus(body.state === 'running' ? 'Processing (attempt ' + body.task.attempts + ')' : 'Waiting for a worker');
+      pushed = await nextEvent(id, live ? 5000 : 300);
     }
   }
+
+  // After a reload: this browser's recent tasks, each asked of the master (through isReady) and followed.
+  const restored = recentTasks();
+  saveRecent(restored);
+  for (const t of restored) track(makeCard(t.name, t.op), t.id, 'Task ' + t.id + ': asking the master');
+  document.getElementById('clear').addEventListener('click', () => {
+    saveRecent([]);
+    for (const card of [...list.querySelectorAll('.file[data-task-id]')]) card.remove();
+  });
 
   function addFiles(files) {
     for (const file of files) addFile(file);
