@@ -3,16 +3,31 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
+import { runCli } from './cliRunner.ts';
 import { alive, descendants, launch } from '../harness/processes.ts';
 
 const PLATFORM = path.join(ROOT, 'cmd/platform.ts');
 
-test('the launcher restarts a crashed service visibly, and SIGTERM stops everything with exit 0', { timeout: 180_000 }, async (t) => {
+interface PsRow {
+  name: string;
+  service: string;
+  pid: number | null;
+  state: string;
+  restarts: number;
+  lastExitCode: number | string | null;
+}
+
+test('the launcher restarts a crashed service visibly, platform ps shows it, and SIGTERM stops everything with exit 0', { timeout: 180_000 }, async (t) => {
   const registryPort = await freePort();
   const registryUrl = `http://127.0.0.1:${registryPort}`;
+  const dataDir = tempDir('launcher-');
+  const ps = async () => {
+    const result = await runCli(['--json', 'platform', 'ps', '--data-dir', dataDir]);
+    return { ...result, rows: result.stdout ? (JSON.parse(result.stdout) as { processes: PsRow[] }).processes : [] };
+  };
   const launcher = launch(
     process.execPath,
-    ['--import', 'tsx', PLATFORM, '--services', 'registry,grades', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', tempDir('launcher-')],
+    ['--import', 'tsx', PLATFORM, '--services', 'registry,grades', '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', dataDir],
     { cwd: ROOT, env: { ...process.env, HEARTBEAT_INTERVAL_MS: '200', HEARTBEAT_TIMEOUT_MS: '500' } },
   );
   t.after(() => launcher.kill());
@@ -24,6 +39,17 @@ test('the launcher restarts a crashed service visibly, and SIGTERM stops everyth
     return up.length === 1 ? Number(up[0].metadata.pid) : undefined;
   };
   const firstPid = (await waitFor(gradesPid, 'grades registered'))!;
+  // Each process by the name it registers as, with its pid, printed when it starts and listed by platform ps.
+  assert.match(output(), new RegExp(`^\\[platform\\] started grades \\(pid ${firstPid}\\)$`, 'm'));
+  assert.match(output(), /^\[registry\] .*registry listening on/m);
+  const before = await ps();
+  assert.equal(before.code, 0, before.stderr);
+  assert.deepEqual(before.rows.map((r) => [r.name, r.service, r.state, r.restarts]), [['registry', 'registry', 'up', 0], ['grades', 'grades', 'up', 0]]);
+  assert.equal(before.rows[1].pid, firstPid);
+  assert.ok(alive(before.rows[0].pid!), 'the registry\'s pid is a live process');
+  const table = await runCli(['platform', 'ps', '--data-dir', dataDir]);
+  assert.match(table.stdout, /^name\s+service\s+pid\s+state\s+restarts\s+uptime\s+last exit$/m);
+  assert.match(table.stdout, new RegExp(`^grades\\s+grades\\s+${firstPid}\\s+up\\s+0\\s+\\d+s`, 'm'));
   process.kill(firstPid, 'SIGKILL');
   await waitFor(() => /\[platform\] grades exited \(\S+\); restarting in [\d.]+ s \(restart #1\)/.test(output()), 'the restart notice');
   await waitFor(() => output().includes('[platform] grades restarted'), 'the restart');
@@ -32,6 +58,13 @@ test('the launcher restarts a crashed service visibly, and SIGTERM stops everyth
     return pid && pid !== firstPid ? pid : undefined;
   }, 'the restarted grades to register', 60_000);
   assert.ok(alive(secondPid!));
+  const after = await waitFor(async () => {
+    const { rows } = await ps();
+    const grades = rows.find((r) => r.name === 'grades');
+    return grades && grades.pid === secondPid && grades.state === 'up' ? grades : undefined;
+  }, 'platform ps to show the restarted grades');
+  assert.equal(after!.restarts, 1);
+  assert.equal(after!.lastExitCode, 'SIGKILL');
 
   const pids = descendants(launcher.child.pid!);
   assert.ok(pids.length >= 2);
@@ -39,7 +72,19 @@ test('the launcher restarts a crashed service visibly, and SIGTERM stops everyth
   assert.equal(await launcher.exited, 0, output().slice(-2000));
   await waitFor(() => pids.every((pid) => !alive(pid)), 'every child to exit', 10_000);
   assert.match(output(), /\[platform\] SIGTERM: stopping 2 processes/);
-  assert.match(output(), /everything has stopped/);
+  assert.match(output(), /\[platform\] everything has stopped/);
+  // Afterwards it says the launcher is gone (exit 1), and shows what it last wrote: everything stopped.
+  const gone = await ps();
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /the launcher \(pid \d+\) is not running/);
+  assert.deepEqual(gone.rows.map((r) => [r.name, r.state, r.pid]), [['registry', 'stopped', null], ['grades', 'stopped', null]]);
+});
+
+test('platform ps without a platform says so on stderr with exit 1', async () => {
+  const result = await runCli(['platform', 'ps', '--data-dir', tempDir('no-platform-')]);
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /^error: no platform has run with the data directory .*; give the one npm start was given with --data-dir\n$/);
 });
 
 test('the launcher refuses bad flags with a clear message and exit code 2', async () => {
