@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
@@ -40,6 +41,20 @@ test('npm start runs the platform; the CLI processes images; a request is traced
     assert.match(output(), new RegExp(`^${name}\\s+`, 'm'), `${name} is in the table`);
   }
   assert.match(output(), /^\[registry\s*\] .*registry listening on/m, 'console lines are prefixed with the service name');
+  // Prefixed with the names they register as, so the name typed into the log viewer finds their lines.
+  assert.match(output(), /^\[imagemaster\s*\] \S+ info \[imagemaster\] imagemaster listening on/m);
+  assert.match(output(), /^\[platform\s*\] started imageworker \(pid \d+\)$/m, 'process ids are printed');
+  // Started in order (the registry, then the log and events services, then the rest): a healthy start warns of nothing.
+  const warnings = output().split('\n').filter((line) => /^\[[^\]]+\] \S+ (warn|error) /.test(line));
+  assert.deepEqual(warnings, [], 'no WARN or ERROR line during a clean start');
+  const ps = await runCli(['--json', 'platform', 'ps', '--data-dir', path.join(dir, 'data')]);
+  assert.equal(ps.code, 0, ps.stderr);
+  const processes = (JSON.parse(ps.stdout) as { processes: { name: string; pid: number; state: string }[] }).processes;
+  assert.deepEqual(processes.map((p) => p.name), ['registry', 'log', 'events', 'grades', 'portal', 'imagestorage', 'imagemaster', 'imageworker', 'imagefrontend']);
+  for (const p of processes) {
+    assert.equal(p.state, 'up', p.name);
+    assert.ok(pids.includes(p.pid), `${p.name}'s pid ${p.pid} is one of the launcher's processes`);
+  }
   const listing = (await getJson(`${registryUrl}/services`)).body as { instances: { serviceName: string; serviceURL: string; state: string }[] };
   const urlOf = (name: string) => listing.instances.find((i) => i.serviceName === name && i.state === 'up')!.serviceURL;
   assert.notEqual(new URL(urlOf('imagefrontend')).port, '8080', 'non-default ports');
@@ -102,12 +117,28 @@ test('npm start runs the platform; the CLI processes images; a request is traced
   );
   assert.ok(traced!.every((e) => e.requestId === requestId));
 
-  // Ctrl-C: every process goes, and the launcher exits 0.
+  // Ctrl-C with the log viewer's live tail open (a kept-alive connection, as a browser holds it): everything goes within 2 s.
   assert.ok(pids.length >= 9, `expected the launcher's processes, found ${pids.length}`);
+  const agent = new http.Agent({ keepAlive: true });
+  t.after(() => agent.destroy());
+  const tailEnded = new Promise<string>((resolve, reject) => {
+    http
+      .get(`${urlOf('log')}/logs/stream`, { agent }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+  await waitFor(async () => ((await getJson(`${urlOf('log')}/logs/stats`)).body.liveTails === 1 ? true : undefined), 'the tail to be open');
+  const stopping = performance.now();
   process.kill(-launcher.child.pid!, 'SIGINT');
+  await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit within 2 s of Ctrl-C', 2000, 20);
+  assert.ok(performance.now() - stopping <= 2000);
+  assert.match(await tailEnded, /event: disconnect\ndata: .*"reason":"shutdown"/, 'the tail is told the service is stopping');
   const code = await Promise.race([launcher.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000))]);
   // npm itself re-raises the Ctrl-C it received (exit by SIGINT); the launcher below it exits 0 after this line.
   assert.ok(code === 0 || launcher.child.signalCode === 'SIGINT', `npm ended with ${code}/${launcher.child.signalCode}:\n${output().slice(-3000)}`);
-  await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit', 10_000);
-  assert.match(output(), /everything has stopped/);
+  assert.match(output(), /\[platform\s*\] everything has stopped/);
 });
