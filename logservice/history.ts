@@ -86,15 +86,30 @@ export interface FileSearch extends FileScan {
   limit: number;
 }
 
+/**
+ * Lines are read newest received first, so once they were received well before `since` the rest are older:
+ * a sender's clock may run ahead of ours, or a batch wait, by less than this.
+ */
+const RECEIVED_SLACK_MS = 10 * 60_000;
+const RECEIVED_AT = '"receivedAt":"';
+
+/** When the log service took the line, without parsing it: its own receivedAt is the last one, before seq. */
+function receivedMs(line: string): number {
+  const at = line.lastIndexOf(RECEIVED_AT);
+  return at < 0 ? NaN : Date.parse(line.slice(at + RECEIVED_AT.length, at + RECEIVED_AT.length + 24));
+}
+
 /** Hands matching entries from the files to visit, newest first, until it returns false or the budget is spent. */
 export async function scanFiles(dir: string, scan: FileScan, visit: (entry: LogEntry) => boolean): Promise<{ truncated: boolean }> {
   let budget = scan.budgetBytes;
+  const stopBefore = scan.filter.sinceMs === undefined ? undefined : scan.filter.sinceMs - RECEIVED_SLACK_MS;
   for (const file of await logFiles(dir)) {
     // A file last written before `since` holds nothing newer.
     if (scan.filter.sinceMs !== undefined && file.mtimeMs < scan.filter.sinceMs) break;
     for await (const line of linesBackward(file.path)) {
       budget -= line.length + 1;
       if (budget < 0) return { truncated: true };
+      if (stopBefore !== undefined && receivedMs(line) < stopBefore) return { truncated: false };
       if (!mayMatchLine(scan.filter, line)) continue;
       let entry: LogEntry;
       try {

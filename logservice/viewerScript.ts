@@ -211,7 +211,10 @@ async function search(push) {
   if (body.truncated) countEl.textContent += ' (older files not fully searched)';
   const vp = new URLSearchParams(p);
   vp.delete('limit');
-  const [labels, counted] = await Promise.all([getJson('logs/labels').catch(() => null), getJson('logs/volume?' + vp).catch(() => null)]);
+  // Without a since, the bar covers the lines shown when the limit cut them: reading every older file would cost more than the search did.
+  const counts = new URLSearchParams(vp);
+  if (!vp.has('since') && body.entries.length >= Number(p.get('limit') || 200)) counts.set('since', body.entries[0].time);
+  const [labels, counted] = await Promise.all([getJson('logs/labels').catch(() => null), getJson('logs/volume?' + counts).catch(() => null)]);
   if (mine !== generation) return;
   if (labels) services = labels.services;
   showServices(body.unknownServices);
