@@ -31,7 +31,7 @@ import { registerEndpoint } from './registerEndpoint.ts';
 import { RegistryStream } from './stream.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { RegistryEventsPublisher } from './eventsPublisher.ts';
-import { Timeline } from './timeline.ts';
+import { Timeline, timelineDefaults } from './timeline.ts';
 import { readRoutes } from './readRoutes.ts';
 import { versionInfo } from '../shared/version.ts';
 
@@ -110,7 +110,7 @@ export class RegistryServer {
     const hostCheck = new HostCheck(options.allowForeignHosts);
     const checkSoon = (id: string) => this.checker.checkSoon(id);
     this.changes = new ClientChanges(this.registry, this.store, this.announcer, hostCheck, registrations, options.heartbeatIntervalMs, this.logger, checkSoon);
-    this.timeline = new Timeline(this.registry);
+    this.timeline = new Timeline(this.registry, { ...timelineDefaults, token: options.token });
     this.app = this.buildApp();
   }
 

@@ -27,6 +27,8 @@ export interface TimelineOptions {
   keep: number;
   /** One GET /logs/stats may take this long. */
   timeoutMs: number;
+  /** REGISTRY_TOKEN, which the log service's /logs takes as a bearer when it asks for a token (shared/readAccess.ts). */
+  token?: string;
 }
 
 export const timelineDefaults: TimelineOptions = { sampleMs: 10_000, keep: 360, timeoutMs: 1000 };
@@ -88,7 +90,8 @@ export class Timeline {
     try {
       const counts = await Promise.all(
         urls.map(async (url) => {
-          const res = await fetch(`${url}/logs/stats`, { signal: AbortSignal.timeout(this.options.timeoutMs) });
+          const headers: Record<string, string> = this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
+          const res = await fetch(`${url}/logs/stats`, { headers, signal: AbortSignal.timeout(this.options.timeoutMs) });
           if (!res.ok) throw new Error(`answered ${res.status}`);
           const stats = (await res.json()) as { linesStored?: unknown };
           if (typeof stats.linesStored !== 'number') throw new Error('no linesStored');
