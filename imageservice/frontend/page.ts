@@ -213,7 +213,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
       if (e.lengthComputable) {
         const percent = Math.round((e.loaded / e.total) * 100);
         view.uploaded(percent);
-        view.setStatus('Uploading ' + percent + ' %');
+        view.setStatus(percent < 100 ? 'Uploading ' + percent + ' %' : 'Uploaded: the master is checking and storing it');
       }
     };
     xhr.onerror = () => view.failed('Upload failed: ' + errorWords(xhr, null));
