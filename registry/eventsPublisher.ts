@@ -42,9 +42,10 @@ function reasonOf(change: RegistryChange): string {
     case 'up':
       return instance.ttlSeconds ? 'its lease was renewed' : 'it answered its health check';
     case 'down':
-      return instance.lastError ?? 'it stopped answering';
+      return instance.downReason?.message ?? instance.lastError ?? 'it stopped answering';
     case 'evicted':
-      return `down too long${instance.lastError ? ` (${instance.lastError})` : ''}`;
+      if (change.replacedBy) return `restarted: instance ${change.replacedBy} took its place`;
+      return `down too long${instance.downReason ? ` (${instance.downReason.message})` : ''}`;
     default:
       return 'it deregistered';
   }
