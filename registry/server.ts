@@ -182,7 +182,7 @@ export class RegistryServer {
 
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
-    app.use(readAccess({ service: 'registry', registryToken: this.options.token, pages: ['/'], apis: [] }));
+    app.use(readAccess({ service: 'registry', registryToken: this.options.token, pages: ['/'], apis: ['/timeline'] }));
     app.use(this.requireToken);
     // Whatever its type, no request to the registry needs more than 64 KiB.
     app.use((req, _res, next) => {

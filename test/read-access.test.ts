@@ -139,6 +139,9 @@ test('the registry dashboard and the events panel with its data ask for the toke
   assert.equal(shown.status, 200);
   assert.doesNotMatch(shown.text, /id="login"/);
   assert.equal((await getJson(`${registry.url}/services`)).status, 200, 'services (and reference Go ones) read the catalog as before');
+  // The dashboard's chart data is the dashboard's: it asks too.
+  assert.equal((await getJson(`${registry.url}/timeline`)).status, 401);
+  assert.equal((await getJson(`${registry.url}/timeline`, { headers: { cookie: cookieFrom(ok) } })).status, 200);
 
   const events = await startEventsService(registry.url, { REGISTRY_TOKEN: TOKEN });
   procs.push(events);
