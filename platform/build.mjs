@@ -36,15 +36,16 @@ function newestSource() {
   return newest;
 }
 
-function stampTime() {
+/** The newest source time the last build saw (kept in the stamp, not as its mtime, which would lose precision). */
+function builtFrom() {
   try {
-    return fs.statSync(STAMP).mtimeMs;
+    return Number(fs.readFileSync(STAMP, 'utf8').trim()) || 0;
   } catch {
     return 0;
   }
 }
 
-const current = () => stampTime() >= newestSource();
+const current = () => builtFrom() >= newestSource();
 
 /** One build at a time: two launchers starting together would otherwise write the same files at once. */
 function takeLock() {
@@ -82,9 +83,7 @@ if (!current()) {
         process.stderr.write('[platform] the build failed (above); nothing was started\n');
         process.exit(1);
       }
-      fs.writeFileSync(STAMP, `${new Date().toISOString()}\n`);
-      const at = new Date(Math.min(sourcesAt, Date.now()));
-      fs.utimesSync(STAMP, at, at);
+      fs.writeFileSync(STAMP, `${sourcesAt}\n`);
       process.stdout.write(`[platform] compiled in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
     }
   } finally {
