@@ -86,6 +86,7 @@ export function colourWanted(stream: NodeJS.WriteStream, flag = true): boolean {
   return flag && stream.isTTY === true && typeof stream.hasColors === 'function' && stream.hasColors();
 }
 
+// The states of instances, tasks, subscribers and the launcher's processes: what is well, what is not, what is on its way.
 const STATE_COLOURS: Record<string, 'green' | 'red' | 'yellow'> = {
   up: 'green',
   done: 'green',
@@ -93,11 +94,15 @@ const STATE_COLOURS: Record<string, 'green' | 'red' | 'yellow'> = {
   down: 'red',
   failed: 'red',
   dropped: 'red',
+  stopped: 'red',
   failing: 'yellow',
   running: 'yellow',
+  restarting: 'yellow',
+  starting: 'yellow',
+  stopping: 'yellow',
 };
 
-/** A state word in its colour (up and done green, down and failed red, the ones in between yellow); others as they are. */
+/** A state word in its colour (up and done green, down, failed and stopped red, the ones in between yellow); others as they are. */
 export function stateColour(word: string): string {
   const colour = STATE_COLOURS[word];
   return colour ? styleText(colour, word) : word;
