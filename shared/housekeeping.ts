@@ -82,8 +82,8 @@ export class Housekeeping {
     const log = this.logger;
     this.schedules.push(
       cron.schedule(job.cron, () => this.tick(job), {
+        // No noOverlap: tick() itself skips a busy job, so the skip is counted and a hand-run counts as busy too.
         name: job.name,
-        noOverlap: true,
         // node-cron's own chatter (missed ticks after a pause) goes to our logger, not the console.
         logger: { info: (m) => log.debug(`cron: ${m}`), debug: () => {}, warn: (m) => log.debug(`cron: ${m}`), error: (m) => log.warn(`cron: ${String(m)}`) },
       }),
