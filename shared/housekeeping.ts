@@ -8,6 +8,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { prom } from './metrics.ts';
 import { envString } from './config.ts';
+import { within } from './timeout.ts';
 import type { Logger } from './logger.ts';
 import type { Service, StartServiceOptions } from './service.ts';
 
@@ -154,11 +155,14 @@ export class Housekeeping {
     else this.logger.debug(line);
   }
 
-  /** Ends every schedule and waits for the runs in flight. */
-  async stop(): Promise<void> {
+  /** Ends every schedule and waits (up to `graceMs`) for the runs in flight, so their store is not closed under them. */
+  async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     for (const schedule of this.schedules.splice(0)) await schedule.destroy();
-    await Promise.all([...this.running.values()].map((run) => run.catch(() => undefined)));
+    const runs = [...this.running.values()].map((run) => run.then(() => undefined, () => undefined));
+    if ((await within(Promise.all(runs), graceMs)) === undefined && runs.length > 0) {
+      this.logger.warn(`housekeeping: ${[...this.running.keys()].join(', ')} still running after ${graceMs} ms; stopping anyway`);
+    }
   }
 }
 

@@ -264,7 +264,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       return router;
     },
   }, { publish: true })), (svc) => [
-    retentionJob(tasks, new StorageClient(svc.client('imagestorage')), housekeeping),
+    // A short timeout per delete: a shutdown waits for the run in flight.
+    retentionJob(tasks, new StorageClient(svc.client('imagestorage'), 10_000), housekeeping),
     ...tasks.housekeepingJobs(housekeeping.sqlite),
   ]));
   const stop = svc.stop.bind(svc);
