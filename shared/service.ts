@@ -160,12 +160,12 @@ export class Service {
     throw new HttpError(401, 'unauthorized', 'patches need Authorization: Bearer <REGISTRY_TOKEN>', { 'WWW-Authenticate': 'Bearer' });
   }
 
-  /** Stops taking requests, deregisters, lets in-flight requests finish, flushes logs. */
+  /** Deregisters, stops taking requests, lets in-flight requests finish, flushes logs. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const leaving = this.session.close();
+      // Deregistered before the port closes: a check meanwhile would be refused, and the registry would warn us down.
+      await this.session.close();
       const closing = this.server ? closeServer(this.server, 10_000) : Promise.resolve();
-      await leaving;
       await this.options.onStop?.();
       await closing;
       await flushLogger(this.logger);
