@@ -1,14 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromiumAvailable, launchBrowser } from './browser.ts';
-import { startRegistry, startFixture, freePort } from './helpers.ts';
+import { startRegistry, startFixture, freePort, getJson, waitFor } from './helpers.ts';
+import { skipUnlessEngine, startEtcd } from '../harness/etcd.ts';
+import { startReplicas } from './registryReplicas.ts';
 
-test('the registry dashboard shows a service go down and come back, live', { skip: !chromiumAvailable() && 'no Chromium (apt-get install chromium)' }, async (t) => {
+const noChromium = !chromiumAvailable() && 'no Chromium (apt-get install chromium)';
+/** The one time format: ISO 8601 in UTC, to the second. */
+const ISO_UTC = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/;
+
+test('the registry dashboard shows a service go down and come back, live, with ISO UTC times that tick, the reason and its history', { skip: noChromium }, async (t) => {
   const registry = await startRegistry();
   t.after(() => registry.stop());
   const port = String(await freePort());
   let service = await startFixture('dashboard-demo', registry.url, [], { PORT: port });
   t.after(() => service.stop());
+  const lease = await startFixture('dashboard-lease', registry.url, [], { LEASE_TTL_SECONDS: '30' });
+  t.after(() => lease.stop());
 
   const browser = await launchBrowser();
   t.after(() => browser.close());
@@ -16,15 +24,71 @@ test('the registry dashboard shows a service go down and come back, live', { ski
   await page.goto(registry.url);
   const row = page.locator('tr[data-service="dashboard-demo"][data-instance]');
   await row.locator('.state.up').waitFor({ timeout: 15_000 });
-  assert.match(await row.locator('a').getAttribute('href') ?? '', new RegExp(`:${port}$`));
   await page.locator('#status.live').waitFor();
+  const id = (await row.getAttribute('data-instance'))!;
+  // The instance link opens its history on this page, not the service's root (a JSON 404 for most services).
+  assert.equal(await row.locator('a').getAttribute('href'), `#/instances/${id}`);
+  assert.match(await row.locator('a').textContent() ?? '', new RegExp(`:${port}$`));
+  assert.match(await row.locator('td.since').textContent() ?? '', ISO_UTC);
+  const leaseRow = page.locator('tr[data-service="dashboard-lease"][data-instance]');
+  await leaseRow.waitFor();
+  assert.match(await leaseRow.textContent() ?? '', new RegExp(`lease until ${ISO_UTC.source}`));
 
   service.child.kill('SIGKILL');
   await row.locator('.state.down').waitFor({ timeout: 15_000 });
   assert.equal(await row.getAttribute('data-state'), 'down');
+  assert.equal(await row.locator('td.reason').getAttribute('data-code'), 'connection_refused', 'the reason is data: a code');
+  assert.match(await row.locator('td.reason').textContent() ?? '', /^connection_refused: .*ECONNREFUSED/);
+  const since = row.locator('td.since');
+  assert.match(await since.textContent() ?? '', new RegExp(`down since ${ISO_UTC.source} \\(\\d+s ago\\)`));
+  // The relative time ticks while the ISO time stays.
+  const before = (await since.textContent())!;
+  await waitFor(async () => (await since.textContent()) !== before, 'the "ago" to tick', 5000, 100);
+  assert.equal((await since.textContent())!.split(' (')[0], before.split(' (')[0]);
+  assert.doesNotMatch(await page.locator('body').textContent() ?? '', /\b(AM|PM)\b/, 'no 12-hour local times');
+
+  // A click on the row: its history, newest first.
+  await row.click();
+  await page.locator('#detail:not([hidden]) #history tr[data-event="down"]').waitFor();
+  assert.match(page.url(), new RegExp(`#/instances/${id}$`));
+  assert.deepEqual(await page.locator('#history tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-event'))), ['down', 'registered']);
+  assert.match(await page.locator('#history tr[data-event="down"]').textContent() ?? '', /connection_refused/);
+  assert.match(await page.locator('#history tr[data-event="down"] time').textContent() ?? '', ISO_UTC);
+  assert.equal((await getJson(`${registry.url}${await page.locator('#detail a', { hasText: 'JSON' }).getAttribute('href')}`)).status, 200);
 
   service = await startFixture('dashboard-demo', registry.url, [], { PORT: port });
   await row.locator('.state.up').waitFor({ timeout: 15_000 });
   assert.equal(await page.locator('tr[data-service="dashboard-demo"][data-instance]').count(), 1, 'the restarted service is the same row, not a second one');
-  assert.match(await page.locator('#summary').textContent() ?? '', /1\/1 instances up/);
+  await page.locator('#history tr[data-event="restarted"]').waitFor();
+  assert.match(await page.locator('#summary').textContent() ?? '', /2\/2 instances up/);
+  await page.locator('#chart polyline.up').waitFor({ state: 'attached' });
+
+  // Opened from its link, the view shows the same history.
+  const direct = await browser.newPage();
+  await direct.goto(`${registry.url}/#/instances/${id}`);
+  await direct.locator('#history tr[data-event="restarted"]').waitFor();
+});
+
+test('with replicas on etcd the dashboard shows each replica, what it checks and patches, and etcd health', { skip: noChromium || skipUnlessEngine('etcd') }, async (t) => {
+  const etcd = await startEtcd();
+  t.after(() => etcd.stop());
+  const [a, b] = await startReplicas(etcd, ['a', 'b']);
+  t.after(() => Promise.all([a.stop(), b.stop()]));
+  const list = `${a.url},${b.url}`;
+  const services = [await startFixture('replicated', list, ['other']), await startFixture('replicated', list), await startFixture('other', list)];
+  t.after(() => Promise.all(services.map((s) => s.stop())));
+  await waitFor(async () => (await getJson(`${a.url}/services`)).body.instances.length === 3, 'three instances');
+  await waitFor(async () => (await getJson(`${a.url}/replicas`)).body.replicas?.length === 2, 'both replicas in the set');
+
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(a.url);
+  await page.locator('#replicas:not([hidden]) tr[data-replica="b"]').waitFor({ timeout: 15_000 });
+  assert.match(await page.locator('#replicas tr[data-replica="a"]').textContent() ?? '', /\(this one\)/);
+  assert.equal(await page.locator('#etcd').getAttribute('data-status'), 'ok');
+  const owns = await page.locator('#replicas td.owns').allTextContents();
+  assert.equal(owns.map(Number).reduce((x, y) => x + y, 0), 3, 'every instance is checked by one replica');
+  const patches = await page.locator('#replicas td.subscribers').allTextContents();
+  assert.equal(patches.map(Number).reduce((x, y) => x + y, 0), 1, 'the one subscriber is patched by one replica');
 });
