@@ -29,7 +29,13 @@ function params() {
 }
 function fillForm(p) {
   form.reset();
-  for (const k of FIELDS) if (p.has(k)) form.elements[k].value = p.get(k);
+  for (const k of FIELDS) {
+    if (!p.has(k)) continue;
+    const field = form.elements[k], value = p.get(k);
+    // A level from the URL that isn't offered is still sent, so the log service says what is wrong with it.
+    if (field.tagName === 'SELECT' && ![...field.options].some((o) => o.value === value)) field.append(new Option(value, value));
+    field.value = value;
+  }
   showTrace();
 }
 function showTrace() {

@@ -133,6 +133,11 @@ test('the viewer shows lines in time order, keeps its filters in the URL, offers
   await page.locator('#notice', { hasText: 'No lines from service "master"' }).waitFor({ timeout: 15_000 });
   assert.match((await page.locator('#notice').textContent()) ?? '', /Services with lines: u-grades, u-portal/);
 
+  // An unknown level in a shared URL is refused in words, not dropped.
+  await page.goto(`${log.url}/?level=warning`);
+  await page.locator('#error', { hasText: 'level: unknown level "warning": the levels are error, warn, info' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('#rows tr').count(), 0);
+
   // A bad since is an error, not "N lines shown" above an empty table.
   await page.goto(`${log.url}/?since=last-tuesday`);
   await page.locator('#error', { hasText: 'since:' }).waitFor({ timeout: 15_000 });
