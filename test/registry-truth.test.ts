@@ -7,6 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, getJson, startFixture, startProcess, startRegistry, startStub, tempDir, waitFor } from './helpers.ts';
+import { Registry } from '../registry/registry.ts';
+import { registrationSchema } from '../registry/protocol.ts';
+import { Timeline } from '../registry/timeline.ts';
+import { LOG_SERVICE } from '../logservice/config.ts';
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
@@ -167,4 +171,27 @@ test('GET /services/prometheus lists every up instance in Prometheus HTTP servic
     assert.equal(res.status, 200);
     assert.match(await res.text(), /process_resident_memory_bytes/);
   }
+});
+
+test("the timeline counts instances up and the log service's lines per minute, read from the real log service", async (t) => {
+  const logs = await startProcess('cmd/logservice.ts', { env: { REGISTRY_URL: 'http://127.0.0.1:9', DATA_DIR: tempDir('timeline-logs-') } });
+  t.after(() => logs.stop());
+  const registry = new Registry();
+  registry.register(registrationSchema.parse({ serviceName: LOG_SERVICE, serviceURL: logs.url, heartbeatURL: `${logs.url}/heartbeat` }));
+  const timeline = new Timeline(registry, { sampleMs: 200, keep: 50, timeoutMs: 2000 });
+  t.after(() => timeline.stop());
+  timeline.start();
+  const ship = async () => {
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ service: 'timeline-test', level: 'info', message: `line ${i}` })).join('\n');
+    await fetch(`${logs.url}/log`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines });
+  };
+  const rated = await waitFor(async () => {
+    await ship();
+    return timeline.view().samples.find((s) => (s.logLinesPerMinute ?? 0) > 0);
+  }, 'a sample with log lines per minute', 15_000, 100);
+  assert.equal(rated!.up, 1);
+  assert.equal(rated!.down, 0);
+  const { samples, sampleMs } = timeline.view();
+  assert.equal(sampleMs, 200);
+  for (const sample of samples) assert.match(sample.at, ISO_UTC);
 });
