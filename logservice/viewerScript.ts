@@ -110,7 +110,11 @@ function addLines(entries) {
     for (let r = rows.lastElementChild; r && later(r, t, seq); r = r.previousElementSibling) next = r;
     rows.insertBefore(tr, next);
   }
-  while (rows.children.length > MAX_ROWS) rows.firstElementChild.remove();
+  // The oldest rows go, and their seqs with them, so a tab left open holds at most MAX_ROWS of either.
+  while (rows.children.length > MAX_ROWS) {
+    shown.delete(Number(rows.firstElementChild.dataset.seq));
+    rows.firstElementChild.remove();
+  }
   showCount();
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
