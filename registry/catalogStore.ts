@@ -15,6 +15,8 @@ export interface CatalogStore {
   follow(): Promise<void>;
   changed(change: StoreChange): void;
   sync(instanceId: string): Promise<void>;
+  /** Why no client change may be taken now (a replica past its lease), or undefined. */
+  refusal?(): string | undefined;
   /** At stop: everything saved that can be. */
   flush(): Promise<void>;
   close(): void;

@@ -51,6 +51,8 @@ export class EtcdStore implements CatalogStore {
   private relisting?: Promise<void>;
   /** Whether etcd answered the last call; a reason when it did not. */
   unreachable?: string;
+  /** Set by the replica set: why this replica must take no client change now. */
+  fence?: () => string | undefined;
 
   constructor(
     private readonly client: Etcd3,
@@ -90,6 +92,10 @@ export class EtcdStore implements CatalogStore {
     const slot = this.pending.get(instanceId) ?? this.writing.get(instanceId);
     if (!slot) return Promise.resolve();
     return new Promise((resolve, reject) => slot.waiters.push({ resolve, reject }));
+  }
+
+  refusal(): string | undefined {
+    return this.fence?.();
   }
 
   async flush(): Promise<void> {

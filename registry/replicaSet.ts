@@ -41,6 +41,11 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   private watcher?: Watcher;
   private closed = false;
   private announcing?: Promise<void>;
+  /** Until when our lease surely lives: the send time of the last answered keep-alive plus its TTL. */
+  private leaseValidUntil = 0;
+  /** When this process last woke from a stall longer than its lease (a SIGSTOP, a starved machine). */
+  private wokeAt = -Infinity;
+  private stallTimer?: NodeJS.Timeout;
   private readonly agent = new http.Agent({ keepAlive: false });
 
   constructor(
@@ -63,6 +68,7 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   }
 
   async start(): Promise<void> {
+    this.watchForStalls();
     await this.announce();
     const answer = await this.client.getAll().prefix(this.key('')).exec();
     for (const kv of answer.kvs) this.put(kv.value.toString());
@@ -87,8 +93,32 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
     return this.live.has(this.id) && this.owner(instanceId) === this.id;
   }
 
+  /**
+   * Why this replica must take no client change now, or undefined: past its lease (it woke from a pause, or
+   * etcd was away) a peer may have taken its share, and requests it read late may be ones their clients gave up on.
+   */
+  standing(): string | undefined {
+    const now = Date.now();
+    // Requests read in the first moments after a wake may have waited in the socket through the stall.
+    if (now - this.wokeAt < this.ttlSeconds * 1000) return 'this replica has just woken from a pause longer than its lease';
+    if (now < this.leaseValidUntil) return undefined;
+    return 'this replica is past its lease in the replica set (paused, or cut off from etcd) and is joining again';
+  }
+
+  /** A tick that sees its own lateness: a gap longer than the lease means the process was stalled. */
+  private watchForStalls(): void {
+    let last = Date.now();
+    this.stallTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - last > this.ttlSeconds * 1000) this.wokeAt = now;
+      last = now;
+    }, 100);
+    this.stallTimer.unref();
+  }
+
   async stop(): Promise<void> {
     this.closed = true;
+    clearInterval(this.stallTimer);
     for (const link of this.links.values()) link.destroy();
     this.links.clear();
     await this.watcher?.cancel().catch(() => undefined);
@@ -107,11 +137,21 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
       this.logger.warn(`lost the replica lease (${err.message}); announcing again`);
       void this.announceUntilDone();
     });
+    // Timed from when each keep-alive was sent, so an answer read late (after a pause) extends nothing.
+    const sentAt: number[] = [];
+    lease.on('keepaliveEstablished', () => (sentAt.length = 0));
+    lease.on('keepaliveFired', () => sentAt.push(Date.now()));
+    lease.on('keepaliveSucceeded', (res) => {
+      const at = sentAt.shift();
+      if (at !== undefined && this.lease === lease) this.leaseValidUntil = at + Number(res.TTL) * 1000;
+    });
     try {
+      const askedAt = Date.now();
       this.leaseId = await lease.grant();
       granted = true;
       this.lease = lease;
       await lease.put(this.key(this.id)).value(JSON.stringify({ id: this.id, url: this.url, lease: this.leaseId }));
+      this.leaseValidUntil = Math.max(this.leaseValidUntil, askedAt + this.ttlSeconds * 1000);
     } catch (err) {
       lease.release();
       throw err;
