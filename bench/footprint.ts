@@ -28,6 +28,7 @@ for (let run = 1; run <= runs; run++) {
   last = footprint;
 }
 
+const verdict = (met: boolean) => (met ? 'met' : 'missed');
 const perProcess = last!.processes.map((p) => `| ${p.pid} | \`${p.command}\` | ${p.rssMB.toFixed(1)} | ${p.pssMB.toFixed(1)} |`);
 writeReport(
   'footprint',
@@ -49,5 +50,10 @@ Processes of the last run:
 |---|---|---|---|
 ${perProcess.join('\n')}
 
-Target (#19): RSS ≤ 600 MB, the table ≤ 3 s after \`npm start\` on a warm machine, no warning, Ctrl-C ≤ 2 s.`,
+Target (#19): RSS ≤ 600 MB, the table ≤ 3 s after \`npm start\` on a warm machine, no warning, Ctrl-C ≤ 2 s.
+Against it in the last run: RSS ${verdict(last!.rssMB <= 600)}, PSS ${verdict(last!.pssMB <= 600)}, table ${verdict(last!.tableMs <= 3000)}
+(read with the load: on a machine busy with other work the time measures the queue for its cores), warnings
+${verdict(last!.warnings.length === 0)}. A node process holds about 40 MB before it loads a module, most of it the node
+binary's pages, which every process's RSS counts again: ${last!.processes.length} processes can't sum to 600 MB of RSS
+while each loads express, winston, prom-client and zod; their PSS (each shared page counted once) is what the tree holds.`,
 );

@@ -41,8 +41,11 @@ export function memoryOf(pid: number): ProcessMemory | undefined {
     } catch {
       // older kernels: RSS alone
     }
-    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    const command = argv.map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : path.basename(a))).join(' ').slice(0, 80);
+    let argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    // npm sets its process title, which leaves one string with spaces in place of the arguments.
+    if (argv.length === 1) argv = argv[0].split(' ');
+    const shown = (arg: string, i: number) => (arg.startsWith(ROOT) ? path.relative(ROOT, arg) : i === 0 || path.isAbsolute(arg) ? path.basename(arg) : arg);
+    const command = argv.map(shown).join(' ').slice(0, 90);
     return { pid, command, rssMB: kB(status, 'VmRSS') / 1024, pssMB: pss / 1024 };
   } catch {
     return undefined;
