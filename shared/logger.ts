@@ -40,8 +40,9 @@ export function colorEnabled(stream: { isTTY?: boolean; hasColors?: () => boolea
 
 export type ColorName = 'red' | 'yellow' | 'green' | 'blue' | 'magenta' | 'cyan' | 'gray' | 'greenBright' | 'blueBright' | 'magentaBright' | 'cyanBright';
 
+/** Always paints: whether to colour was decided already (colorEnabled), for the stream the line goes to. */
 export function paint(color: ColorName, text: string): string {
-  return styleText(color, text);
+  return styleText(color, text, { validateStream: false });
 }
 
 /** WARN yellow and ERROR red, so they stand out among the info lines. */

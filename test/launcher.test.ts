@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
-import { runCli } from './cliRunner.ts';
+import { runCli, SCRIPT_PATH, terminalAvailable } from './cliRunner.ts';
 import { alive, descendants, launch } from '../harness/processes.ts';
 
 const PLATFORM = path.join(ROOT, 'cmd/platform.ts');
@@ -105,5 +105,29 @@ test('the launcher refuses bad flags with a clear message and exit code 2', asyn
     assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
     assert.match(result.stderr, pattern);
     assert.doesNotMatch(result.stderr, /^\s+at /m);
+  }
+});
+
+test('on a terminal the prefixes are coloured; NO_COLOR and --no-color turn it off', { skip: !terminalAvailable() && 'needs script(1) (util-linux) for a terminal', timeout: 180_000 }, async (t) => {
+  const start = async (env: Record<string, string>, extra: string[] = []) => {
+    const registryPort = await freePort();
+    const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, '--import', 'tsx', PLATFORM, '--services', 'registry', '--port', `registry=${registryPort}`, '--data-dir', tempDir('launcher-tty-'), ...extra].map(quote).join(' ');
+    // script(1) gives the launcher a terminal of its own, as a person's shell would.
+    const { NO_COLOR: _no, FORCE_COLOR: _force, ...inherited } = process.env;
+    const launcher = launch(SCRIPT_PATH, ['-qec', command, '/dev/null'], { cwd: ROOT, env: { ...inherited, TERM: 'xterm-256color', ...env } });
+    t.after(() => launcher.kill());
+    await launcher.waitUntilRunning(120_000);
+    const output = launcher.output();
+    launcher.kill();
+    return output;
+  };
+  const coloured = await start({});
+  assert.match(coloured, /\x1b\[90m\[platform\]\x1b\[39m started registry/, '[platform] in grey');
+  assert.match(coloured, /\x1b\[36m\[registry\]\x1b\[39m \S+ info \[registry\] registry listening/, 'the registry in its colour');
+  for (const [env, extra] of [[{ NO_COLOR: '1' }, []], [{}, ['--no-color']]] as [Record<string, string>, string[]][]) {
+    const plain = await start(env, extra);
+    assert.match(plain, /\[platform\] started registry/);
+    assert.doesNotMatch(plain, /\x1b\[\d+m/, `no colour with ${JSON.stringify(env)} ${extra.join(' ')}`);
   }
 });
