@@ -19,7 +19,8 @@ export function pruneCommand(images: Command, context: () => CliContext): void {
       const result = await new MasterClient(await ctx.service('imagemaster')).prune(opts.olderThan, token);
       if (ctx.json) return printJson(ctx, result);
       const age = opts.olderThan ?? wholeAge(result.olderThanMs);
-      ctx.out(`removed ${result.removed.tasks} tasks and ${result.removed.images} images (finished more than ${age} ago)`);
+      const orphans = result.removed.orphans ? `, and ${result.removed.orphans} images no task owned` : '';
+      ctx.out(`removed ${result.removed.tasks} tasks and ${result.removed.images} images (finished more than ${age} ago)${orphans}`);
     });
 }
 

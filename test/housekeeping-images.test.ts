@@ -63,7 +63,7 @@ function metric(text: string, name: string, labels: string): number {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-test('a retention run removes done and failed tasks older than 7 days and their images, and nothing newer nor unfinished; /metrics counts it; the tasks database is backed up', async (t) => {
+test('a retention run removes done and failed tasks older than 7 days and their images, and images no task owns, but nothing newer nor unfinished; /metrics counts it; the tasks database is backed up', async (t) => {
   const registry = await startRegistry();
   const storage = await startStorageProc(registry.url);
   // Every second, so the test waits for a condition rather than for the hour.
@@ -79,6 +79,16 @@ test('a retention run removes done and failed tasks older than 7 days and their 
   await finish(master.url, storage.url, recentDone);
   const oldPending = (await submit(master.url, rgbaImage(8, 8).png)).body;
 
+  // Images no task owns (an upload whose task was never created): one 8 days old, one 2 days old.
+  const orphanPath = (id: string) => path.join(storage.dataDir, 'working', `${id}.png`);
+  for (const [id, days] of [['orphan-old', 8], ['orphan-young', 2]] as const) {
+    const put = await fetch(`${storage.url}/images/working/${id}`, { method: 'PUT', body: new Uint8Array(rgbaImage(8, 8).png), headers: { 'content-type': 'image/png' } });
+    assert.equal(put.status, 201);
+    const then = new Date(Date.now() - days * DAY);
+    fs.utimesSync(orphanPath(id), then, then);
+  }
+  assert.equal((await getJson(`${storage.url}/images/working?before=soon`)).status, 400);
+
   age(master.dataDir, [oldDone.id, oldFailed.id], 8 * DAY);
   age(master.dataDir, [oldPending.id], 30 * DAY);
   age(master.dataDir, [recentDone.id], 6 * DAY);
@@ -89,6 +99,8 @@ test('a retention run removes done and failed tasks older than 7 days and their 
     assert.equal(await imageStatus(storage.url, state, oldFailed.imageKey), 404, `old failed task's ${state} image removed`);
     assert.equal(await imageStatus(storage.url, state, recentDone.imageKey), 200, `6-day-old task's ${state} image kept`);
   }
+  await waitFor(async () => (await imageStatus(storage.url, 'working', 'orphan-old')) === 404, 'the old image with no task to go', 30_000);
+  assert.equal(await imageStatus(storage.url, 'working', 'orphan-young'), 200, 'an image with no task younger than the retention stays');
   assert.equal((await getJson(`${master.url}/tasks/${recentDone.id}`)).body.state, 'done');
   assert.equal((await getJson(`${master.url}/tasks/${oldPending.id}`)).body.state, 'pending', 'a pending task stays, however old');
   const result = await fetch(`${master.url}/tasks/${recentDone.id}/result`);
@@ -98,6 +110,7 @@ test('a retention run removes done and failed tasks older than 7 days and their 
   assert.ok(metric(metrics, 'housekeeping_runs_total', 'job="image-retention",outcome="ok"') >= 1, metrics);
   assert.equal(metric(metrics, 'housekeeping_removed_total', 'job="image-retention",item="tasks"'), 2);
   assert.equal(metric(metrics, 'housekeeping_removed_total', 'job="image-retention",item="images"'), 3, 'working + finished of the done task, working of the failed one');
+  assert.equal(metric(metrics, 'housekeeping_removed_total', 'job="image-retention",item="orphans"'), 1);
   assert.match(master.output(), /housekeeping image-retention: removed 2 tasks, 3 images/);
 
   // The tasks database's online backup: a readable SQLite file with the kept tasks, at most SQLITE_BACKUP_KEEP of them.
@@ -161,5 +174,5 @@ test('images prune --older-than: removes what finished before then at once; the 
 
   const again = await runCli(['--json', 'images', 'prune'], env);
   assert.equal(again.code, 0, again.stderr);
-  assert.deepEqual(JSON.parse(again.stdout), { olderThanMs: 7 * DAY, removed: { tasks: 0, images: 0 } }, 'the default is the 7-day retention');
+  assert.deepEqual(JSON.parse(again.stdout), { olderThanMs: 7 * DAY, removed: { tasks: 0, images: 0, orphans: 0 } }, 'the default is the 7-day retention');
 });

@@ -67,7 +67,7 @@ export class MasterClient {
   }
 
   /** Removes done and failed tasks (and their images) older than `olderThan` ("7d"; default: the master's retention). */
-  async prune(olderThan?: string, token?: string): Promise<{ olderThanMs: number; removed: { tasks: number; images: number } }> {
+  async prune(olderThan?: string, token?: string): Promise<{ olderThanMs: number; removed: { tasks: number; images: number; orphans: number } }> {
     const headers = token ? { authorization: `Bearer ${token}` } : undefined;
     // Removing a week of images may take a while: storage deletes one file at a time.
     return (await call(this.http.post('/tasks/prune', olderThan ? { olderThan } : {}, { headers, timeout: Math.max(this.timeoutMs, 120_000) }))).data;

@@ -3,7 +3,8 @@
  * finished tasks): for each done or failed task older than the retention, its images are deleted
  * from storage (working and finished) and then the task. A crash between the two leaves a task whose
  * images are gone, which the next run finishes (a missing image counts as deleted); never an image
- * with no task. Pending and running tasks are never touched, however old.
+ * with no task. Pending and running tasks are never touched, however old. Images no task owns
+ * (an upload whose task was never created) go too, once older than the retention and an hour.
  */
 import express from 'express';
 import { z } from 'zod';
@@ -21,13 +22,16 @@ export const RETENTION_JOB = 'image-retention';
 /** Tasks read from the database at a time. */
 const PAGE = 200;
 
+/** An image with no task is only an orphan past this age: younger, its upload may still be creating its task. */
+const ORPHAN_MIN_AGE_MS = 3_600_000;
+
 export interface PruneReport extends JobReport {
-  removed: { tasks: number; images: number };
+  removed: { tasks: number; images: number; orphans: number };
 }
 
 /** Removes the images, then the tasks, of what finished more than `olderThanMs` ago. */
 export async function pruneFinished(tasks: TaskStore, storage: StorageClient, olderThanMs: number, now = Date.now()): Promise<PruneReport> {
-  const removed = { tasks: 0, images: 0 };
+  const removed = { tasks: 0, images: 0, orphans: 0 };
   const cutoff = now - olderThanMs;
   let afterId = 0;
   for (;;) {
@@ -39,14 +43,30 @@ export async function pruneFinished(tasks: TaskStore, storage: StorageClient, ol
         for (const state of IMAGE_STATES) if (await storage.delete(state, imageKey)) removed.images++;
       } catch (err) {
         // Storage away (or refusing): keep this task and the rest for the next run, and say why.
-        const failure = classifyUpstream(err);
-        const why = !failure ? (err as Error).message : failure.kind === 'answered' ? `storage answered ${failure.status}` : failure.kind === 'no_provider' ? failure.message : failure.reason;
-        return { removed, error: `task ${id}'s images could not be deleted (${why}); it and older ones are kept for the next run` };
+        return { removed, error: `task ${id}'s images could not be deleted (${storageTrouble(err)}); it and the rest are kept for the next run` };
       }
       if (tasks.removeFinished(id)) removed.tasks++;
     }
   }
+  // Images no task owns (the master stopped between storing an upload and creating its task).
+  const orphanCutoff = now - Math.max(olderThanMs, ORPHAN_MIN_AGE_MS);
+  try {
+    for (const state of IMAGE_STATES) {
+      for (const image of await storage.listBefore(state, orphanCutoff, PAGE * 5)) {
+        if (!tasks.hasImageKey(image.id) && (await storage.delete(state, image.id))) removed.orphans++;
+      }
+    }
+  } catch (err) {
+    return { removed, error: `looking for images with no task failed (${storageTrouble(err)})` };
+  }
   return { removed, detail: `finished before ${new Date(cutoff).toISOString()}` };
+}
+
+function storageTrouble(err: unknown): string {
+  const failure = classifyUpstream(err);
+  if (!failure) return (err as Error).message;
+  if (failure.kind === 'answered') return `storage answered ${failure.status}`;
+  return failure.kind === 'no_provider' ? failure.message : failure.reason;
 }
 
 /** The scheduled job: the configured retention. */
@@ -83,7 +103,7 @@ export function pruneRoutes(options: { housekeeping: Housekeeping | undefined; t
       throw err;
     }
     if (report.error) {
-      throw new HttpError(503, 'storage_unavailable', `removed ${report.removed.tasks} tasks and ${report.removed.images} images, then stopped: ${report.error}`, { 'Retry-After': '5' });
+      throw new HttpError(503, 'storage_unavailable', `removed ${report.removed.tasks} tasks, ${report.removed.images} images and ${report.removed.orphans} images with no task, then stopped: ${report.error}`, { 'Retry-After': '5' });
     }
     res.json({ olderThanMs, removed: report.removed });
   });

@@ -65,6 +65,7 @@ export class TaskStore {
       );
       CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, id);
       CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'running';
+      CREATE INDEX IF NOT EXISTS tasks_by_image_key ON tasks (image_key);
     `);
     // Tables made before tasks carried their upload's request id get the column (empty for their old rows).
     const columns = this.db.pragma('table_info(tasks)') as { name: string }[];
@@ -121,6 +122,7 @@ export class TaskStore {
       finishedBefore: db.prepare(
         `SELECT id, image_key AS imageKey FROM tasks WHERE state IN ('done', 'failed') AND finished_at < ? AND id > ? ORDER BY id LIMIT ?`,
       ),
+      hasImageKey: db.prepare('SELECT 1 FROM tasks WHERE image_key = ? LIMIT 1').pluck(),
       removeFinished: db.prepare(`DELETE FROM tasks WHERE id = ? AND state IN ('done', 'failed')`),
     };
   }
@@ -261,6 +263,11 @@ export class TaskStore {
   /** Deletes a done or failed task (never one that is pending or running); false when there was none. */
   removeFinished(id: number): boolean {
     return this.statements.removeFinished.run(id).changes > 0;
+  }
+
+  /** Whether any task (in any state) owns this image key. */
+  hasImageKey(imageKey: string): boolean {
+    return this.statements.hasImageKey.get(imageKey) !== undefined;
   }
 
   /** The database's checkpoint and backup jobs (shared/sqliteBackup.ts). */

@@ -50,6 +50,12 @@ export class StorageClient {
     }
   }
 
+  /** Images of a state last written before `beforeMs` (ms since epoch), oldest first. */
+  async listBefore(state: ImageState, beforeMs: number, limit = 1000): Promise<{ id: string; bytes: number; modifiedAt: string }[]> {
+    const res = await this.http.get(`/images/${state}`, { params: { before: Math.floor(beforeMs), limit }, timeout: this.timeoutMs });
+    return res.data.images;
+  }
+
   /** Deletes an image; false when there was none. */
   async delete(state: ImageState, id: string): Promise<boolean> {
     try {

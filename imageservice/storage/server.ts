@@ -11,7 +11,13 @@ import { STORAGE_DEFAULT_PORT, STORAGE_SERVICE, storageDefaults, type StorageOpt
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
-import { imagePathParams } from '../protocol.ts';
+import { z } from 'zod';
+import { imagePathParams, imageStateSchema } from '../protocol.ts';
+
+const listBeforeQuery = z.object({
+  before: z.coerce.number().int().min(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
 import { BodyTooLargeError, ImageStore } from './store.ts';
 import { discardBody } from '../discard.ts';
 
@@ -101,6 +107,13 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
       });
 
       router.all('/images/:state/:id', methodNotAllowed(['GET', 'HEAD', 'PUT', 'DELETE']));
+      // The master's retention asks which images are old, to remove those no task knows (an upload whose task was never made).
+      router.get('/images/:state', async (req, res) => {
+        const { state } = parseWith(z.object({ state: imageStateSchema }), req.params, 'invalid_image_address');
+        const { before, limit } = parseWith(listBeforeQuery, req.query, 'invalid_query');
+        res.json({ images: await store.listBefore(state, before, limit) });
+      });
+      router.all('/images/:state', methodNotAllowed(['GET']));
       // Any other shape under /images (a slash in the id, a missing part) is a bad address, not a missing route.
       router.all('/images/*rest', (req) => {
         throw new HttpError(400, 'invalid_image_address', `${req.path} is not /images/<working|finished>/<id> with an id of 1-64 letters, digits, "_" or "-"`);

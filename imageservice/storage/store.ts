@@ -163,6 +163,20 @@ export class ImageStore {
     }
   }
 
+  /** Images of a state last written before `beforeMs`, oldest first, at most `limit` (for the master's retention). */
+  async listBefore(state: ImageState, beforeMs: number, limit: number): Promise<{ id: string; bytes: number; modifiedAt: string }[]> {
+    const dir = path.join(this.dataDir, state);
+    const found: { id: string; bytes: number; mtimeMs: number }[] = [];
+    for (const name of await fsp.readdir(dir)) {
+      const id = name.slice(0, -'.png'.length);
+      if (!name.endsWith('.png') || !imageIdSchema.safeParse(id).success) continue;
+      const stat = await fsp.stat(path.join(dir, name)).catch(() => undefined); // removed meanwhile
+      if (stat && stat.mtimeMs < beforeMs) found.push({ id, bytes: stat.size, mtimeMs: stat.mtimeMs });
+    }
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    return found.slice(0, limit).map(({ id, bytes, mtimeMs }) => ({ id, bytes, modifiedAt: new Date(mtimeMs).toISOString() }));
+  }
+
   async count(state: ImageState): Promise<number> {
     return (await fsp.readdir(path.join(this.dataDir, state))).filter((name) => name.endsWith('.png')).length;
   }
