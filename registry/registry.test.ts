@@ -171,3 +171,14 @@ test('a restored instance that never answered and goes down is replaced by a new
   assert.equal(fresh.restarts, 1);
   assert.deepEqual(fresh.history?.map((h) => h.event), ['registered', 'restarted', 'down']);
 });
+
+test('only a restored instance not yet checked is handed over that way: one learnt from another replica stays, down', () => {
+  const elsewhere = new Registry();
+  const remote = elsewhere.register(reg('worker', 'http://127.0.0.1:8101'), 1000).record;
+  const registry = new Registry();
+  registry.restore(elsewhere.register(reg('other', 'http://127.0.0.1:8100'), 1000).record, 5000);
+  registry.applyRemote({ ...remote, lastSeenAt: undefined }, 'registered');
+  registry.register(reg('worker', 'http://127.0.0.1:8102'), 5100);
+  registry.markDown(registry.get(remote.instanceId)!, refused, 5200);
+  assert.deepEqual(registry.list(['worker']).map((r) => [r.serviceURL, r.state]).sort(), [['http://127.0.0.1:8101', 'down'], ['http://127.0.0.1:8102', 'up']]);
+});

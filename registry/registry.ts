@@ -44,8 +44,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly idByUrl = new Map<string, string>();
   private readonly idsByName = new Map<string, Set<string>>();
   private readonly subscriberIdsByRequirement = new Map<string, Set<string>>();
-  /** When the saved instances were put back (start-up); those not seen since may have been restarted meanwhile. */
+  /** When the saved instances were put back (start-up), and those not yet checked since: they may have been restarted meanwhile. */
   private restoredAt?: number;
+  private readonly unconfirmed = new Set<string>();
 
   get size(): number {
     return this.byId.size;
@@ -171,6 +172,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.restoredAt ??= now;
     if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return false;
     this.index(record);
+    this.unconfirmed.add(record.instanceId);
     return true;
   }
 
@@ -222,6 +224,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     record.consecutiveFailures = 0;
     record.lastError = undefined;
     record.lastSeenAt = now;
+    this.unconfirmed.delete(record.instanceId);
     if (record.state === 'up') return;
     record.state = 'up';
     record.upSince = now;
@@ -241,13 +244,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     record.upSince = undefined;
     record.history = appendTransition(record.history, { at: now, event: 'down', state: 'down', reason });
     this.emit('change', { type: 'down', instance: record });
-    if (record.lastSeenAt === undefined && this.restoredAt !== undefined) {
-      const successor = successorOf(record, this.list([record.serviceName]), this.restoredAt);
-      if (successor) {
-        this.remove(record.instanceId, 'evicted', false, successor.instanceId);
-        inherit(successor, record);
-      }
-    }
+    const successor = this.unconfirmed.delete(record.instanceId) ? successorOf(record, this.list([record.serviceName]), this.restoredAt!) : undefined;
+    if (successor && this.remove(record.instanceId, 'evicted', false, successor.instanceId)) inherit(successor, record);
   }
 
   /** A heartbeat check's result, with the health the policy made of it; a change of state is announced. */
@@ -278,6 +276,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private unindex(record: InstanceRecord): void {
+    this.unconfirmed.delete(record.instanceId);
     this.byId.delete(record.instanceId);
     this.idByUrl.delete(record.serviceURL);
     removeFrom(this.idsByName, record.serviceName, record.instanceId);

@@ -41,7 +41,7 @@ export function downPredecessor(sameService: InstanceRecord[], serviceURL: strin
 }
 
 /**
- * A restored instance that never answered this registry went down: a new instance of its service on its
+ * A restored instance that was not checked since the restore went down: a new instance of its service on its
  * host that registered since the restore (`restoredAt`) and took no one's place was its restart (they raced).
  */
 export function successorOf(record: InstanceRecord, sameService: InstanceRecord[], restoredAt: number): InstanceRecord | undefined {
