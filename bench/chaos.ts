@@ -11,7 +11,10 @@
  * Its parts are in bench/chaos/ (settings, platform, monitor, load, faults, checks, registryHealth, summary).
  *
  * Settings (environment): CHAOS_SEED (1), CHAOS_IMAGES (300), CHAOS_LOG_LINES (100000),
- * CHAOS_LOG_RATE (lines/s, 1000), CHAOS_WATCHERS (20), CHAOS_DEADLINE_S (480, the whole run).
+ * CHAOS_LOG_RATE (lines/s, 1000), CHAOS_WATCHERS (20), CHAOS_DEADLINE_S (480, the whole run),
+ * CHAOS_SUBMIT_S (60, the upload period), CHAOS_FAULTS_S (85, the fault period), and
+ * `--registry-replicas N` or CHAOS_REGISTRY_REPLICAS (1): N registry replicas on a private etcd, one of
+ * them also SIGKILLed and restarted and SIGSTOPped for 5 s (bench/chaos/replicas.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +22,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeReport } from './report.ts';
 import { makeImage, seededRandom } from './chaos/images.ts';
-import { clock, DEADLINE_MS, elapsed, fmt, IMAGES, LOG_LINES, LOG_RATE, REPORT, SEED, say } from './chaos/settings.ts';
+import { clock, DEADLINE_MS, elapsed, fmt, IMAGES, LOG_LINES, LOG_RATE, REGISTRY_REPLICAS, REPORT, SEED, say } from './chaos/settings.ts';
 import { getJson, until } from './chaos/poll.ts';
 import { healthy, listing, startPlatform, watcherDisagreements } from './chaos/platform.ts';
 import { Monitor, type LogProgress } from './chaos/monitor.ts';
@@ -28,6 +31,7 @@ import { outcome, runFaults, schedule } from './chaos/faults.ts';
 import { registryChecks, registrySnapshot, type RegistryHealth } from './chaos/registryHealth.ts';
 import { checkLogLines, checkRecovery, checkTasks, checkWatchers, type Check } from './chaos/checks.ts';
 import { renderReport } from './chaos/summary.ts';
+import { checkReplicas } from './chaos/replicas.ts';
 
 async function main(): Promise<number> {
   const random = seededRandom(SEED);
@@ -35,7 +39,7 @@ async function main(): Promise<number> {
   const images = Array.from({ length: IMAGES }, (_, i) => makeImage(i, SEED));
   say('starting the platform...');
   const p = await startPlatform();
-  say(`platform up in ${p.runDir} (registry ${p.registryUrl})`);
+  say(`platform up in ${p.runDir} (registry ${p.registryUrl}${p.etcd ? ` on etcd ${p.etcd.endpoints}` : ''})`);
   const watcherUrls = JSON.parse(p.watchers.readyValue) as string[];
   const monitor = new Monitor(p, watcherUrls);
   const registryHealth: RegistryHealth = { first: {}, second: {} };
@@ -87,6 +91,7 @@ async function main(): Promise<number> {
     final = await listing(p);
     checks.push(...(await checkWatchers(watcherUrls, final, agreedAt ? (agreedAt - faultsEnd) / 1000 : undefined)));
     checks.push(...registryChecks(registryHealth, monitor));
+    checks.push(...(await checkReplicas(p)));
     // Logs: stop the client (final flush) and the log service (writes everything), then read its files.
     const lastProgress = await getJson<LogProgress>(`${p.logClient.url}/progress`).catch(() => undefined);
     await p.logClient.stop();
@@ -106,11 +111,15 @@ async function main(): Promise<number> {
     const order = [p.watchers, p.logClient, p.frontend, p.portal, p.grades, ...p.workers, p.master, p.storage];
     await Promise.all(order.map((m) => m.stop().catch(() => undefined)));
     await p.log.stop().catch(() => undefined);
-    await p.registry.stop().catch(() => undefined);
+    await Promise.all(p.registries.map((r) => r.stop().catch(() => undefined)));
+    await p.etcd?.stop().catch(() => undefined);
     say(`process output kept in ${p.runDir}`);
   }
   if (report) {
-    writeReport('chaos', 'Chaos run', `npm run chaos${SEED !== 1 ? ` (CHAOS_SEED=${SEED})` : ''}`, report, {
+    // Each mode keeps its own section, so the replica run sits beside the file store's.
+    const replicas = REGISTRY_REPLICAS > 1;
+    const command = `npm run chaos${replicas ? ` -- --registry-replicas ${REGISTRY_REPLICAS}` : ''}${SEED !== 1 ? ` (CHAOS_SEED=${SEED})` : ''}`;
+    writeReport(replicas ? 'chaos-replicas' : 'chaos', replicas ? `Chaos run with ${REGISTRY_REPLICAS} registry replicas on etcd` : 'Chaos run', command, report, {
       file: REPORT,
       heading: '# Reliability\n\nFigures written by `npm run chaos` (bench/chaos.ts): the whole platform under load and faults. See the README.\n',
     });

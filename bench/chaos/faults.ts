@@ -5,9 +5,10 @@ import type { Monitor, Sample } from './monitor.ts';
 import { healthy, listing, startAgain, workerProc, type Platform } from './platform.ts';
 import { until } from './poll.ts';
 import { registrySnapshot, type RegistryHealth } from './registryHealth.ts';
-import { clock, FAULTS_UNTIL_S, say } from './settings.ts';
+import { clock, FAULTS_UNTIL_S, REGISTRY_REPLICAS, say } from './settings.ts';
+import { pauseReplica, killReplica } from './replicas.ts';
 
-export type FaultKind = 'kill-worker' | 'kill-master' | 'kill-storage' | 'stop-worker' | 'restart-registry' | 'restart-logservice';
+export type FaultKind = 'kill-worker' | 'kill-master' | 'kill-storage' | 'stop-worker' | 'restart-registry' | 'restart-logservice' | 'kill-replica' | 'stop-replica';
 
 export interface Fault {
   kind: FaultKind;
@@ -26,11 +27,14 @@ export interface Fault {
 export function schedule(random: () => number): Fault[] {
   const faults: Fault[] = [];
   const big: FaultKind[] = ['kill-master', 'kill-storage', 'stop-worker', 'restart-registry', 'restart-logservice'];
+  // With replicas: one is also SIGKILLed (restarted 3 s later) and one SIGSTOPped for 5 s.
+  if (REGISTRY_REPLICAS > 1) big.push('kill-replica', 'stop-replica');
+  const spacing = Math.min(15, (FAULTS_UNTIL_S - 12) / big.length);
   for (let i = big.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [big[i], big[j]] = [big[j], big[i]];
   }
-  big.forEach((kind, i) => faults.push({ kind, atS: 10 + i * 15 + random() * 3 }));
+  big.forEach((kind, i) => faults.push({ kind, atS: 10 + i * spacing + random() * 3 }));
   for (let at = 5 + random() * 3; at < FAULTS_UNTIL_S; at += 5 + random() * 4) faults.push({ kind: 'kill-worker', atS: at });
   return faults.sort((a, b) => a.atS - b.atS);
 }
@@ -107,11 +111,11 @@ export async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], 
         break;
       }
       case 'restart-registry': {
-        fault.victim = 'registry';
+        fault.victim = p.registry.name;
         fault.victimPid = p.registry.pid;
         registryHealth.first.end = await registrySnapshot(p);
         await p.registry.kill();
-        say('SIGKILL registry; restarting it');
+        say(`SIGKILL ${p.registry.name}; restarting it`);
         await startAgain(p.registry);
         fault.restartedAt = Date.now();
         // The second registry's baseline: once every process is registered with it again.
@@ -124,6 +128,12 @@ export async function runFaults(p: Platform, monitor: Monitor, faults: Fault[], 
         );
         break;
       }
+      case 'kill-replica':
+        restarts.push(killReplica(p, fault));
+        break;
+      case 'stop-replica':
+        restarts.push(pauseReplica(p, fault));
+        break;
       case 'restart-logservice': {
         fault.victim = 'logservice';
         fault.victimPid = p.log.pid;
@@ -154,13 +164,14 @@ export function outcome(fault: Fault, monitor: Monitor): FaultOutcome {
   const s = (sample: Sample | undefined) => (sample ? (sample.at - at) / 1000 : undefined);
   const upPids = (x: Sample) => new Set(x.instances!.filter((i) => i.state === 'up').map((i) => Number(i.metadata.pid)));
   const result: FaultOutcome = { fault };
-  if (fault.kind !== 'restart-registry' && fault.victimPid) {
+  const registryFault = fault.kind === 'restart-registry' || fault.kind === 'kill-replica' || fault.kind === 'stop-replica';
+  if (!registryFault && fault.victimPid) {
     result.detectedS = s(monitor.firstAfter(at, (x) => x.instances && !upPids(x).has(fault.victimPid!)));
   }
   const backPid = fault.kind === 'kill-worker' ? fault.replacement?.pid : fault.kind === 'stop-worker' ? fault.victimPid : undefined;
   const restartedAt = fault.restartedAt ?? at;
   if (backPid) result.backS = s(monitor.firstAfter(restartedAt, (x) => x.instances && upPids(x).has(backPid)));
-  else if (fault.kind === 'restart-registry') result.backS = s(monitor.firstAfter(restartedAt, (x) => !!x.instances));
+  else if (registryFault) result.backS = s(monitor.firstAfter(restartedAt, (x) => !!x.instances));
   else {
     const name = { 'kill-master': 'imagemaster', 'kill-storage': 'imagestorage', 'restart-logservice': 'log' }[fault.kind as string]!;
     result.backS = s(monitor.firstAfter(restartedAt, (x) => x.instances?.some((i) => i.serviceName === name && i.state === 'up' && Number(i.metadata.pid) !== fault.victimPid)));

@@ -24,7 +24,7 @@ export interface RegistryHealth {
 }
 
 export async function registrySnapshot(p: Platform): Promise<RegistrySnapshot> {
-  const text = await (await fetch(`${p.registryUrl}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
+  const text = await (await fetch(`${p.registry.url}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
   const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
   const count = read(/^registry_check_latency_seconds_count(?:\{[^}]*\})? (\d+)/m);
   const upTo1s = read(/^registry_check_latency_seconds_bucket\{(?:[^}]*,)?le="1"[^}]*\} (\d+)/m);

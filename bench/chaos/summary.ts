@@ -5,7 +5,7 @@ import type { Check } from './checks.ts';
 import type { Fault, FaultOutcome } from './faults.ts';
 import type { LogProgress, Monitor } from './monitor.ts';
 import type { RegistryHealth } from './registryHealth.ts';
-import { clock, elapsed, fmt, HEARTBEAT, IMAGES, LOG_LINES, LOG_RATE, SEED, SUBMIT_SECONDS, WATCHED, WATCHERS } from './settings.ts';
+import { clock, elapsed, fmt, HEARTBEAT, IMAGES, LOG_LINES, LOG_RATE, REGISTRY_REPLICAS, SEED, SUBMIT_SECONDS, WATCHED, WATCHERS } from './settings.ts';
 
 export interface RunResult {
   checks: Check[];
@@ -48,11 +48,11 @@ Machine load (1-minute load average, ${os.availableParallelism()} cores): ${cloc
 
 **${failed ? `FAILED: ${checks.length - passed} of ${checks.length} checks` : `PASSED: all ${checks.length} checks`}.** Seed ${SEED}; the run took ${fmt((Date.now() - clock.runStarted) / 1000, 0)} s (load and faults from t = 0; the last fault at ${fmt(elapsed(faultsEnd))} s; every task done at ${fmt(doneAt ? elapsed(doneAt) : undefined)} s; every log line shipped at ${fmt(logDoneAt ? elapsed(logDoneAt) : undefined)} s).
 
-What ran (each a separate process on 127.0.0.1, fixed ports chosen free at start, data in a temp directory): registry (HEARTBEAT_INTERVAL_MS=${HEARTBEAT.HEARTBEAT_INTERVAL_MS}, HEARTBEAT_TIMEOUT_MS=${HEARTBEAT.HEARTBEAT_TIMEOUT_MS}, HEARTBEAT_FAILURES=${HEARTBEAT.HEARTBEAT_FAILURES}), log service, storage, master (LEASE_MS=5000, so a killed worker's tasks return in seconds), grades, portal, frontend, two workers at a time (default concurrency, registry lease 3 s), a log client (\`bench/chaos/logClient.ts\`) and ${WATCHERS} watcher services (\`bench/chaos/watchers.ts\`, one process, each service with its own port and registration) requiring ${WATCHED.join(', ')}.
+What ran (each a separate process on 127.0.0.1, fixed ports chosen free at start, data in a temp directory): ${REGISTRY_REPLICAS > 1 ? `${REGISTRY_REPLICAS} registry replicas on a private one-member etcd (REGISTRY_STORE=etcd, replica lease 2 s; every service given all of them in REGISTRY_URL)` : 'registry'} (HEARTBEAT_INTERVAL_MS=${HEARTBEAT.HEARTBEAT_INTERVAL_MS}, HEARTBEAT_TIMEOUT_MS=${HEARTBEAT.HEARTBEAT_TIMEOUT_MS}, HEARTBEAT_FAILURES=${HEARTBEAT.HEARTBEAT_FAILURES}), log service, storage, master (LEASE_MS=5000, so a killed worker's tasks return in seconds), grades, portal, frontend, two workers at a time (default concurrency, registry lease 3 s), a log client (\`bench/chaos/logClient.ts\`) and ${WATCHERS} watcher services (\`bench/chaos/watchers.ts\`, one process, each service with its own port and registration) requiring ${WATCHED.join(', ')}.
 
 Load: ${IMAGES} seeded PNGs (64x64 to 512x384, RGB and RGBA, the four ops in turn) uploaded to the master over ${SUBMIT_SECONDS} s, retried by the client when the master was unreachable; ${LOG_LINES.toLocaleString('en')} lines logged by the client at ${LOG_RATE}/s through the batching shipper with its default settings (buffer ${10_000} lines).
 
-Faults (seeded schedule): ${workerKills.length} worker SIGKILLs (a new worker started at once each time), ${faults.filter((f) => f.at && f.kind !== 'kill-worker').map((f) => `${f.kind} at ${fmt(f.atS)} s`).join(', ')}. The master, storage and registry are SIGKILLed and started again on the same port; the log service gets SIGTERM and is started again; the stopped worker gets SIGCONT after 10 s.
+Faults (seeded schedule): ${workerKills.length} worker SIGKILLs (a new worker started at once each time), ${faults.filter((f) => f.at && f.kind !== 'kill-worker').map((f) => `${f.kind} at ${fmt(f.atS)} s`).join(', ')}. The master, storage and registry are SIGKILLed and started again on the same port; the log service gets SIGTERM and is started again; the stopped worker gets SIGCONT after 10 s.${REGISTRY_REPLICAS > 1 ? ' With replicas, restart-registry hits the first replica; kill-replica SIGKILLs the last and starts it again 3 s later, stop-replica SIGSTOPs it for 5 s (the others must drop it within its lease and go on taking registrations, renewals and sending patches).' : ''}
 
 ### Checks
 
