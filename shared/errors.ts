@@ -105,9 +105,8 @@ function toHttpError(err: unknown): HttpError | undefined {
  */
 export function writeError(req: http.IncomingMessage, res: http.ServerResponse, err: unknown, logger: Logger): void {
   const httpError = toHttpError(err);
-  const path = (req as { path?: string }).path ?? (req.url ?? '').split('?')[0];
-  if (!httpError) logger.error(`unhandled error on ${req.method} ${path}: ${(err as Error | undefined)?.stack ?? err}`);
-  else if (httpError.status < 500) logRefusal(req, res, path, httpError, logger);
+  if (!httpError) logger.error(`unhandled error on ${req.method} ${pathOf(req)}: ${(err as Error | undefined)?.stack ?? err}`);
+  else if (httpError.status < 500) logRefusal(req, res, httpError, logger);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -129,7 +128,8 @@ export function writeError(req: http.IncomingMessage, res: http.ServerResponse, 
  * A refused request leaves one warn line with its reason, so an operator sees why a caller got a 4xx (no stack:
  * it is not our fault). The log service's own logger is local, so its intake refusals don't come back to it.
  */
-function logRefusal(req: http.IncomingMessage, res: http.ServerResponse, path: string, refusal: HttpError, logger: Logger): void {
+export function logRefusal(req: http.IncomingMessage, res: http.ServerResponse, refusal: HttpError, logger: Logger): void {
+  const path = pathOf(req);
   const requestId = res.getHeader(REQUEST_ID_HEADER);
   logger.warn(`${req.method} ${path} refused ${refusal.status} ${refusal.code}: ${refusal.message}`, {
     method: req.method,
@@ -138,6 +138,13 @@ function logRefusal(req: http.IncomingMessage, res: http.ServerResponse, path: s
     code: refusal.code,
     ...(typeof requestId === 'string' ? { requestId } : {}),
   });
+}
+
+const pathOf = (req: http.IncomingMessage) => (req as { path?: string }).path ?? (req.url ?? '').split('?')[0];
+
+/** The logger the app's error handler writes to (finishApp keeps it on the app), for refusals answered with a page. */
+export function appLogger(req: { app?: { locals: Record<string, unknown> } }): Logger | undefined {
+  return req.app?.locals.errorLogger as Logger | undefined;
 }
 
 /** The express error handler: every error leaves through writeError. */

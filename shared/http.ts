@@ -36,6 +36,8 @@ export function createApp(options: { metrics: MetricsRegistry; jsonLimit?: strin
 
 /** The 404 and the JSON error handler; mount after the routes. */
 export function finishApp(app: Express, logger: Logger): void {
+  // Routes that answer a refusal with a page (the login form) log it here too (errors.ts appLogger).
+  app.locals.errorLogger = logger;
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
 }

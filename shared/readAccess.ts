@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import express, { type RequestHandler, type Response, type Router } from 'express';
 import { bearerMatches } from './auth.ts';
-import { HttpError, methodNotAllowed } from './errors.ts';
+import { HttpError, appLogger, logRefusal, methodNotAllowed } from './errors.ts';
 import { envOptional } from './config.ts';
 import { limitBody, limitBytes } from './bodyLimit.ts';
 import { cspNonce } from './pageHeaders.ts';
@@ -71,6 +71,9 @@ export function readAccess(options: ReadAccessOptions): Router {
   const allowed = (req: http.IncomingMessage) =>
     bearers.some((t) => bearerMatches(req.headers.authorization, t)) || sameText(cookieOf(req, READ_COOKIE) ?? '', loggedIn);
   const showLogin = (res: Response, status: number, next: string, problem?: string) => {
+    // A refusal answered with the form is logged like any other 4xx (one warn line, shared/errors.ts).
+    const logger = status === 401 ? appLogger(res.req) : undefined;
+    if (logger) logRefusal(res.req, res, new HttpError(401, problem ? 'wrong_token' : 'login_required', problem ?? 'this page needs the operator\'s token; the login form was shown'), logger);
     res.status(status).set('cache-control', 'no-store').type('html').send(loginPage({ nonce: cspNonce(res), service: options.service, next, problem }));
   };
 

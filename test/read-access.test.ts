@@ -67,6 +67,8 @@ test('log service with REGISTRY_TOKEN: viewer and query API need the token; bear
   assert.equal(wrong.status, 401);
   assert.match(await wrong.text(), /not the token/);
   assert.equal(wrong.headers.getSetCookie().length, 0);
+  // Refusals answered with the form leave their warn line like any other 4xx.
+  await waitFor(() => /POST \/login refused 401 wrong_token/.test(log.output()) && /GET \/ refused 401 login_required/.test(log.output()), 'the refusals logged');
 
   const crossSite = await login(log.url, TOKEN, '/', { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' });
   assert.equal(crossSite.status, 403, 'a login posted from another site is refused');
