@@ -195,7 +195,11 @@ async function refreshChart() {
   const maxCount = Math.max(1, ...samples.map((s) => s.up + s.down));
   const logs = samples.filter((s) => s.logLinesPerMinute !== undefined);
   const maxLogs = Math.max(1, ...logs.map((s) => s.logLinesPerMinute));
-  const line = (list, y, cls) => svg('polyline', { class: cls, fill: 'none', 'stroke-width': '2', points: list.map((s) => x(s).toFixed(1) + ',' + y(s).toFixed(1)).join(' ') });
+  // Steps, not slopes: a count holds until the next sample.
+  const line = (list, y, cls) => svg('polyline', {
+    class: cls, fill: 'none', 'stroke-width': '2',
+    points: list.flatMap((s, i) => (i ? [[x(s), y(list[i - 1])]] : []).concat([[x(s), y(s)]])).map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' '),
+  });
   chart.replaceChildren(
     line(samples, (s) => H - P - (s.up / maxCount) * (H - 2 * P), 'up'),
     line(samples, (s) => H - P - (s.down / maxCount) * (H - 2 * P), 'down'),
