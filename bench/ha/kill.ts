@@ -49,6 +49,11 @@ export async function killUnderFlow(a: Child, b: Child, load: string, flowMs = 3
     else refused[status] = (refused[status] ?? 0) + 1;
   };
   const calls: Promise<unknown>[] = [];
+  // A replica just woken (the SIGSTOP rounds) refuses changes for one lease: start once b takes them.
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+    const probe = await call('POST', `${b.url}/services`, registration(load, 'probe/b', 'probe')).catch(() => undefined);
+    if (probe?.status === 200) break;
+  }
   const receiptsFrom = await receiptCount(load);
   const started = now();
   let n = 0;
