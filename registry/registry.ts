@@ -44,7 +44,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly idByUrl = new Map<string, string>();
   private readonly idsByName = new Map<string, Set<string>>();
   private readonly subscriberIdsByRequirement = new Map<string, Set<string>>();
-  /** When the saved instances were put back (start-up), and those not yet checked since: they may have been restarted meanwhile. */
+  /** The down ones by service name: where a restarted process looks for the place it takes. */
+  private readonly downIdsByName = new Map<string, Set<string>>();
+  /** When saved instances were put back, and those not checked since: they may have been restarted meanwhile. */
   private restoredAt?: number;
   private readonly unconfirmed = new Set<string>();
 
@@ -67,11 +69,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   list(names?: string[]): InstanceRecord[] {
     if (!names || names.length === 0) return [...this.byId.values()];
-    const out: InstanceRecord[] = [];
-    for (const name of names) {
-      for (const id of this.idsByName.get(name) ?? []) out.push(this.byId.get(id)!);
-    }
-    return out;
+    return names.flatMap((name) => this.records(this.idsByName.get(name)));
   }
 
   /** URLs of the up instances of a service. */
@@ -85,21 +83,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   providerMap(names: string[]): ProviderMap {
-    const map: ProviderMap = {};
-    for (const name of names) map[name] = this.providers(name);
-    return map;
+    return Object.fromEntries(names.map((name) => [name, this.providers(name)]));
   }
 
   /** Instances that require the named service (they get patches about it). */
   dependentsOf(name: string): InstanceRecord[] {
-    return [...(this.subscriberIdsByRequirement.get(name) ?? [])].map((id) => this.byId.get(id)!);
+    return this.records(this.subscriberIdsByRequirement.get(name));
   }
 
+  private readonly records = (ids?: Set<string>): InstanceRecord[] => (ids ? [...ids].map((id) => this.byId.get(id)!) : []);
+
   /**
-   * Adds or updates an instance. The same serviceURL updates; it never duplicates. An instanceId belongs
-   * to its serviceURL: one held by another URL is refused (InstanceIdInUse), and nothing changes, unless
-   * its holder is down and this is the same service on the same host (the instance came back at a new
-   * port). A new instance where one of its service on its host is down takes that one's place (a restart).
+   * Adds or updates an instance; the same serviceURL updates, never duplicates. An instanceId belongs to its
+   * serviceURL (another URL gets InstanceIdInUse) unless it came back (succession.ts), as a restart does.
    */
   register(registration: Registration, now = Date.now()): { record: InstanceRecord; created: boolean } {
     const holder = registration.instanceId === undefined ? undefined : this.byId.get(registration.instanceId);
@@ -112,10 +108,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
       existing = holder;
     }
     const leaseExpiresAt = registration.ttlSeconds !== undefined ? now + registration.ttlSeconds * 1000 : undefined;
-
     if (!existing) {
       const instanceId = registration.instanceId ?? randomUUID();
-      const predecessor = downPredecessor(this.list([registration.serviceName]), registration.serviceURL);
+      const predecessor = downPredecessor(this.records(this.downIdsByName.get(registration.serviceName)), registration.serviceURL);
       if (predecessor) this.remove(predecessor.instanceId, 'evicted', false, instanceId);
       const record: InstanceRecord = {
         instanceId,
@@ -217,6 +212,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const wasState = existing.state;
     const { state, upSince, downSince, downReason, lastError, leaseExpiresAt, restarts, history } = saved;
     Object.assign(existing, { state, upSince, downSince, downReason, lastError, leaseExpiresAt, restarts, history });
+    (state === 'down' ? addTo : removeFrom)(this.downIdsByName, existing.serviceName, existing.instanceId);
     if (wasState !== saved.state) this.emit('change', { type: saved.state, instance: existing, remote: true });
   }
 
@@ -226,6 +222,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     record.lastSeenAt = now;
     this.unconfirmed.delete(record.instanceId);
     if (record.state === 'up') return;
+    removeFrom(this.downIdsByName, record.serviceName, record.instanceId);
     record.state = 'up';
     record.upSince = now;
     record.downSince = undefined;
@@ -238,6 +235,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   markDown(record: InstanceRecord, reason: DownReason, now = Date.now()): void {
     record.lastError = reason.message;
     if (record.state === 'down') return;
+    addTo(this.downIdsByName, record.serviceName, record.instanceId);
     record.state = 'down';
     record.downSince = now;
     record.downReason = reason;
@@ -272,6 +270,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.byId.set(record.instanceId, record);
     this.idByUrl.set(record.serviceURL, record.instanceId);
     addTo(this.idsByName, record.serviceName, record.instanceId);
+    if (record.state === 'down') addTo(this.downIdsByName, record.serviceName, record.instanceId);
     for (const name of record.requiredServices) addTo(this.subscriberIdsByRequirement, name, record.instanceId);
   }
 
@@ -280,6 +279,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.byId.delete(record.instanceId);
     this.idByUrl.delete(record.serviceURL);
     removeFrom(this.idsByName, record.serviceName, record.instanceId);
+    removeFrom(this.downIdsByName, record.serviceName, record.instanceId);
     for (const name of record.requiredServices) removeFrom(this.subscriberIdsByRequirement, name, record.instanceId);
   }
 }

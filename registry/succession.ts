@@ -6,23 +6,34 @@ import type { Registration } from './protocol.ts';
 import type { InstanceRecord } from './registry.ts';
 import { appendTransition, HISTORY_LIMIT, type HistoryEntry } from './history.ts';
 
+const hosts = new Map<string, { hostname: string; host: string } | null>();
+
+/** hostname and host:port of a URL, memoised: a registration compares itself with every down instance of its service. */
+function hostOf(url: string): { hostname: string; host: string } | null {
+  let found = hosts.get(url);
+  if (found === undefined) {
+    try {
+      const { hostname, host } = new URL(url);
+      found = { hostname, host };
+    } catch {
+      found = null;
+    }
+    if (hosts.size > 100_000) hosts.clear();
+    hosts.set(url, found);
+  }
+  return found;
+}
+
 /** Whether two URLs are on one host (the port may differ: a restarted process binds a new one). */
 export function sameHost(a: string, b: string): boolean {
-  try {
-    return new URL(a).hostname === new URL(b).hostname;
-  } catch {
-    return false;
-  }
+  const [x, y] = [hostOf(a), hostOf(b)];
+  return x !== null && y !== null && x.hostname === y.hostname;
 }
 
 /** Another process on the same host: the same host name at another port (one port is one process; paths on it are not). */
 function otherPortSameHost(a: string, b: string): boolean {
-  try {
-    const [x, y] = [new URL(a), new URL(b)];
-    return x.hostname === y.hostname && x.host !== y.host;
-  } catch {
-    return false;
-  }
+  const [x, y] = [hostOf(a), hostOf(b)];
+  return x !== null && y !== null && x.hostname === y.hostname && x.host !== y.host;
 }
 
 /** An id held at another URL moves only to the same service on the same host, and only once its holder is down. */
