@@ -29,6 +29,10 @@ interface Slot {
 /** Changes a replica decides on its own; a client's registration, renewal or deregistration is the newest truth. */
 const CONDITIONAL = new Set<Kind>(['up', 'down', 'evicted']);
 const RETRY_MS = 1000;
+/** etcd takes at most 128 operations in a transaction (--max-txn-ops). */
+const MAX_BATCH_OPS = 100;
+type Op = ReturnType<Etcd3['put']> | ReturnType<Etcd3['delete']>;
+type Batch = { keys: Set<string>; ops: Op[]; done: { resolve(revision: string): void; reject(err: Error): void }[] };
 
 /**
  * The registrations in etcd, one key per instance (`<prefix>instances/<id>`), shared by every replica.
@@ -49,6 +53,7 @@ export class EtcdStore implements CatalogStore {
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
   private relisting?: Promise<void>;
+  private batch?: Batch;
   /** Whether etcd answered the last call; a reason when it did not. */
   unreachable?: string;
   /** Set by the replica set: why this replica must take no client change now. */
@@ -144,13 +149,15 @@ export class EtcdStore implements CatalogStore {
   /** Writes what memory holds now (a delete when it holds nothing), in one transaction with the old key of a renamed instance. */
   private async write(id: string, slot: Slot): Promise<void> {
     const record = this.registry.get(id);
-    const ops = [];
-    if (slot.previousId !== undefined && !this.registry.get(slot.previousId)) ops.push(this.client.delete().key(this.key(slot.previousId)));
+    const renamed = slot.previousId !== undefined && !this.registry.get(slot.previousId) ? this.key(slot.previousId) : undefined;
+    const keys = renamed ? [this.key(id), renamed] : [this.key(id)];
+    const ops: Op[] = renamed ? [this.client.delete().key(renamed)] : [];
     if (record) ops.push(this.client.put(this.key(id)).value(`{"by":${JSON.stringify(this.by)},"kind":"${slot.kind}","record":${persisted(record)}}`));
     else ops.push(this.client.delete().key(this.key(id)));
     const base = this.revisions.get(id) ?? '0';
-    const txn = slot.conditional ? this.client.if(this.key(id), 'Mod', '==', base) : this.client.if(this.key(id), 'Mod', '>', -1);
-    const answer = await txn.then(...ops).commit();
+    const answer = slot.conditional
+      ? await this.client.if(this.key(id), 'Mod', '==', base).then(...ops).commit()
+      : { succeeded: true, header: { revision: await this.commitTogether(keys, ops) } };
     if (!answer.succeeded) {
       // Someone wrote it since we read it: theirs is newer, and the watch brings it here.
       this.logger.info(`not saving ${slot.kind} of ${id}: another replica changed it after revision ${base}`);
@@ -158,6 +165,35 @@ export class EtcdStore implements CatalogStore {
     }
     if (record) this.revisions.set(id, answer.header.revision);
     else this.revisions.delete(id);
+  }
+
+  /**
+   * Group commit: the unconditional writes that arrive together (one per instance at a time) go to etcd as one
+   * transaction, as the file store covers them with one fsync; resolves with the revision that committed them.
+   */
+  private commitTogether(keys: string[], ops: Op[]): Promise<string> {
+    // A key may appear once in a transaction: one already in this batch starts the next.
+    if (this.batch && (keys.some((key) => this.batch!.keys.has(key)) || this.batch.ops.length + ops.length > MAX_BATCH_OPS)) this.commitBatch();
+    if (!this.batch) {
+      const fresh: Batch = { keys: new Set(), ops: [], done: [] };
+      this.batch = fresh;
+      setImmediate(() => this.batch === fresh && this.commitBatch());
+    }
+    const batch = this.batch;
+    for (const key of keys) batch.keys.add(key);
+    batch.ops.push(...ops);
+    return new Promise((resolve, reject) => batch.done.push({ resolve, reject }));
+  }
+
+  private commitBatch(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch?.ops.length) return;
+    const [first] = batch.keys;
+    this.client.if(first, 'Mod', '>', -1).then(...batch.ops).commit().then(
+      (answer) => batch.done.forEach((d) => d.resolve(answer.header.revision)),
+      (err: Error) => batch.done.forEach((d) => d.reject(err)),
+    );
   }
 
   private async list(): Promise<{ saved: Saved[]; revision: number }> {

@@ -87,8 +87,9 @@ test('SIGSTOP of a replica owning leased instances: the other keeps them up whil
   t.diagnostic(`down ${Date.now() - killedAt} ms after they stopped renewing (lease ${TTL_S} s)`);
   await waitFor(async () => same(sorted((await providersOf(watcher)).leased ?? []), renewingUrls), 'the watcher to drop them');
 
-  // a wakes with the leases as they were before its pause: whatever its stale timers decide, etcd keeps the
-  // newer state (its writes compare the revision it read), and it learns that state from its watch.
+  // a wakes with the leases as they were before its pause, and with renewals that waited in its sockets
+  // through it (their clients gave up and went to b): it takes none of those (it is past its lease), its
+  // stale verdicts lose to newer revisions, and it learns the newer state from its watch.
   const logAtWake = a.output().length;
   a.child.kill('SIGCONT');
   await waitFor(async () => (await replicaCount(a)) === 2 && (await replicaCount(b)) === 2, 'the woken replica back in the set');
