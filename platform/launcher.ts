@@ -161,9 +161,13 @@ export class Launcher {
     }
   }
 
-  /** Stops every process with the signal (they deregister, drain and flush), in order, and waits for them. */
+  /** Stops every process with the signal (they deregister, drain and flush), in order; a second call kills them. */
   stop(signal: NodeJS.Signals = 'SIGTERM'): void {
-    if (this.stopping) return;
+    if (this.stopping) {
+      // A second Ctrl-C: the person won't wait for the graceful stop.
+      this.output.platform(`${signal} again: killing what is left`);
+      return this.processes.forEach((p) => p.kill());
+    }
     this.stopping = true;
     this.output.platform(`${signal}: stopping ${this.processes.filter((p) => p.running).length} processes`);
     // Services first, then the events service (it ships its lines to the log service), then the log service

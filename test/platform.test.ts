@@ -141,6 +141,7 @@ test('npm start runs the platform; the CLI processes images; a request is traced
   // npm itself re-raises the Ctrl-C it received (exit by SIGINT); the launcher below it exits 0 after this line.
   assert.ok(code === 0 || launcher.child.signalCode === 'SIGINT', `npm ended with ${code}/${launcher.child.signalCode}:\n${output().slice(-3000)}`);
   assert.match(output(), /\[platform\s*\] everything has stopped/);
+  assert.doesNotMatch(output(), /again: killing/, 'one Ctrl-C reaches the launcher once (a second would kill)');
   // Nor does a clean stop: each service deregisters before its port closes, so no check of it is refused.
   const stoppingLines = output().slice(output().indexOf('SIGINT: stopping')).split('\n');
   assert.deepEqual(stoppingLines.filter((line) => /^\[[^\]]+\] \S+ (warn|error) /.test(line)), [], 'no WARN or ERROR line during Ctrl-C');
