@@ -26,9 +26,11 @@ export function servicesCommands(program: Command, context: () => CliContext): v
           i.lastCheckAt ? ago(i.lastCheckAt) : i.leaseExpiresAt ? 'lease' : '',
           i.lastLatencyMs === undefined ? '' : `${i.lastLatencyMs} ms`,
           i.consecutiveFailures,
+          i.state === 'down' && i.downSince ? `${ago(i.downSince)}${i.downReason ? ` ${i.downReason.code}` : ''}` : '',
+          i.restarts ?? 0,
           i.instanceId,
         ]);
-      ctx.table(['service', 'state', 'url', 'checked', 'latency', 'failures', 'instance'], rows);
+      ctx.table(['service', 'state', 'url', 'checked', 'latency', 'failures', 'down since', 'restarts', 'instance'], rows);
     });
 
   services
@@ -48,7 +50,7 @@ export function servicesCommands(program: Command, context: () => CliContext): v
           for (const i of event.instances) ctx.out(`${time}   ${printable(i.serviceName).padEnd(14)} ${printable(i.state).padEnd(4)} ${printable(i.serviceURL)}`);
         } else if (event.type !== 'checked') {
           const i = event.instance;
-          const reason = i.lastError && event.type === 'down' ? ` (${printable(i.lastError)})` : '';
+          const reason = event.type === 'down' && (i.downReason || i.lastError) ? ` (${printable(i.downReason ? `${i.downReason.code}: ${i.downReason.message}` : i.lastError!)})` : '';
           ctx.out(`${time} ${printable(event.type).padEnd(12)} ${printable(i.serviceName).padEnd(14)} ${printable(i.serviceURL)}${reason}`);
         }
       };

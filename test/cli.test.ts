@@ -63,6 +63,22 @@ test('the CLI names the missing service, rejects bad input before sending it, an
   assert.match(table.stdout, new RegExp(`grades\\s+up\\s+${grades.url.replace(/[.]/g, '\\.')}`));
 });
 
+test('services list says since when and why an instance is down, and counts restarts', async (t) => {
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const env = { REGISTRY_URL: registry.url };
+  const victim = await startFixture('victim', registry.url);
+  await waitFor(async () => /victim\s+up/.test((await runCli(['services', 'list'], env)).stdout), 'victim to be listed up');
+  await victim.stop('SIGKILL');
+  const down = await waitFor(async () => {
+    const listed = await runCli(['services', 'list', '--name', 'victim'], env);
+    return /victim\s+down/.test(listed.stdout) ? listed.stdout : undefined;
+  }, 'victim to be listed down');
+  const [header, , row] = down!.trim().split('\n');
+  assert.match(header, /down since\s+restarts/);
+  assert.match(row, /\d+s ago connection_(refused|reset)\s+0\s/, row);
+});
+
 test('logs query and logs tail print control characters from the store as escapes, never raw', async (t) => {
   const registry = await startRegistry();
   t.after(() => registry.stop());
