@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { alive, descendants, freePort, launch, ROOT, tempDir, waitFor, type Launched } from '../../harness/processes.ts';
+import { procStats } from '../report.ts';
 
 export interface ProcessMemory {
   pid: number;
@@ -15,6 +16,8 @@ export interface ProcessMemory {
 export interface Footprint {
   /** From spawning `npm start` to the "Switchboard is running" table. */
   tableMs: number;
+  /** CPU seconds the tree had used by then: what the start costs, whatever else the machine is doing. */
+  cpuSecondsToTable: number;
   processes: ProcessMemory[];
   rssMB: number;
   pssMB: number;
@@ -72,6 +75,13 @@ export async function measureStart(options: { settleMs?: number; samples?: numbe
   });
   await waitFor(() => launched.output().includes('Switchboard is running'), 'the platform table', 180_000, 10);
   const tableMs = performance.now() - started;
+  const cpuSecondsToTable = [launched.child.pid!, ...descendants(launched.child.pid!)].reduce((total, pid) => {
+    try {
+      return total + procStats(pid).cpuSeconds;
+    } catch {
+      return total; // gone meanwhile
+    }
+  }, 0);
   // Memory settles after the start (lazy modules, first requests): a measured pause, not a wait for a condition.
   await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 3000));
   let best: ProcessMemory[] = [];
@@ -83,6 +93,7 @@ export async function measureStart(options: { settleMs?: number; samples?: numbe
   const warnings = launched.output().split('\n').filter((line) => WARNING.test(line));
   return {
     tableMs,
+    cpuSecondsToTable,
     processes: best,
     rssMB: sum(best, 'rssMB'),
     pssMB: sum(best, 'pssMB'),
