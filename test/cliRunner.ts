@@ -10,9 +10,9 @@ export interface CliResult {
 }
 
 /** Runs a program in the project's folder with extra environment, and returns what it printed and its exit code. */
-export function runProgram(file: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+export function runProgram(file: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, inherited: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd: ROOT, env: { ...inherited, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -41,7 +41,9 @@ export function runCliInTerminal(args: string[], env: Record<string, string> = {
   const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, '--import', 'tsx', path.join(ROOT, 'cmd/cli.ts'), ...args].map(quote).join(' ');
   // -q: no "Script started" lines; -e: its exit code is the command's; -c: the command; /dev/null: no typescript file.
-  return runProgram(SCRIPT_PATH, ['-qec', command, '/dev/null'], env, timeoutMs);
+  // A terminal as a person's: node counts colours by TERM, and gives none at all where CI is set (as CI runs this).
+  const { CI: _ci, ...inherited } = process.env;
+  return runProgram(SCRIPT_PATH, ['-qec', command, '/dev/null'], { TERM: 'xterm-256color', ...env }, timeoutMs, inherited);
 }
 
 /** A stack trace line, which a person should never see. */

@@ -114,7 +114,8 @@ test('on a terminal the prefixes are coloured; NO_COLOR and --no-color turn it o
     const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
     const command = [process.execPath, '--import', 'tsx', PLATFORM, '--services', 'registry', '--port', `registry=${registryPort}`, '--data-dir', tempDir('launcher-tty-'), ...extra].map(quote).join(' ');
     // script(1) gives the launcher a terminal of its own, as a person's shell would.
-    const { NO_COLOR: _no, FORCE_COLOR: _force, ...inherited } = process.env;
+    // CI set (as CI runs this) means no colour to node, whatever the terminal.
+    const { NO_COLOR: _no, FORCE_COLOR: _force, CI: _ci, ...inherited } = process.env;
     const launcher = launch(SCRIPT_PATH, ['-qec', command, '/dev/null'], { cwd: ROOT, env: { ...inherited, TERM: 'xterm-256color', ...env } });
     t.after(() => launcher.kill());
     await launcher.waitUntilRunning(120_000);
