@@ -75,11 +75,14 @@ test('SIGSTOP of a replica for 5 s: the other takes over within its lease plus 1
   const live = [...pool, { stub: fresh }].filter((p) => p !== dead);
   await waitFor(() => live.every((p, i) => p.stub.heartbeats >= heartbeatsAtWake[i] + 6), 'several check rounds after the wake');
 
+  const deadSeen: (string | undefined)[] = [];
   for (const replica of [victim, survivor]) {
     assert.deepEqual(await upUrls(replica, 'pool'), truth, `${replica === victim ? 'the woken' : 'the surviving'} replica lists the truth`);
-    const deadNow = (await listed(replica, 'pool')).find((i) => i.serviceURL === dead.stub.url);
-    assert.equal(deadNow?.state, 'down', 'the dead instance stays down');
+    deadSeen.push((await listed(replica, 'pool')).find((i) => i.serviceURL === dead.stub.url)?.state);
   }
+  // Down, or gone if the new instance on its host took its place (it may register before or after the dead one is seen down).
+  assert.ok(deadSeen.every((state) => state === 'down' || state === undefined), `the dead instance is not brought back: ${deadSeen}`);
+  assert.equal(deadSeen[0], deadSeen[1], 'both replicas list the dead instance alike');
   await waitFor(async () => same([...((await providersOf(watcher)).pool ?? [])].sort(), truth), 'the watcher to agree after the wake', 3000);
   t.diagnostic(`takeover ${takeoverMs} ms after SIGSTOP (lease ${LEASE_MS} ms)`);
 });
