@@ -5,7 +5,7 @@ import type { InstanceView } from '../registry/protocol.ts';
 import { PLATFORM_SERVICES, platformService, startsAfter, type PlatformService } from './services.ts';
 import { ServiceProcess, type ProcessSpec } from './serviceProcess.ts';
 import { PrefixedOutput } from './output.ts';
-import { statusFile, writeStatus, type PlatformStatus } from './status.ts';
+import { statusFile, writeStatus, type PlatformStatus } from '../shared/platformStatus.ts';
 import { table } from '../shared/cli.ts';
 
 export interface LaunchOptions {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { CliError, printJson, type CliContext } from '../shared/cli.ts';
-import { currentStatus, statusFile, uptime } from './status.ts';
+import { currentStatus, statusFile, uptime } from '../shared/platformStatus.ts';
 
 /**
  * `platform ps`: the processes `npm start` runs, as `docker compose ps` shows containers. Read from the file the

@@ -6,7 +6,9 @@ import type { PlatformService } from './services.ts';
  * waiting: for the services it starts after; starting: running, not yet up; up: answering (the registry) or
  * registered and up; restarting: exited, started again after a backoff; stopping, stopped: at shutdown.
  */
-export type ProcessState = 'waiting' | 'starting' | 'up' | 'restarting' | 'stopping' | 'stopped';
+import type { ProcessState } from '../shared/platformStatus.ts';
+
+export type { ProcessState };
 
 export interface ProcessSpec {
   /** Its prefix and its row in `platform ps`: the name it registers as (imageworker-2 for the second of several). */

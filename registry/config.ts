@@ -25,6 +25,8 @@ export interface RegistryOptions {
   replicaLeaseSeconds: number;
   /** How a replica names itself to the others (its URL is announced beside it). */
   replicaId?: string;
+  /** The launcher's status file (PLATFORM_STATUS_FILE, set by npm start), shown on the dashboard as the platform's processes. */
+  platformStatusFile?: string;
   logger?: Logger;
 }
 
@@ -64,6 +66,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): RegistryOptions {
     etcdEndpoints: envString('ETCD_ENDPOINTS', registryDefaults.etcdEndpoints.join(','), env).split(',').map((u) => u.trim()).filter(Boolean),
     replicaLeaseSeconds: Math.max(2, envInt('REGISTRY_REPLICA_LEASE_SECONDS', registryDefaults.replicaLeaseSeconds, env)),
     replicaId: envOptional('REGISTRY_REPLICA_ID', env),
+    platformStatusFile: envOptional('PLATFORM_STATUS_FILE', env),
   };
 }
 

@@ -58,6 +58,7 @@ export function dashboardPage(nonce: string): string {
   <div class="legend"><span class="key-up">— up</span> <span class="key-down">— down</span> <span class="key-logs">- - log lines per minute</span> · <span id="chart-legend"></span></div>
 </section>
 <section id="replicas" hidden></section>
+<section id="platform" hidden></section>
 <script nonce="${nonce}">${dashboardScript}</script>
 </body>
 </html>`;

@@ -238,8 +238,36 @@ async function refreshReplicas() {
   );
 }
 
+// The platform's processes when npm start runs it (GET /platform, as platform ps shows them); hidden otherwise.
+async function refreshPlatform() {
+  let status;
+  try {
+    const res = await fetch('/platform');
+    if (!res.ok) return;
+    status = await res.json();
+  } catch {
+    return;
+  }
+  const box = $('platform');
+  box.hidden = false;
+  const rows = (status.processes || []).map((p) => el('tr', { 'data-process': p.name }, [
+    el('td', {}, [p.name]),
+    el('td', {}, [p.pid === null ? '' : String(p.pid)]),
+    el('td', {}, [el('span', { class: 'state ' + (p.state === 'up' ? 'up' : p.state === 'stopped' ? 'down' : '') }, [p.state])]),
+    el('td', {}, [String(p.restarts)]),
+    el('td', {}, [p.uptimeMs === null ? '' : span(p.uptimeMs)]),
+    el('td', {}, [p.lastExitCode === null ? '' : String(p.lastExitCode)]),
+  ]));
+  box.replaceChildren(
+    el('h2', {}, ['Processes' + (status.launcherRunning ? '' : ' (the launcher is gone: its last status)')]),
+    el('table', {}, [el('thead', {}, [el('tr', {}, ['process', 'pid', 'state', 'restarts', 'uptime', 'last exit'].map((h) => el('th', {}, [h])))]), el('tbody', {}, rows)]),
+  );
+}
+
 connect();
 fromHash();
+void refreshPlatform();
+setInterval(refreshPlatform, 2000);
 void refreshChart();
 void refreshReplicas();
 setInterval(render, 1000);

@@ -24,6 +24,7 @@ import type { prom } from '../shared/metrics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isLoopback } from '../shared/config.ts';
 import { dashboardPage } from './dashboard.ts';
+import { platformStatusRoutes } from './platformRoute.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
 import { readAccess } from '../shared/readAccess.ts';
 import { ClientChanges } from './clientChanges.ts';
@@ -182,7 +183,7 @@ export class RegistryServer {
 
   private buildApp(): Express {
     const app = createApp({ metrics: this.metrics, jsonLimit: DEFAULT_JSON_LIMIT });
-    app.use(readAccess({ service: 'registry', registryToken: this.options.token, pages: ['/'], apis: ['/timeline'] }));
+    app.use(readAccess({ service: 'registry', registryToken: this.options.token, pages: ['/'], apis: ['/timeline', '/platform'] }));
     app.use(this.requireToken);
     // Whatever its type, no request to the registry needs more than 64 KiB.
     app.use((req, _res, next) => {
@@ -198,6 +199,7 @@ export class RegistryServer {
       res.json({ status: 'ok', ...versionInfo(), instances: this.registry.size, checksInFlight: this.checker.checksInFlight, ...(this.replication?.health() ?? { store: 'file' }) });
     });
     app.get('/replicas/link', replicaLink);
+    app.use(platformStatusRoutes(this.options.platformStatusFile));
 
     app.get('/services', (req, res) => {
       const listing: ServicesListing = { instances: this.registry.list(namesFrom(req.query)).map(toView) };

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { chromiumAvailable, launchBrowser } from './browser.ts';
-import { startRegistry, startFixture, freePort, getJson, waitFor } from './helpers.ts';
+import { startRegistry, startFixture, freePort, getJson, waitFor, tempDir } from './helpers.ts';
+import { writeStatus } from '../shared/platformStatus.ts';
 import { skipUnlessEngine, startEtcd } from '../harness/etcd.ts';
 import { startReplicas } from './registryReplicas.ts';
 
@@ -91,4 +93,39 @@ test('with replicas on etcd the dashboard shows each replica, what it checks and
   assert.equal(owns.map(Number).reduce((x, y) => x + y, 0), 3, 'every instance is checked by one replica');
   const patches = await page.locator('#replicas td.subscribers').allTextContents();
   assert.equal(patches.map(Number).reduce((x, y) => x + y, 0), 1, 'the one subscriber is patched by one replica');
+});
+
+test("started by the launcher, the dashboard lists the platform's processes from its status file; otherwise it has no such section", { skip: noChromium }, async (t) => {
+  const file = path.join(tempDir('dashboard-platform-'), 'platform.json');
+  const startedAt = Date.now() - 65_000;
+  writeStatus(file, {
+    launcherPid: process.pid,
+    startedAt,
+    registryUrl: 'http://127.0.0.1:3000',
+    processes: [
+      { name: 'registry', service: 'registry', pid: process.pid, state: 'up', restarts: 0, startedAt, lastExitCode: null },
+      { name: 'imageworker', service: 'worker', pid: null, state: 'restarting', restarts: 2, startedAt: null, lastExitCode: 'SIGKILL' },
+    ],
+  });
+  const launched = await startRegistry({ PLATFORM_STATUS_FILE: file });
+  t.after(() => launched.stop());
+  const alone = await startRegistry();
+  t.after(() => alone.stop());
+  assert.equal((await getJson(`${alone.url}/platform`)).body.error.code, 'no_platform');
+
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(launched.url);
+  const worker = page.locator('#platform tr[data-process="imageworker"]');
+  await worker.waitFor({ timeout: 15_000 });
+  assert.deepEqual(await worker.locator('td').allTextContents(), ['imageworker', '', 'restarting', '2', '', 'SIGKILL']);
+  const registry = page.locator('#platform tr[data-process="registry"]');
+  assert.equal(await registry.locator('td').nth(1).textContent(), String(process.pid));
+  assert.match(await registry.locator('td').nth(4).textContent() ?? '', /^1m \d+s$/);
+  const answered = page.waitForResponse((res) => res.url() === `${alone.url}/platform`);
+  await page.goto(alone.url);
+  assert.equal((await answered).status(), 404);
+  await page.locator('#status.live').waitFor();
+  assert.equal(await page.locator('#platform').isHidden(), true);
 });

@@ -55,6 +55,10 @@ test('npm start runs the platform; the CLI processes images; a request is traced
     assert.equal(p.state, 'up', p.name);
     assert.ok(pids.includes(p.pid), `${p.name}'s pid ${p.pid} is one of the launcher's processes`);
   }
+  // The dashboard's processes view reads the same status through the registry.
+  const viaRegistry = (await getJson(`${registryUrl}/platform`)).body as { processes: { name: string; pid: number; uptimeMs: number }[] };
+  assert.deepEqual(viaRegistry.processes.map((p) => [p.name, p.pid]), processes.map((p) => [p.name, p.pid]));
+  assert.ok(viaRegistry.processes.every((p) => p.uptimeMs >= 0));
   const listing = (await getJson(`${registryUrl}/services`)).body as { instances: { serviceName: string; serviceURL: string; state: string }[] };
   const urlOf = (name: string) => listing.instances.find((i) => i.serviceName === name && i.state === 'up')!.serviceURL;
   assert.notEqual(new URL(urlOf('imagefrontend')).port, '8080', 'non-default ports');

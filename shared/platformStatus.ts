@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ProcessState } from './serviceProcess.ts';
+/** A launched process's state, as the launcher's status file records it. */
+export type ProcessState = 'waiting' | 'starting' | 'up' | 'restarting' | 'stopping' | 'stopped';
 
 /** One process as `platform ps` shows it. */
 export interface ProcessStatus {

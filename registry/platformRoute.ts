@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { HttpError } from '../shared/errors.ts';
-import { currentStatus } from './status.ts';
+import { currentStatus } from '../shared/platformStatus.ts';
 
 /**
- * GET /platform: what `platform ps` shows, as JSON, for a dashboard on the same origin. The launcher gives every
- * service PLATFORM_STATUS_FILE; a service not started by it answers 404 no_platform.
+ * GET /platform: what `platform ps` shows, as JSON, for the dashboard. The launcher gives every service
+ * PLATFORM_STATUS_FILE; a registry not started by it answers 404 no_platform.
  */
 export function platformStatusRoutes(file: string | undefined): Router {
   const router = Router();
