@@ -17,22 +17,25 @@ import { ImageDecodeError, colorTypeOf, layoutOf, type Codec, type PngjsEncoder,
  */
 export const PNGJS_ENCODER: PngjsEncoder = { kind: 'pngjs', deflateLevel: 1, deflateStrategy: 2, filterType: 1 };
 
-/** Keeps `channels` of every RGBA pixel: 4 as is, 3 RGB, 2 grey+alpha (R, A), 1 grey (R). */
+/**
+ * Keeps `channels` of every RGBA pixel: 4 as is, 3 RGB, 2 grey+alpha (R, A), 1 grey (R). Packed in
+ * place (every write lands at or before the sample it reads), so no second copy of the pixels is
+ * made: the result is a view of the start of `rgba`'s own memory.
+ */
 function pack(rgba: Samples, channels: 1 | 2 | 3 | 4): Samples {
   if (channels === 4) return rgba;
-  const pixels = rgba.length / 4;
-  const out = rgba instanceof Uint16Array ? new Uint16Array(pixels * channels) : new Uint8Array(pixels * channels);
-  for (let o = 0, i = 0; i < rgba.length; i += 4) {
+  let o = 0;
+  for (let i = 0; i < rgba.length; i += 4) {
     if (channels === 3) {
-      out[o++] = rgba[i];
-      out[o++] = rgba[i + 1];
-      out[o++] = rgba[i + 2];
+      rgba[o++] = rgba[i];
+      rgba[o++] = rgba[i + 1];
+      rgba[o++] = rgba[i + 2];
     } else {
-      out[o++] = rgba[i];
-      if (channels === 2) out[o++] = rgba[i + 3];
+      rgba[o++] = rgba[i];
+      if (channels === 2) rgba[o++] = rgba[i + 3];
     }
   }
-  return out;
+  return rgba.subarray(0, o);
 }
 
 /** Inflates the image data without keeping it, and gives its length: a broken stream, or one longer than `bound`, throws. */
@@ -75,10 +78,11 @@ export async function decodePngjs(png: Buffer, { header, chunks }: PngSource): P
 export function encodePngjs(image: RawImage, encoder: PngjsEncoder = PNGJS_ENCODER): Buffer {
   const colorType = colorTypeOf(image.channels);
   const { samples } = image;
-  // pngjs reads 16-bit input through `new Uint16Array(data.buffer)`: hand it a buffer that starts at 0.
+  // pngjs reads 16-bit input through `new Uint16Array(data.buffer)`, by index from the start: hand it
+  // a buffer whose samples start at 0 (what follows them, as after pack(), is never read).
   const data =
     samples instanceof Uint16Array
-      ? Buffer.from(samples.byteOffset === 0 && samples.buffer.byteLength === samples.byteLength ? samples.buffer : samples.slice().buffer)
+      ? Buffer.from(samples.byteOffset === 0 ? samples.buffer : samples.slice().buffer)
       : Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
   // pngjs writes gAMA as floor(gamma × 100000): the half keeps the stored value exact.
   const gamma = image.gamma === undefined ? undefined : (image.gamma + 0.5) / 100000;
