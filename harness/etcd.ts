@@ -5,30 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { hasEngine, installCommand } from './engines.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alive, freePort, tempDir, waitFor } from './processes.ts';
 
-const INSTALL: Record<string, string> = { etcd: 'apt-get install etcd-server' };
-const BINARY: Record<string, string> = { etcd: 'etcd' };
-const announced = new Set<string>();
-
-function hasBinary(binary: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
-}
-
-/**
- * For `test(name, { skip: skipUnlessEngine('etcd') }, …)`: a reason to skip when the engine is not installed
- * (said once, on one line, with the install command), or false. With REQUIRE_ENGINES=1 (CI) it never skips:
- * the test runs and fails on the missing binary.
- */
-export function skipUnlessEngine(engine: 'etcd'): string | false {
-  if (hasBinary(BINARY[engine])) return false;
-  const reason = `${engine} is not installed (${INSTALL[engine]})`;
-  if (process.env.REQUIRE_ENGINES === '1') return false;
-  if (!announced.has(engine)) process.stderr.write(`skipping the ${engine} tests: ${reason}\n`);
-  announced.add(engine);
-  return reason;
-}
+export { skipUnlessEngine } from './engines.ts';
 
 export interface EtcdMember {
   name: string;
@@ -70,7 +51,7 @@ async function healthy(clientUrl: string): Promise<boolean> {
 
 /** Starts an etcd of `size` members (1 or 3) and waits until every member reports healthy. */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
-  if (!hasBinary('etcd')) throw new Error(`etcd is not installed: ${INSTALL.etcd}`);
+  if (!hasEngine('etcd')) throw new Error(`etcd is not installed: ${installCommand('etcd')}`);
   const root = tempDir('etcd-');
   const specs = [];
   for (let i = 0; i < size; i++) {
