@@ -25,7 +25,11 @@ function onPath(binary: string): boolean {
 
 export function hasEngine(engine: Engine): boolean {
   if (engine === 'postgres') return fs.existsSync(`${PG_BIN}/postgres`) && fs.existsSync(`${PG_BIN}/initdb`);
-  if (engine === 'swift') return onPath('swift-proxy-server') && onPath('swift-object-server') && onPath('swift-ring-builder');
+  if (engine === 'swift') {
+    // The four servers, the ring builder and Debian's python3-swift (s3api), which harness/swift.ts runs with /usr/bin/python3.
+    const servers = ['proxy', 'account', 'container', 'object'].every((kind) => onPath(`swift-${kind}-server`));
+    return servers && onPath('swift-ring-builder') && fs.existsSync('/usr/lib/python3/dist-packages/swift/common/middleware/s3api');
+  }
   return onPath('etcd');
 }
 
