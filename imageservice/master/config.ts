@@ -1,6 +1,7 @@
-import { envInt, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { envInt, envOptional, envString, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
 import { envCron, envDuration } from '../../shared/housekeeping.ts';
 import { sqliteHousekeepingDefaults, sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
+import { TASK_STORE_KINDS, type TaskStoreKind } from './taskStore.ts';
 
 export const MASTER_SERVICE = 'imagemaster';
 export const MASTER_DEFAULT_PORT = 3003;
@@ -19,6 +20,8 @@ export interface MasterOptions {
   /** The longest a claim may wait for work. */
   maxClaimWaitMs?: number;
   housekeeping?: MasterHousekeeping;
+  /** Where the tasks are: embedded SQLite under DATA_DIR (default), or PostgreSQL shared by several masters. */
+  store?: { kind: TaskStoreKind; pg?: PgSettings };
 }
 
 /** The master's scheduled jobs (shared/housekeeping.ts); a cron of undefined means off. */
@@ -30,6 +33,22 @@ export interface MasterHousekeeping {
   sqlite: SqliteHousekeepingSettings;
 }
 
+/** How a master reaches PostgreSQL (TASK_STORE=postgres); every query is bounded (pgPool.ts). */
+export interface PgSettings {
+  /** postgres://user:password@host:port/database */
+  url: string;
+  /** Connections per master (PG_POOL_SIZE). */
+  poolSize: number;
+  /** The longest a query may run, on the server (statement_timeout) and in the client (query_timeout). */
+  queryTimeoutMs: number;
+  /** The longest to wait for a connection, a new one or one from the pool. */
+  connectTimeoutMs: number;
+  /** The backstop poll of waiting claims and lease expiries, for a lost notification (TASK_POLL_MS). */
+  pollMs: number;
+}
+
+export const pgDefaults = { poolSize: 10, queryTimeoutMs: 10_000, connectTimeoutMs: 5_000, pollMs: 1_000 };
+
 export const masterDefaults = {
   leaseMs: 30_000,
   maxAttempts: 3,
@@ -37,7 +56,27 @@ export const masterDefaults = {
   maxUploadBytes: 50 * 2 ** 20,
   maxClaimWaitMs: 30_000,
   housekeeping: { retentionMs: 7 * 86_400_000, retentionCron: '0 * * * *', sqlite: sqliteHousekeepingDefaults } as MasterHousekeeping,
+  store: { kind: 'sqlite' } as NonNullable<MasterOptions['store']>,
 };
+
+/** TASK_STORE (sqlite | postgres) and, for postgres, DATABASE_URL and the pool's bounds. */
+export function storeFromEnv(env: NodeJS.ProcessEnv = process.env): NonNullable<MasterOptions['store']> {
+  const kind = envString('TASK_STORE', 'sqlite', env) as TaskStoreKind;
+  if (!TASK_STORE_KINDS.includes(kind)) throw new Error(`TASK_STORE must be ${TASK_STORE_KINDS.join(' or ')}, got "${kind}"`);
+  if (kind === 'sqlite') return { kind };
+  const url = envOptional('DATABASE_URL', env);
+  if (!url) throw new Error('TASK_STORE=postgres needs DATABASE_URL=postgres://user:password@host:port/database');
+  return {
+    kind,
+    pg: {
+      url,
+      poolSize: Math.max(1, envInt('PG_POOL_SIZE', pgDefaults.poolSize, env)),
+      queryTimeoutMs: Math.max(100, envInt('PG_QUERY_TIMEOUT_MS', pgDefaults.queryTimeoutMs, env)),
+      connectTimeoutMs: Math.max(100, envInt('PG_CONNECT_TIMEOUT_MS', pgDefaults.connectTimeoutMs, env)),
+      pollMs: Math.max(10, envInt('TASK_POLL_MS', pgDefaults.pollMs, env)),
+    },
+  };
+}
 
 /** The master's settings from the environment. */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): MasterOptions {
@@ -53,5 +92,6 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): MasterOptions {
       retentionCron: envCron('IMAGE_RETENTION_CRON', '0 * * * *', env),
       sqlite: sqliteHousekeepingFromEnv(env),
     },
+    store: storeFromEnv(env),
   };
 }

@@ -10,7 +10,7 @@ import express from 'express';
 import { z } from 'zod';
 import { IMAGE_STATES } from '../protocol.ts';
 import type { StorageClient } from '../storage/client.ts';
-import type { TaskStore } from './tasks.ts';
+import type { TaskStore } from './taskStore.ts';
 import { classifyUpstream } from '../../shared/apiError.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody } from '../../shared/validate.ts';
@@ -35,7 +35,7 @@ export async function pruneFinished(tasks: TaskStore, storage: StorageClient, ol
   const cutoff = now - olderThanMs;
   let afterId = 0;
   for (;;) {
-    const page = tasks.finishedBefore(cutoff, afterId, PAGE);
+    const page = await tasks.finishedBefore(cutoff, afterId, PAGE);
     if (page.length === 0) break;
     for (const { id, imageKey } of page) {
       afterId = id;
@@ -45,7 +45,7 @@ export async function pruneFinished(tasks: TaskStore, storage: StorageClient, ol
         // Storage away (or refusing): keep this task and the rest for the next run, and say why.
         return { removed, error: `task ${id}'s images could not be deleted (${storageTrouble(err)}); it and the rest are kept for the next run` };
       }
-      if (tasks.removeFinished(id)) removed.tasks++;
+      if (await tasks.removeFinished(id)) removed.tasks++;
     }
   }
   // Images no task owns (the master stopped between storing an upload and creating its task).
@@ -53,7 +53,7 @@ export async function pruneFinished(tasks: TaskStore, storage: StorageClient, ol
   try {
     for (const state of IMAGE_STATES) {
       for (const image of await storage.listBefore(state, orphanCutoff, PAGE * 5)) {
-        if (!tasks.hasImageKey(image.id) && (await storage.delete(state, image.id))) removed.orphans++;
+        if (!(await tasks.hasImageKey(image.id)) && (await storage.delete(state, image.id))) removed.orphans++;
       }
     }
   } catch (err) {

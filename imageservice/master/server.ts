@@ -16,7 +16,7 @@ import { prom } from '../../shared/metrics.ts';
 import { DEFAULT_OP } from '../ops.ts';
 import { claimBody, completeBody, failBody, leaseBody, listQuery, submitQuery, taskIdParams, TASK_STATES } from '../protocol.ts';
 import { StorageClient } from '../storage/client.ts';
-import { TaskStore, type LeaseOutcome } from './tasks.ts';
+import { openTaskStore, redact, type LeaseOutcome } from './taskStore.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
@@ -25,6 +25,7 @@ import { housekeepingOf, withHousekeeping } from '../../shared/housekeeping.ts';
 import { withEvents, eventsOf } from '../../events/client.ts';
 import type { TaskView } from '../protocol.ts';
 import { currentRequestId } from '../../shared/requestContext.ts';
+import { createLogger } from '../../shared/logger.ts';
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -40,7 +41,15 @@ function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
 export async function startMaster(options: MasterOptions = {}): Promise<Service> {
   const settings = { ...masterDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   const config = { ...serviceConfig(MASTER_SERVICE, MASTER_DEFAULT_PORT), ...options.config };
-  const tasks = new TaskStore(config.dataDir, { leaseMs: settings.leaseMs, maxAttempts: settings.maxAttempts });
+  const { store } = settings;
+  // Before the service exists: waiting for the database at start is said on the console.
+  const startLog = createLogger(MASTER_SERVICE);
+  let svcLog: Service['logger'] | undefined;
+  const tasks = await openTaskStore(
+    { kind: store.kind, dataDir: config.dataDir, pg: store.pg },
+    { leaseMs: settings.leaseMs, maxAttempts: settings.maxAttempts },
+    (message) => (svcLog ?? startLog).warn(message),
+  );
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
@@ -58,6 +67,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
     routes: (svc) => {
       const storage = new StorageClient(svc.client('imagestorage'));
       const log = svc.logger;
+      svcLog = log;
+      if (store.pg) log.info(`tasks in PostgreSQL at ${redact(store.pg.url)}`);
       // task.created, task.running, task.done, task.failed: news for the frontends, never a wait (no lease tokens in it).
       const announce = (state: 'created' | 'running' | 'done' | 'failed', task: Pick<TaskView, 'id' | 'op' | 'attempts' | 'error'> | undefined) => {
         if (task) eventsOf(svc).emit(`task.${state}`, { id: task.id, state: state === 'created' ? 'pending' : state, op: task.op, attempts: task.attempts, error: task.error ?? null });
@@ -83,9 +94,10 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         help: 'Tasks by state',
         labelNames: ['state'],
         registers: [svc.metrics],
-        collect() {
-          const counts = tasks.counts();
-          for (const state of TASK_STATES) this.set({ state }, counts[state]);
+        async collect() {
+          // The database away: the gauge keeps its last values rather than failing /metrics.
+          const counts = await tasks.counts().catch(() => undefined);
+          if (counts) for (const state of TASK_STATES) this.set({ state }, counts[state]);
         },
       });
       new prom.Gauge({
@@ -97,32 +109,53 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         },
       });
 
+      // Said once per outage, not once per waiting claim.
+      let troubleSaid = false;
+      const trouble = (what: string) => (err: unknown) => {
+        if (troubleSaid) return;
+        troubleSaid = true;
+        log.warn(`${what}: ${(err as Error).message}`);
+        setTimeout(() => (troubleSaid = false), 5_000).unref();
+      };
       claims = new ClaimQueue(
-        (workerId) => {
-          const task = tasks.claim(workerId);
+        async (workerId) => {
+          const task = await tasks.claim(workerId);
           if (task) {
             // Under the upload's id, not the claim's: the claim serves whichever task is next.
             log.info(`task ${task.id} claimed by ${workerId} (attempt ${task.attempt})`, task.traceId ? { requestId: task.traceId } : {});
             announce('running', { id: task.id, op: task.op, attempts: task.attempt, error: null });
-            reaper.schedule();
+            reaper.leased(Date.now() + task.leaseMs);
           }
           return task;
         },
-        (seconds, got) => claimWait.observe({ got_task: String(got) }, seconds),
+        {
+          giveBack: (task) => tasks.release(task.id, task.leaseToken),
+          onWaited: (seconds, got) => claimWait.observe({ got_task: String(got) }, seconds),
+          onError: trouble('waiting claims could not be served'),
+        },
       );
       reaper = new LeaseReaper(
         () => tasks.nextLeaseExpiry(),
-        () => {
-          const { returned, failed } = tasks.expireLeases();
+        async () => {
+          const { returned, failed } = await tasks.expireLeases();
           lapses.inc(returned.length + failed.length);
           if (returned.length) log.warn(`lease lapsed on task(s) ${returned.join(', ')}: back to pending`);
           if (failed.length) log.warn(`lease lapsed on task(s) ${failed.join(', ')} with no attempts left: failed`);
-          for (const id of failed) announce('failed', tasks.get(id));
+          for (const id of failed) announce('failed', await tasks.get(id));
           if (returned.length) claims.wake();
         },
+        trouble('leases could not be checked'),
       );
       // Leases granted before a restart still count: arm the timer for them.
       reaper.schedule();
+      // Other masters' uploads, retries and leases (a shared store); the tick is the backstop for a lost notification.
+      tasks.watch(
+        () => claims.wake(),
+        () => {
+          claims.wake();
+          reaper.schedule();
+        },
+      );
 
       const router = express.Router();
       // Before /tasks/:id, which would take "prune" for an id.
@@ -143,7 +176,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         const imageKey = randomUUID();
         await storage.put('working', imageKey, upload.png);
         // The upload's request id becomes the task's trace id: the worker's calls about it carry it on.
-        const task = tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId() });
+        const task = await tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId() });
         submitted.inc();
         announce('created', task);
         log.info(`task ${task.id} created: ${op} on a ${task.width}x${task.height} PNG (${task.bytes} bytes)`);
@@ -151,25 +184,26 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         res.status(201).location(`/tasks/${task.id}`).json(task);
       });
 
-      router.get('/tasks', (req, res) => {
+      router.get('/tasks', async (req, res) => {
         const { state, limit } = parseWith(listQuery, req.query);
-        res.json({ tasks: tasks.list(state, limit), counts: tasks.counts() });
+        const [list, counts] = await Promise.all([tasks.list(state, limit), tasks.counts()]);
+        res.json({ tasks: list, counts });
       });
 
-      router.get('/tasks/:id', (req, res) => {
+      router.get('/tasks/:id', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
-        const task = tasks.get(id);
+        const task = await tasks.get(id);
         if (!task) throw new HttpError(404, 'task_not_found', `no task ${id}`);
         res.json(task);
       });
 
       router.get('/tasks/:id/result', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
-        const task = tasks.get(id);
+        const task = await tasks.get(id);
         if (!task) throw new HttpError(404, 'task_not_found', `no task ${id}`);
         if (task.state === 'failed') throw new HttpError(409, 'task_failed', `task ${id} failed: ${task.error}`);
         if (task.state !== 'done') throw new HttpError(409, 'not_done', `task ${id} is ${task.state}, not done yet`, { 'Retry-After': '1' });
-        const png = await storage.get('finished', tasks.imageKey(id)!);
+        const png = await storage.get('finished', (await tasks.imageKey(id))!);
         res.type('image/png').send(png);
       });
 
@@ -186,32 +220,30 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         }
         if (hangUp.signal.aborted || res.destroyed) {
           // The worker left while we leased it a task: give it straight back.
-          tasks.release(task.id, task.leaseToken);
+          await tasks.release(task.id, task.leaseToken);
           claims.wake();
           return;
         }
         res.json(task);
       });
 
-      router.post('/tasks/:id/renew', (req, res) => {
+      router.post('/tasks/:id/renew', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
         const { leaseToken } = parseBody(leaseBody, req.body);
-        const { outcome, leaseExpiresAt } = tasks.renew(id, leaseToken);
+        const { outcome, leaseExpiresAt } = await tasks.renew(id, leaseToken);
         if (outcome !== 'ok') throw leaseRefused(outcome, id);
-        reaper.schedule();
         res.json({ id, leaseExpiresAt, leaseMs: settings.leaseMs });
       });
 
-      router.post('/tasks/:id/complete', (req, res) => {
+      router.post('/tasks/:id/complete', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
         const { leaseToken, resultBytes } = parseBody(completeBody, req.body);
-        const { outcome, task } = tasks.complete(id, leaseToken, resultBytes ?? null);
+        const { outcome, task } = await tasks.complete(id, leaseToken, resultBytes ?? null);
         completions.inc({ outcome });
         switch (outcome) {
           case 'completed':
             log.info(`task ${id} done (attempt ${task!.attempts})`);
             announce('done', task);
-            reaper.schedule();
             res.json(task);
             return;
           case 'already_completed':
@@ -230,28 +262,26 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         }
       });
 
-      router.post('/tasks/:id/fail', (req, res) => {
+      router.post('/tasks/:id/fail', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
         const { leaseToken, error, retryable } = parseBody(failBody, req.body);
-        const { outcome, task } = tasks.fail(id, leaseToken, error, retryable);
+        const { outcome, task } = await tasks.fail(id, leaseToken, error, retryable);
         if (outcome !== 'ok') throw leaseRefused(outcome, id);
         if (task!.state === 'failed') {
           log.warn(`task ${id} failed: ${task!.error}`);
           announce('failed', task);
         }
         else log.info(`task ${id} attempt ${task!.attempts} failed (${error}); back to pending`);
-        reaper.schedule();
         claims.wake();
         res.json(task);
       });
 
-      router.post('/tasks/:id/release', (req, res) => {
+      router.post('/tasks/:id/release', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
         const { leaseToken } = parseBody(leaseBody, req.body);
-        const { outcome, task } = tasks.release(id, leaseToken);
+        const { outcome, task } = await tasks.release(id, leaseToken);
         if (outcome !== 'ok') throw leaseRefused(outcome, id);
         log.info(`task ${id} released by its worker: back to pending`);
-        reaper.schedule();
         claims.wake();
         res.json(task);
       });
@@ -271,7 +301,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
   const stop = svc.stop.bind(svc);
   svc.stop = async () => {
     await stop();
-    tasks.close();
+    await tasks.close();
   };
   return svc;
 }

@@ -1,6 +1,6 @@
-/** A task as SQLite holds it, and the view of it the API answers with. */
+/** A task as both stores hold it (times in ms since epoch), and the views of it the API answers with. */
 import type { Op } from '../ops.ts';
-import type { TaskState, TaskView } from '../protocol.ts';
+import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
 
 export interface TaskRow {
   id: number;
@@ -42,6 +42,22 @@ export function toTaskView(row: TaskRow): TaskView {
     updatedAt: iso(row.updated_at)!,
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
+    traceId: row.trace_id,
+  };
+}
+
+/** What a worker gets with its lease. */
+export function toClaimedTask(row: TaskRow, leaseMs: number): ClaimedTask {
+  return {
+    id: row.id,
+    op: row.op,
+    imageKey: row.image_key,
+    width: row.width,
+    height: row.height,
+    attempt: row.attempts,
+    leaseToken: row.lease_token!,
+    leaseExpiresAt: iso(row.lease_expires_at)!,
+    leaseMs,
     traceId: row.trace_id,
   };
 }

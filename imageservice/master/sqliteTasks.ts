@@ -1,10 +1,8 @@
 /**
- * The tasks, in embedded SQLite (better-sqlite3, WAL) under DATA_DIR. Ids come from
- * AUTOINCREMENT, so an id is never handed out twice, even after the newest row is gone or the
- * master restarts. Every state change is one statement or one transaction.
- *
- * States: pending -> running (with a lease) -> done | failed; running with a lapsed lease -> pending
- * (or failed, after MAX_ATTEMPTS).
+ * The tasks in embedded SQLite (better-sqlite3, WAL) under DATA_DIR: the default store, for one master.
+ * Ids come from AUTOINCREMENT, so an id is never handed out twice, even after the newest row is gone or
+ * the master restarts. Every state change is one statement or one transaction; the calls are synchronous
+ * underneath (the async interface costs a microtask, not a thread hop).
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -12,22 +10,12 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { sqliteJobs, type SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
 import type { HousekeepingJob } from '../../shared/housekeeping.ts';
-import type { Op } from '../ops.ts';
 import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
-import { iso, toTaskView, type TaskRow } from './taskRow.ts';
+import { toClaimedTask, toTaskView, iso, type TaskRow } from './taskRow.ts';
+import type { CompleteOutcome, LeaseOutcome, NewTask, TaskStore, TaskStoreOptions } from './taskStore.ts';
 
-export type CompleteOutcome = 'completed' | 'already_completed' | 'already_done' | 'lease_expired' | 'failed' | 'unknown';
-export type LeaseOutcome = 'ok' | 'lease_expired' | 'not_running' | 'unknown';
-
-export { toTaskView } from './taskRow.ts';
-
-export interface TaskStoreOptions {
-  leaseMs: number;
-  maxAttempts: number;
-  now?: () => number;
-}
-
-export class TaskStore {
+export class SqliteTaskStore implements TaskStore {
+  readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly statements;
@@ -127,30 +115,29 @@ export class TaskStore {
     };
   }
 
-  create(input: { op: Op; imageKey: string; width: number; height: number; bytes: number; traceId?: string }): TaskView {
+  async create(input: NewTask): Promise<TaskView> {
     return toTaskView(this.statements.insert.get({ ...input, traceId: input.traceId ?? null, now: this.now() }) as TaskRow);
   }
 
-  row(id: number): TaskRow | undefined {
+  private row(id: number): TaskRow | undefined {
     return this.statements.get.get(id) as TaskRow | undefined;
   }
 
-  get(id: number): TaskView | undefined {
+  async get(id: number): Promise<TaskView | undefined> {
     const row = this.row(id);
     return row && toTaskView(row);
   }
 
-  imageKey(id: number): string | undefined {
+  async imageKey(id: number): Promise<string | undefined> {
     return this.row(id)?.image_key;
   }
 
-  list(state: TaskState | undefined, limit: number): TaskView[] {
+  async list(state: TaskState | undefined, limit: number): Promise<TaskView[]> {
     const rows = state ? this.statements.listByState.all(state, limit) : this.statements.list.all(limit);
     return (rows as TaskRow[]).map(toTaskView);
   }
 
-  /** Leases the oldest pending task to a worker, or undefined when none is pending. */
-  claim(workerId: string): ClaimedTask | undefined {
+  async claim(workerId: string): Promise<ClaimedTask | undefined> {
     return this.db.transaction(() => {
       const next = this.statements.nextPending.get() as { id: number } | undefined;
       if (!next) return undefined;
@@ -162,18 +149,7 @@ export class TaskStore {
         expires: now + this.options.leaseMs,
         now,
       }) as TaskRow;
-      return {
-        id: row.id,
-        op: row.op,
-        imageKey: row.image_key,
-        width: row.width,
-        height: row.height,
-        attempt: row.attempts,
-        leaseToken: row.lease_token!,
-        leaseExpiresAt: iso(row.lease_expires_at)!,
-        leaseMs: this.options.leaseMs,
-        traceId: row.trace_id,
-      };
+      return toClaimedTask(row, this.options.leaseMs);
     })();
   }
 
@@ -184,15 +160,14 @@ export class TaskStore {
     return row.state === 'running' || row.state === 'pending' ? 'lease_expired' : 'not_running';
   }
 
-  renew(id: number, token: string): { outcome: LeaseOutcome; leaseExpiresAt?: string } {
+  async renew(id: number, token: string): Promise<{ outcome: LeaseOutcome; leaseExpiresAt?: string }> {
     const now = this.now();
     const row = this.statements.renew.get({ id, token, expires: now + this.options.leaseMs, now }) as TaskRow | undefined;
     if (row) return { outcome: 'ok', leaseExpiresAt: iso(row.lease_expires_at)! };
     return { outcome: this.refusal(id) };
   }
 
-  /** The first completion wins; the same lease completing again is answered the same; any other lease is refused. */
-  complete(id: number, token: string, resultBytes: number | null): { outcome: CompleteOutcome; task?: TaskView } {
+  async complete(id: number, token: string, resultBytes: number | null): Promise<{ outcome: CompleteOutcome; task?: TaskView }> {
     const row = this.statements.complete.get({ id, token, resultBytes, now: this.now() }) as TaskRow | undefined;
     if (row) return { outcome: 'completed', task: toTaskView(row) };
     const current = this.row(id);
@@ -202,8 +177,7 @@ export class TaskStore {
     return { outcome: 'lease_expired', task: toTaskView(current) };
   }
 
-  /** A failure: back to pending while attempts remain and it may help, else failed with the reason. */
-  fail(id: number, token: string, error: string, retryable: boolean): { outcome: LeaseOutcome; task?: TaskView } {
+  async fail(id: number, token: string, error: string, retryable: boolean): Promise<{ outcome: LeaseOutcome; task?: TaskView }> {
     const current = this.row(id);
     if (!current) return { outcome: 'unknown' };
     const now = this.now();
@@ -218,14 +192,12 @@ export class TaskStore {
     return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: this.refusal(id) };
   }
 
-  /** Gives a task back without counting the attempt (a worker shutting down). */
-  release(id: number, token: string): { outcome: LeaseOutcome; task?: TaskView } {
+  async release(id: number, token: string): Promise<{ outcome: LeaseOutcome; task?: TaskView }> {
     const row = this.statements.release.get({ id, token, now: this.now() }) as TaskRow | undefined;
     return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: this.refusal(id) };
   }
 
-  /** Returns tasks whose lease lapsed to pending, or fails those out of attempts. */
-  expireLeases(): { returned: number[]; failed: number[] } {
+  async expireLeases(): Promise<{ returned: number[]; failed: number[] }> {
     return this.db.transaction(() => {
       const now = this.now();
       const returned: number[] = [];
@@ -244,29 +216,25 @@ export class TaskStore {
     })();
   }
 
-  /** When the next lease lapses (ms since epoch), if any task is running. */
-  nextLeaseExpiry(): number | undefined {
+  async nextLeaseExpiry(): Promise<number | undefined> {
     return (this.statements.nextExpiry.get() as { at: number | null }).at ?? undefined;
   }
 
-  counts(): Record<TaskState, number> {
+  async counts(): Promise<Record<TaskState, number>> {
     const counts: Record<TaskState, number> = { pending: 0, running: 0, done: 0, failed: 0 };
     for (const { state, n } of this.statements.counts.all() as { state: TaskState; n: number }[]) counts[state] = n;
     return counts;
   }
 
-  /** Done and failed tasks that finished before `cutoff` (ms since epoch), by id from `afterId` on. */
-  finishedBefore(cutoff: number, afterId: number, limit: number): { id: number; imageKey: string }[] {
+  async finishedBefore(cutoff: number, afterId: number, limit: number): Promise<{ id: number; imageKey: string }[]> {
     return this.statements.finishedBefore.all(cutoff, afterId, limit) as { id: number; imageKey: string }[];
   }
 
-  /** Deletes a done or failed task (never one that is pending or running); false when there was none. */
-  removeFinished(id: number): boolean {
+  async removeFinished(id: number): Promise<boolean> {
     return this.statements.removeFinished.run(id).changes > 0;
   }
 
-  /** Whether any task (in any state) owns this image key. */
-  hasImageKey(imageKey: string): boolean {
+  async hasImageKey(imageKey: string): Promise<boolean> {
     return this.statements.hasImageKey.get(imageKey) !== undefined;
   }
 
@@ -275,7 +243,10 @@ export class TaskStore {
     return sqliteJobs(this.db, 'tasks', this.dataDir, settings);
   }
 
-  close(): void {
+  /** Only this process writes the file, and it wakes its own claims. */
+  watch(): void {}
+
+  async close(): Promise<void> {
     this.db.close();
   }
 }

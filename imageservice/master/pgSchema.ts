@@ -1,0 +1,91 @@
+/**
+ * The tasks' schema on PostgreSQL, created and migrated by the master at start. Migrations are numbered
+ * and recorded in schema_migrations (by component, so other services can keep theirs in the same
+ * database); they run under a transaction-scoped advisory lock, so masters starting at once take turns
+ * and each migration runs exactly once. A migration is never edited once released: add the next one.
+ */
+import type pg from 'pg';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** One lock for every component's migrations: two services creating schema_migrations at once must not race. */
+const MIGRATION_LOCK = 7_431_118_020_140;
+
+export const TASK_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'tasks',
+    sql: `
+      CREATE TABLE tasks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+        op TEXT NOT NULL,
+        image_key TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        worker_id TEXT,
+        lease_token TEXT,
+        lease_expires_at BIGINT,
+        error TEXT,
+        result_bytes BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        trace_id TEXT
+      );
+      CREATE INDEX tasks_by_state ON tasks (state, id);
+      -- The claim's scan: pending and running rows only, however many are done.
+      CREATE INDEX tasks_claimable ON tasks (id) WHERE state IN ('pending', 'running');
+      CREATE INDEX tasks_by_lease ON tasks (lease_expires_at) WHERE state = 'running';
+      CREATE INDEX tasks_by_image_key ON tasks (image_key);
+      -- The database's clock in ms since epoch (now(): the transaction's start), so every master agrees on leases.
+      CREATE FUNCTION tasks_now_ms() RETURNS BIGINT LANGUAGE sql STABLE AS
+        $$ SELECT (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT $$;
+      -- Whatever makes a task pending (an upload, a retry, a release, a lapse) wakes the claims of every master.
+      CREATE FUNCTION tasks_notify_pending() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN PERFORM pg_notify('tasks_pending', ''); RETURN NULL; END $$;
+      CREATE TRIGGER tasks_pending AFTER INSERT OR UPDATE OF state ON tasks
+        FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION tasks_notify_pending();
+    `,
+  },
+];
+
+/** Applies the migrations of `component` not yet recorded, in order; gives the versions it applied. */
+export async function migrate(pool: pg.Pool, component: string, migrations: Migration[]): Promise<number[]> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      component TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+      PRIMARY KEY (component, version)
+    )`);
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations WHERE component = $1', [component])).rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (done.has(migration.version)) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)', [component, migration.version, migration.name]);
+      applied.push(migration.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
+    throw err;
+  } finally {
+    // A connection that could not even roll back is dropped, not handed to the next caller.
+    client.release(broken);
+  }
+}
