@@ -1,4 +1,4 @@
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import type { Logger } from 'winston';
 import { startService, type Service } from '../shared/service.ts';
 import { withLogShipping } from '../logservice/client.ts';
@@ -9,8 +9,10 @@ import { GRADES_DEFAULT_PORT, GRADES_SERVICE, type GradesOptions } from './confi
 import { HttpError, methodNotAllowed } from '../shared/errors.ts';
 import { parseBody } from '../shared/validate.ts';
 import { prom } from '../shared/metrics.ts';
+import { createLogger } from '../shared/logger.ts';
 import { newGradeSchema, parseStudentId } from './protocol.ts';
-import { GradeStore } from './store.ts';
+import { StoreUnavailableError, type GradeStore } from './store.ts';
+import { openGradeStore } from './openStore.ts';
 
 /** A grade is three short fields: anything near this size is not a grade. */
 export const GRADES_BODY_LIMIT = '16kb';
@@ -19,6 +21,18 @@ function studentIdFrom(raw: string): number {
   const id = parseStudentId(raw);
   if (id === undefined) throw new HttpError(404, 'student_not_found', `no student with id "${raw.slice(0, 40)}" (ids are positive integers)`);
   return id;
+}
+
+/** A store that is away answers 503 with Retry-After, in the JSON error shape; the next request tries it again. */
+function storeCall<P extends Record<string, string>>(handler: RequestHandler<P>): RequestHandler<P> {
+  return async (req, res, next) => {
+    try {
+      await handler(req, res, next);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      throw new HttpError(503, 'store_unavailable', err.message, { 'Retry-After': String(err.retryAfterSeconds) });
+    }
+  };
 }
 
 /** GET /students, GET /students/:id, POST /students/:id/grades; every other method is a 405. */
@@ -32,29 +46,30 @@ export function gradesRoutes(store: GradeStore, svc: Service): Router {
   const added = new prom.Counter({ name: 'grades_added_total', help: 'Grades stored', registers: [svc.metrics] });
   const router = express.Router();
 
-  router.get('/students', (_req, res) => {
+  router.get('/students', storeCall(async (_req, res) => {
     requests.inc({ route: 'list' });
-    res.json(store.listStudents());
-  });
+    res.json(await store.listStudents());
+  }));
 
-  router.get('/students/:id', (req, res) => {
+  router.get('/students/:id', storeCall(async (req, res) => {
     requests.inc({ route: 'get' });
     const id = studentIdFrom(req.params.id);
-    const student = store.getStudent(id);
+    const student = await store.getStudent(id);
     if (!student) throw new HttpError(404, 'student_not_found', `no student with id ${id}`);
     res.json(student);
-  });
+  }));
 
-  router.post('/students/:id/grades', (req, res) => {
+  router.post('/students/:id/grades', storeCall(async (req, res) => {
     requests.inc({ route: 'add' });
     const id = studentIdFrom(req.params.id);
     const input = parseBody(newGradeSchema, req.body, 'invalid_grade');
-    const grade = store.addGrade(id, input);
+    // Resolves after the commit: the 201 is durable.
+    const grade = await store.addGrade(id, input);
     if (!grade) throw new HttpError(404, 'student_not_found', `no student with id ${id}`);
     added.inc();
     svc.logger.info(`grade added for student ${id}: ${grade.type} "${grade.title}" ${grade.score}`);
     res.status(201).json(grade);
-  });
+  }));
 
   router.all('/students', methodNotAllowed(['GET']));
   router.all('/students/:id', methodNotAllowed(['GET']));
@@ -81,14 +96,15 @@ export class GradesService {
     try {
       await this.service.stop();
     } finally {
-      this.store.close();
+      await this.store.close();
     }
   }
 }
 
 export async function startGrades(options: GradesOptions = {}): Promise<GradesService> {
   const config = { ...serviceConfig(GRADES_SERVICE, GRADES_DEFAULT_PORT), ...options.config };
-  const store = GradeStore.open(config.dataDir);
+  const logger = options.logger ?? createLogger(GRADES_SERVICE);
+  const store = await openGradeStore(options.store ?? { kind: 'sqlite' }, config.dataDir, logger);
   try {
     const service = await startService(withHousekeeping(withLogShipping({
       name: GRADES_SERVICE,
@@ -96,13 +112,13 @@ export async function startGrades(options: GradesOptions = {}): Promise<GradesSe
       config,
       defaultPort: GRADES_DEFAULT_PORT,
       bodyLimit: GRADES_BODY_LIMIT,
-      logger: options.logger,
+      logger,
       routes: (svc) => gradesRoutes(store, svc),
     }), store.housekeepingJobs(config.dataDir, options.sqlite ?? sqliteHousekeepingDefaults)));
-    service.logger.info(`grades database at ${config.dataDir}`);
+    service.logger.info(store.kind === 'sqlite' ? `grades database at ${config.dataDir}` : 'grades database on PostgreSQL (GRADES_STORE=postgres)');
     return new GradesService(service, store);
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }

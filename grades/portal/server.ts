@@ -73,6 +73,17 @@ function upstreamPage(failure: UpstreamFailure, method: string): ErrorPage {
       };
     case 'answered':
       if (failure.status === 404) return { status: 404, title: 'No such student', explanation: failure.message ?? 'grades has no such student' };
+      if (failure.status === 503) {
+        return {
+          status: 503,
+          title: 'The grades database is not available',
+          explanation:
+            method === 'GET'
+              ? 'The grades service cannot reach its database just now. Nothing is lost; this page works again as soon as the database is back.'
+              : 'The grades service cannot reach its database just now, so the grade may not have been saved. Open the student again once the database is back to see.',
+          retrySeconds: RETRY_SECONDS,
+        };
+      }
       return { status: 502, title: 'The grades service answered with an error', explanation: failure.message ?? `grades answered ${failure.status}` };
     case 'timeout':
       return {

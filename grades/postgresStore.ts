@@ -1,0 +1,172 @@
+import pg from 'pg';
+import type { Logger } from 'winston';
+import type { Grade, NewGrade, Student } from './protocol.ts';
+import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
+import { migrate } from './postgresSchema.ts';
+import { StoreUnavailableError, toGrade, toStudent, type GradeRow, type GradeStore, type StudentRow } from './store.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
+import type { HousekeepingJob } from '../shared/housekeeping.ts';
+
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:port/database (DATABASE_URL). */
+  url: string;
+  /** Connections this instance keeps at most. */
+  poolSize?: number;
+  /** Bounds on one connection attempt (also the wait for a free pooled connection) and on one statement. */
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  /** How long the first connection and migration may keep failing before the start gives up. */
+  startTimeoutMs?: number;
+  seed?: readonly SeedStudent[];
+  logger?: Logger;
+}
+
+export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, statementTimeoutMs: 5000, startTimeoutMs: 30_000 };
+
+/** SQLSTATE classes that mean "not now" rather than "not this": connection trouble, resources, shutdown or a cancelled statement. */
+const TRANSIENT_CLASSES = new Set(['08', '53', '57', '58']);
+
+/** What node-postgres says when the socket, not the statement, failed (it sets no code for these). */
+const DRIVER_TROUBLE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Client was closed/;
+
+/**
+ * Whether a failed query is the database being away (down, restarting, overloaded, too slow), not the query's
+ * fault: a transient SQLSTATE, a socket error (ECONNREFUSED, ECONNRESET, …) or the driver's own words for one.
+ */
+export function isUnavailable(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_CLASSES.has(code.slice(0, 2));
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  return typeof message === 'string' && DRIVER_TROUBLE.test(message);
+}
+
+const STUDENTS_WITH_GRADES = `
+  SELECT s.id, s.first_name, s.last_name, g.id AS grade_id, g.title, g.type, g.score, g.created_at
+  FROM grades.students s LEFT JOIN grades.grades g ON g.student_id = s.id`;
+
+interface StudentGradeRow extends StudentRow {
+  grade_id: number | null;
+  title: string;
+  type: GradeRow['type'];
+  score: number;
+  created_at: Date;
+}
+
+/** Folds the joined rows (ordered by student, then grade) into students with their grades. */
+function foldStudents(rows: StudentGradeRow[]): Student[] {
+  const students: Student[] = [];
+  let current: { row: StudentRow; grades: Grade[] } | undefined;
+  const flush = () => current && students.push(toStudent(current.row, current.grades));
+  for (const row of rows) {
+    if (current?.row.id !== row.id) {
+      flush();
+      current = { row, grades: [] };
+    }
+    if (row.grade_id !== null) current.grades.push(toGrade({ ...row, id: row.grade_id, student_id: row.id }));
+  }
+  flush();
+  return students;
+}
+
+/**
+ * Students and grades in a PostgreSQL that any number of grades instances share. Each call is one statement
+ * (one snapshot, committed on return), bounded by the statement timeout; the database being away surfaces as
+ * StoreUnavailableError, and the pool reconnects by itself on the next call once it is back.
+ */
+export class PostgresGradeStore implements GradeStore {
+  readonly kind = 'postgres';
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  /** Connects, migrates (and seeds on the very first start), retrying while the database is away. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresGradeStore> {
+    const settings = { ...postgresDefaults, ...options };
+    const pool = new pg.Pool({
+      connectionString: settings.url,
+      max: settings.poolSize,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
+      statement_timeout: settings.statementTimeoutMs,
+      // The client's own bound, a little past the server's, for a server that stopped answering altogether.
+      query_timeout: settings.statementTimeoutMs + 1000,
+      idle_in_transaction_session_timeout: settings.statementTimeoutMs * 2,
+      application_name: 'switchboard-grades',
+      keepAlive: true,
+    });
+    // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
+    pool.on('error', (err) => options.logger?.warn(`grades database connection lost: ${err.message}`));
+    const deadline = Date.now() + settings.startTimeoutMs;
+    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 2000 });
+    try {
+      for (;;) {
+        try {
+          const client = await pool.connect();
+          try {
+            const applied = await migrate(client, settings.seed ?? SEED_STUDENTS);
+            if (applied.length > 0) options.logger?.info(`grades database migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})`);
+          } finally {
+            client.release();
+          }
+          return new PostgresGradeStore(pool);
+        } catch (err) {
+          if (!isUnavailable(err) || Date.now() > deadline) throw err;
+          options.logger?.warn(`grades database not reachable yet (${(err as Error).message}); trying again`);
+          await backoff.wait();
+        }
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`grades database at ${redacted(settings.url)}: ${(err as Error).message}`);
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (err) {
+      if (isUnavailable(err)) throw new StoreUnavailableError(`the grades database is unavailable: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  async listStudents(): Promise<Student[]> {
+    return foldStudents(await this.query<StudentGradeRow>(`${STUDENTS_WITH_GRADES} ORDER BY s.id, g.id`));
+  }
+
+  async getStudent(id: number): Promise<Student | undefined> {
+    return foldStudents(await this.query<StudentGradeRow>(`${STUDENTS_WITH_GRADES} WHERE s.id = $1 ORDER BY g.id`, [id]))[0];
+  }
+
+  async addGrade(studentId: number, grade: NewGrade): Promise<Grade | undefined> {
+    // One statement: the student's existence and the insert in one snapshot, committed before it returns.
+    const rows = await this.query<GradeRow>(
+      `INSERT INTO grades.grades (student_id, title, type, score)
+       SELECT id, $2, $3, $4 FROM grades.students WHERE id = $1
+       RETURNING id, student_id, title, type, score, created_at`,
+      [studentId, grade.title, grade.type, grade.score],
+    );
+    return rows[0] && toGrade(rows[0]);
+  }
+
+  async countGrades(): Promise<number> {
+    return (await this.query<{ n: number }>('SELECT COUNT(*)::integer AS n FROM grades.grades'))[0]!.n;
+  }
+
+  housekeepingJobs(): HousekeepingJob[] {
+    return [];
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'DATABASE_URL (not a URL)';
+  }
+}
