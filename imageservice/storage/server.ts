@@ -3,34 +3,57 @@
  * PUT/GET/HEAD/DELETE /images/:state/:id, where state is working|finished and id matches
  * ^[A-Za-z0-9_-]{1,64}$; anything else is a 400 before any path is built.
  */
-import express, { type Request } from 'express';
+import express, { type ErrorRequestHandler, type Request } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
 import { withLogShipping } from '../../logservice/client.ts';
 import { serviceConfig } from '../../shared/config.ts';
-import { STORAGE_DEFAULT_PORT, STORAGE_SERVICE, storageDefaults, type StorageOptions } from './config.ts';
+import { STORAGE_DEFAULT_PORT, STORAGE_SERVICE, storageDefaults, type BlobStoreSettings, type StorageOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
 import { z } from 'zod';
 import { imagePathParams, imageStateSchema } from '../protocol.ts';
+import { ImageStore } from './store.ts';
+import { BodyTooLargeError } from './body.ts';
+import { BlobStoreError, BlobStoreUnavailableError, type BlobStore } from './blobStore.ts';
+import { discardBody } from '../discard.ts';
 
 const listBeforeQuery = z.object({
   before: z.coerce.number().int().min(0),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
 });
-import { BodyTooLargeError, ImageStore } from './store.ts';
-import { discardBody } from '../discard.ts';
 
 function imageAddress(req: Request) {
   return parseWith(imagePathParams, req.params, 'invalid_image_address');
 }
 
+/** The blob store the settings name; the S3 client is loaded only when it is used, so the default start pays nothing for it. */
+async function createStore(settings: BlobStoreSettings, dataDir: string, fsync: boolean): Promise<BlobStore> {
+  if (settings.kind === 'fs') return new ImageStore(dataDir, { fsync });
+  const { S3ImageStore } = await import('./s3Store.ts');
+  return new S3ImageStore(settings);
+}
+
+/** The blob store's failures in the one error shape: an engine that is away is a 503 to retry, not a 500. */
+const blobStoreErrors: ErrorRequestHandler = (err, _req, _res, next) => {
+  if (err instanceof BlobStoreUnavailableError) return next(new HttpError(503, 'blob_store_unavailable', err.message, { 'Retry-After': '2' }));
+  if (err instanceof BlobStoreError) return next(new HttpError(502, 'blob_store_error', err.message));
+  next(err);
+};
+
 export async function startStorage(options: StorageOptions = {}): Promise<Service> {
   const limit = options.maxImageBytes ?? storageDefaults.maxImageBytes;
   const config = { ...serviceConfig(STORAGE_SERVICE, STORAGE_DEFAULT_PORT), ...options.config };
-  const store = new ImageStore(config.dataDir, { fsync: options.fsync ?? storageDefaults.fsync });
-  await store.open();
-  return startService(withLogShipping({
+  const store = await createStore(options.blobStore ?? { kind: 'fs' }, config.dataDir, options.fsync ?? storageDefaults.fsync);
+  // An S3 that is away at start is not fatal: requests answer 503 meanwhile and the first write makes the bucket.
+  const unavailableAtStart = await store.open().then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof BlobStoreUnavailableError) return err;
+      throw err;
+    },
+  );
+  const service = await startService(withLogShipping({
     name: STORAGE_SERVICE,
     requiredServices: ['log'],
     defaultPort: STORAGE_DEFAULT_PORT,
@@ -118,7 +141,11 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
       router.all('/images/*rest', (req) => {
         throw new HttpError(400, 'invalid_image_address', `${req.path} is not /images/<working|finished>/<id> with an id of 1-64 letters, digits, "_" or "-"`);
       });
+      router.use(blobStoreErrors);
       return router;
     },
   }));
+  if (unavailableAtStart) service.logger.warn(`${unavailableAtStart.message}; answering 503 until it is back`);
+  service.addShutdownStep(() => store.close?.());
+  return service;
 }

@@ -11,57 +11,13 @@ import type { Readable } from 'node:stream';
 import { IMAGE_STATES, imageIdSchema, type ImageState } from '../protocol.ts';
 import { syncDirectory } from '../../shared/files.ts';
 import { GroupSync } from './groupSync.ts';
-
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`the image is larger than the limit of ${limit} bytes`);
-  }
-}
+import { batches } from './body.ts';
+import type { BlobStore } from './blobStore.ts';
 
 /** Images up to this size are read in one call and sent in one write. */
 const WHOLE_READ_BYTES = 16 << 20;
 
-/** Writes are gathered into batches of about this many bytes. */
-const BATCH_BYTES = 1 << 20;
-
-/**
- * A body's chunks in batches of about BATCH_BYTES (the last one smaller), read as they arrive;
- * past `limit` bytes it throws BodyTooLargeError. A body that ends early (the client hung up) throws.
- */
-async function* batches(body: Readable, limit: number): AsyncGenerator<{ chunks: Buffer[]; bytes: number }> {
-  let chunks: Buffer[] = [];
-  let bytes = 0;
-  let total = 0;
-  const ended = new Promise<void>((resolve, reject) => {
-    body.once('end', resolve);
-    body.once('error', reject);
-    body.once('close', () => (body.readableEnded ? resolve() : reject(new Error('the upload was interrupted'))));
-  });
-  ended.catch(() => undefined);
-  // Read with 'readable' events rather than async iteration: a refused body must not be destroyed
-  // (that resets the connection before the 413 can be read); the server decides when to hang up.
-  for (;;) {
-    let chunk: Buffer | null;
-    while ((chunk = body.read()) !== null) {
-      total += chunk.length;
-      if (total > limit) throw new BodyTooLargeError(limit);
-      chunks.push(chunk);
-      bytes += chunk.length;
-      if (bytes >= BATCH_BYTES) {
-        yield { chunks, bytes };
-        chunks = [];
-        bytes = 0;
-      }
-    }
-    if (body.readableEnded) break;
-    const more = await Promise.race([new Promise<boolean>((resolve) => body.once('readable', () => resolve(true))), ended.then(() => false)]);
-    if (!more && body.readableLength === 0) break;
-  }
-  await ended;
-  if (bytes > 0) yield { chunks, bytes };
-}
-
-export class ImageStore {
+export class ImageStore implements BlobStore {
   private readonly tmpDir: string;
   private readonly directorySyncs = new Map<ImageState, GroupSync>();
 
