@@ -22,9 +22,11 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
     .addOption(new Option('--ephemeral', 'every service but the registry on an ephemeral port').env('PLATFORM_EPHEMERAL'))
     .option('--no-color', 'no colour (also NO_COLOR=1; colour is only ever used on a terminal)')
     .addOption(new Option('--registry-replicas <n>', "registry replicas on etcd (ETCD_ENDPOINTS), on ports from the registry's onward").env('REGISTRY_REPLICAS').default('1'))
+    .addOption(new Option('--storage-nodes <n>', 'image storage nodes, each on its own port (more than 1 needs BLOB_STORE=s3)').env('STORAGE_NODES').default('1'))
+    .addOption(new Option('--masters <n>', 'image masters, each on its own port (more than 1 needs TASK_STORE=postgres)').env('MASTERS').default('1'))
     .showHelpAfterError();
   program.parse(argv);
-  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean; registryReplicas: string; color: boolean }>();
+  const opts = program.opts<{ services: string; workers: string; workerConcurrency?: string; dataDir: string; host: string; port: string[]; ephemeral?: boolean; registryReplicas: string; storageNodes: string; masters: string; color: boolean }>();
 
   const ports: Record<string, number> = {};
   const port = (id: string, text: string) => {
@@ -50,11 +52,20 @@ export function launchOptions(argv: string[] = process.argv, env: NodeJS.Process
   if (registryReplicas === undefined) throw new UsageError(`--registry-replicas must be a whole number from 1 to 16, got ${opts.registryReplicas}`);
   // Replicas share their state through etcd: without it there is nothing for them to share.
   if (registryReplicas > 1 && !env.ETCD_ENDPOINTS) throw new UsageError('--registry-replicas needs ETCD_ENDPOINTS (the etcd the replicas share), e.g. ETCD_ENDPOINTS=http://127.0.0.1:2379');
+  const storageNodes = parseWholeNumber(opts.storageNodes, 1, 64);
+  if (storageNodes === undefined) throw new UsageError(`--storage-nodes must be a whole number from 1 to 64, got ${opts.storageNodes}`);
+  // Nodes on their own disks would each hold different images: only a shared bucket lets any node serve any image.
+  if (storageNodes > 1 && env.BLOB_STORE !== 's3') throw new UsageError(`--storage-nodes ${storageNodes} needs BLOB_STORE=s3 (with S3_ENDPOINT, S3_BUCKET and the S3 keys): storage nodes on local disks would each hold different images`);
+  const masters = parseWholeNumber(opts.masters, 1, 64);
+  if (masters === undefined) throw new UsageError(`--masters must be a whole number from 1 to 64, got ${opts.masters}`);
+  if (masters > 1 && env.TASK_STORE !== 'postgres') throw new UsageError(`--masters ${masters} needs TASK_STORE=postgres (with DATABASE_URL): masters on their own SQLite files would each hold different tasks`);
 
   return {
     services,
     workers,
     registryReplicas,
+    storageNodes,
+    masters,
     dataDir: path.resolve(opts.dataDir),
     host: opts.host,
     ports,

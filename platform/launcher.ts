@@ -14,6 +14,9 @@ export interface LaunchOptions {
   workers: number;
   /** Registry replicas (REGISTRY_STORE=etcd, ETCD_ENDPOINTS from the environment) on consecutive ports; 1: one registry as configured. */
   registryReplicas?: number;
+  /** Image storage nodes (BLOB_STORE=s3 when more than 1) and masters (TASK_STORE=postgres when more than 1), each on an ephemeral port when more than 1. */
+  storageNodes?: number;
+  masters?: number;
   dataDir: string;
   host: string;
   /** Port per service id; a missing one uses the service's default. 0 means ephemeral. */
@@ -76,7 +79,8 @@ export class Launcher {
   }
 
   private specsFor(service: PlatformService): ProcessSpec[] {
-    const count = service.id === 'worker' ? this.options.workers : service.id === 'registry' ? this.registryUrls.length : 1;
+    const counts: Record<string, number> = { worker: this.options.workers, registry: this.registryUrls.length, storage: this.options.storageNodes ?? 1, master: this.options.masters ?? 1 };
+    const count = counts[service.id] ?? 1;
     const port = this.options.ports[service.id] ?? service.defaultPort;
     // Replicas take consecutive ports (the services are told them all) and name themselves after their place.
     const replicas = service.id === 'registry' && count > 1;
