@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { S3Client } from '@aws-sdk/client-s3';
 import { hasEngine, installCommand } from './engines.ts';
 import { alive, freePort, tempDir, waitFor } from './processes.ts';
 
@@ -213,4 +214,18 @@ export function blobStoreEnv(s3: Pick<Swift, 'endpoint' | 'region' | 'accessKeyI
     S3_ACCESS_KEY_ID: s3.accessKeyId,
     S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
   };
+}
+
+/** An S3 client of the server, as the storage service configures its own: for a test's or a benchmark's own look into a bucket. */
+export function s3Client(s3: Pick<Swift, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey'>): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 2000, requestTimeout: 10_000 },
+  });
 }
