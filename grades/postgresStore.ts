@@ -147,6 +147,19 @@ export class PostgresGradeStore implements GradeStore {
     return rows[0] && toGrade(rows[0]);
   }
 
+  async updateGrade(studentId: number, gradeId: number, grade: NewGrade): Promise<Grade | undefined> {
+    const rows = await this.query<GradeRow>(
+      `UPDATE grades.grades SET title = $3, type = $4, score = $5 WHERE id = $2 AND student_id = $1
+       RETURNING id, student_id, title, type, score, created_at`,
+      [studentId, gradeId, grade.title, grade.type, grade.score],
+    );
+    return rows[0] && toGrade(rows[0]);
+  }
+
+  async deleteGrade(studentId: number, gradeId: number): Promise<boolean> {
+    return (await this.query('DELETE FROM grades.grades WHERE id = $2 AND student_id = $1 RETURNING id', [studentId, gradeId])).length > 0;
+  }
+
   async countGrades(): Promise<number> {
     return (await this.query<{ n: number }>('SELECT COUNT(*)::integer AS n FROM grades.grades'))[0]!.n;
   }

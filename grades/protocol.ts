@@ -59,7 +59,7 @@ export function averageOf(grades: readonly { score: number }[]): number | null {
   return grades.reduce((sum, grade) => sum + grade.score, 0) / grades.length;
 }
 
-/** Student ids are positive integers written plainly ("7", not "07", "7.0" or "0x7"). */
+/** Student (and grade) ids are positive integers written plainly ("7", not "07", "7.0" or "0x7"). */
 export function parseStudentId(raw: string): number | undefined {
   if (!/^[1-9][0-9]{0,9}$/.test(raw)) return undefined;
   const id = Number(raw);

@@ -23,6 +23,18 @@ function studentIdFrom(raw: string): number {
   return id;
 }
 
+function gradeIdFrom(studentId: number, raw: string): number {
+  const id = parseStudentId(raw);
+  if (id === undefined) throw new HttpError(404, 'grade_not_found', `student ${studentId} has no grade "${raw.slice(0, 40)}" (ids are positive integers)`);
+  return id;
+}
+
+/** Which of the two is missing, for the 404 of a grade that was not found: the student, or only the grade. */
+async function missingGrade(store: GradeStore, studentId: number, gradeId: number): Promise<HttpError> {
+  if (!(await store.getStudent(studentId))) return new HttpError(404, 'student_not_found', `no student with id ${studentId}`);
+  return new HttpError(404, 'grade_not_found', `student ${studentId} has no grade ${gradeId}`);
+}
+
 /** A store that is away answers 503 with Retry-After, in the JSON error shape; the next request tries it again. */
 function storeCall<P extends Record<string, string>>(handler: RequestHandler<P>): RequestHandler<P> {
   return async (req, res, next) => {
@@ -35,7 +47,7 @@ function storeCall<P extends Record<string, string>>(handler: RequestHandler<P>)
   };
 }
 
-/** GET /students, GET /students/:id, POST /students/:id/grades; every other method is a 405. */
+/** GET /students, GET /students/:id, POST /students/:id/grades, PUT and DELETE /students/:id/grades/:gradeId; every other method is a 405. */
 export function gradesRoutes(store: GradeStore, svc: Service): Router {
   const requests = new prom.Counter({
     name: 'grades_requests_total',
@@ -71,9 +83,30 @@ export function gradesRoutes(store: GradeStore, svc: Service): Router {
     res.status(201).json(grade);
   }));
 
+  router.put('/students/:id/grades/:gradeId', storeCall(async (req, res) => {
+    requests.inc({ route: 'update' });
+    const id = studentIdFrom(req.params.id);
+    const gradeId = gradeIdFrom(id, req.params.gradeId);
+    const input = parseBody(newGradeSchema, req.body, 'invalid_grade');
+    const grade = await store.updateGrade(id, gradeId, input);
+    if (!grade) throw await missingGrade(store, id, gradeId);
+    svc.logger.info(`grade ${gradeId} of student ${id} updated: ${grade.type} "${grade.title}" ${grade.score}`);
+    res.json(grade);
+  }));
+
+  router.delete('/students/:id/grades/:gradeId', storeCall(async (req, res) => {
+    requests.inc({ route: 'delete' });
+    const id = studentIdFrom(req.params.id);
+    const gradeId = gradeIdFrom(id, req.params.gradeId);
+    if (!(await store.deleteGrade(id, gradeId))) throw await missingGrade(store, id, gradeId);
+    svc.logger.info(`grade ${gradeId} of student ${id} deleted`);
+    res.status(204).end();
+  }));
+
   router.all('/students', methodNotAllowed(['GET']));
   router.all('/students/:id', methodNotAllowed(['GET']));
   router.all('/students/:id/grades', methodNotAllowed(['POST']));
+  router.all('/students/:id/grades/:gradeId', methodNotAllowed(['PUT', 'DELETE']));
   return router;
 }
 

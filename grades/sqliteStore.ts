@@ -47,6 +47,10 @@ export class SqliteGradeStore implements GradeStore {
         'INSERT INTO grades (student_id, title, type, score, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
       ),
       insertStudent: db.prepare<[number, string, string]>('INSERT INTO students (id, first_name, last_name) VALUES (?, ?, ?)'),
+      updateGrade: db.prepare<[string, string, number, number, number], GradeRow>(
+        'UPDATE grades SET title = ?, type = ?, score = ? WHERE id = ? AND student_id = ? RETURNING *',
+      ),
+      deleteGrade: db.prepare<[number, number]>('DELETE FROM grades WHERE id = ? AND student_id = ?'),
       countGrades: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM grades'),
     };
   }
@@ -124,6 +128,15 @@ export class SqliteGradeStore implements GradeStore {
         return row && toGrade(row);
       })
       .immediate();
+  }
+
+  async updateGrade(studentId: number, gradeId: number, grade: NewGrade): Promise<Grade | undefined> {
+    const row = this.statements.updateGrade.get(grade.title, grade.type, grade.score, gradeId, studentId);
+    return row && toGrade(row);
+  }
+
+  async deleteGrade(studentId: number, gradeId: number): Promise<boolean> {
+    return this.statements.deleteGrade.run(gradeId, studentId).changes > 0;
   }
 
   async countGrades(): Promise<number> {

@@ -100,6 +100,28 @@ for (const backend of backends) {
       }
     });
 
+    test('updateGrade replaces title, type and score of a grade of that student only; deleteGrade removes it', async () => {
+      const store = await backend.open(await backend.freshLocation());
+      try {
+        const grade = (await store.addGrade(2, { title: 'Draft', type: 'Quiz', score: 40 }))!;
+        const updated = await store.updateGrade(2, grade.id, { title: 'Final', type: 'Test', score: 90 });
+        assert.deepEqual(updated, { ...grade, title: 'Final', type: 'Test', score: 90 }, 'same id and createdAt');
+        assert.deepEqual((await store.getStudent(2))?.grades.at(-1), updated);
+        assert.equal(await store.updateGrade(3, grade.id, { title: 'x', type: 'Quiz', score: 1 }), undefined, "another student's grade");
+        assert.equal(await store.updateGrade(2, 999_999, { title: 'x', type: 'Quiz', score: 1 }), undefined);
+        await assert.rejects(store.updateGrade(2, grade.id, { title: 'x', type: 'Quiz', score: -1 }), /check constraint/i);
+        assert.equal(await store.deleteGrade(3, grade.id), false, "another student's grade");
+        const count = await store.countGrades();
+        assert.equal(await store.deleteGrade(2, grade.id), true);
+        assert.equal(await store.deleteGrade(2, grade.id), false, 'already gone');
+        assert.equal(await store.countGrades(), count - 1);
+        assert.equal((await store.getStudent(2))?.grades.some((g) => g.id === grade.id), false);
+        assert.equal((await store.getStudent(2))?.average, (100 + 100 + 88) / 3);
+      } finally {
+        await store.close();
+      }
+    });
+
     test('the database refuses what the API would refuse (a second line of defence)', async () => {
       const store = await backend.open(await backend.freshLocation());
       try {

@@ -16,6 +16,10 @@ export interface GradeStore {
   getStudent(id: number): Promise<Student | undefined>;
   /** Stores a grade, or answers undefined (and writes nothing) when the student is unknown. */
   addGrade(studentId: number, grade: NewGrade): Promise<Grade | undefined>;
+  /** Replaces a grade's title, type and score (its id and createdAt stay); undefined when the student has no such grade. */
+  updateGrade(studentId: number, gradeId: number, grade: NewGrade): Promise<Grade | undefined>;
+  /** Removes a grade; false when the student has no such grade. */
+  deleteGrade(studentId: number, gradeId: number): Promise<boolean>;
   countGrades(): Promise<number>;
   /** Scheduled maintenance of the store (SQLite's checkpoint and backups; none for PostgreSQL, its operator's). */
   housekeepingJobs(dataDir: string, settings: SqliteHousekeepingSettings): HousekeepingJob[];

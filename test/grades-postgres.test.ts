@@ -75,6 +75,22 @@ describe('grades on PostgreSQL', { skip: skipUnlessEngine('postgres') }, () => {
     assert.equal(new Set(ids).size, ids.length, 'ids are unique across instances');
   });
 
+  test('an update or a delete through one instance is read through the other at once', async () => {
+    const added = await postJson(`${a.url}/students/5/grades`, { title: 'Draft', type: 'Quiz', score: 10 });
+    assert.equal(added.status, 201);
+    const route = `/students/5/grades/${added.body.id}`;
+    const updated = await getJson(`${b.url}${route}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Final', type: 'Test', score: 95 }) });
+    assert.equal(updated.status, 200);
+    assert.deepEqual(updated.body, { ...added.body, title: 'Final', type: 'Test', score: 95 });
+    assert.deepEqual((await getJson(`${a.url}/students/5`)).body.grades.at(-1), updated.body);
+    const deleted = await fetch(`${a.url}${route}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+    assert.equal(deleted.status, 204);
+    assert.equal((await getJson(`${b.url}/students/5`)).body.grades.some((g: any) => g.id === added.body.id), false);
+    const again = await getJson(`${b.url}${route}`, { method: 'DELETE' });
+    assert.equal(again.status, 404);
+    assert.equal(again.body.error.code, 'grade_not_found');
+  });
+
   test('the portal works in front of both instances', async () => {
     await waitForProviders(portal, 'grades', [a.url, b.url]);
       const form = new URLSearchParams({ title: 'From the portal', type: 'Homework', score: '64' }).toString();
@@ -180,6 +196,15 @@ describe('grades: bad input answers alike on SQLite and PostgreSQL', { skip: ski
       { route: '/students/999', method: 'GET' },
       { route: '/students/2147483647', method: 'GET' },
       { route: '/students/1', method: 'DELETE' },
+      { route: '/students/1/grades/1', method: 'PUT', body: { title: 'x', type: 'Quiz', score: 101 } },
+      { route: '/students/1/grades/1', method: 'PUT', body: { title: '', type: 'Quiz', score: 1 } },
+      { route: '/students/1/grades/999999', method: 'PUT', body: { title: 'x', type: 'Quiz', score: 1 } },
+      { route: '/students/2/grades/1', method: 'PUT', body: { title: 'x', type: 'Quiz', score: 1 } },
+      { route: '/students/77/grades/1', method: 'PUT', body: { title: 'x', type: 'Quiz', score: 1 } },
+      { route: '/students/1/grades/0x1', method: 'PUT', body: { title: 'x', type: 'Quiz', score: 1 } },
+      { route: '/students/2/grades/1', method: 'DELETE' },
+      { route: '/students/1/grades/999999', method: 'DELETE' },
+      { route: '/students/1/grades/1', method: 'POST', body: { title: 'x', type: 'Quiz', score: 1 } },
     ];
     const before = await Promise.all([allGrades(onSqlite.url), allGrades(onPg.url)]);
     for (const c of cases) {

@@ -145,6 +145,28 @@ describe('grades service', () => {
     assert.deepEqual(await allGrades(grades.url), before, 'nothing was written');
   });
 
+  test('PUT /students/:id/grades/:gradeId replaces a grade (200); DELETE removes it (204); unknown ones are 404', async () => {
+    const added = (await postJson(`${grades.url}/students/4/grades`, { title: 'Draft', type: 'Quiz', score: 10 })).body;
+    const route = `${grades.url}/students/4/grades/${added.id}`;
+    const put = (body: unknown) => getJson(route, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const updated = await put({ Title: 'Final', type: 'test', score: 88 });
+    assert.equal(updated.status, 200);
+    assert.deepEqual(updated.body, { ...added, title: 'Final', type: 'Test', score: 88 });
+    assert.deepEqual((await getJson(`${grades.url}/students/4`)).body.grades.at(-1), updated.body);
+    const invalid = await put({ title: 'x', type: 'Quiz', score: 101 });
+    assert.equal(invalid.status, 400);
+    assert.equal(invalid.body.error.code, 'invalid_grade');
+    const elsewhere = await getJson(`${grades.url}/students/3/grades/${added.id}`, { method: 'DELETE' });
+    assert.equal(elsewhere.status, 404, "another student's grade");
+    assert.equal(elsewhere.body.error.code, 'grade_not_found');
+    const unknownStudent = await getJson(`${grades.url}/students/77/grades/${added.id}`, { method: 'DELETE' });
+    assert.equal(unknownStudent.body.error.code, 'student_not_found');
+    const deleted = await fetch(route, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+    assert.equal(deleted.status, 204);
+    assert.equal((await getJson(`${grades.url}/students/4`)).body.grades.some((g: any) => g.id === added.id), false);
+    assert.equal((await put({ title: 'x', type: 'Quiz', score: 1 })).status, 404, 'a deleted grade is gone');
+  });
+
   test('only the right methods are accepted (405 with Allow)', async () => {
     const before = await allGrades(grades.url);
     const cases: [string, string, string][] = [
@@ -155,6 +177,8 @@ describe('grades service', () => {
       ['PUT', '/students/1', 'GET'],
       ['DELETE', '/students/1', 'GET'],
       ['PATCH', '/students/1', 'GET'],
+      ['GET', '/students/1/grades/1', 'PUT, DELETE'],
+      ['POST', '/students/1/grades/1', 'PUT, DELETE'],
     ];
     for (const [method, route, allow] of cases) {
       const { status, body, headers } = await getJson(`${grades.url}${route}`, {
