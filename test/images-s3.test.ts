@@ -132,6 +132,23 @@ test('the blob store on S3: put, get, head, delete; bad ids refused; a large ima
   assert.deepEqual(filesUnder(dataDir), [], 'a storage node on S3 writes nothing under DATA_DIR');
 });
 
+test('a storage node whose S3 settings are wrong does not start, and says why on one line', { skip, timeout: 120_000 }, async () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ ...swift.blobStoreEnv('images-bad'), S3_SECRET_ACCESS_KEY: 'wrong' }, /refused HeadBucket on bucket images-bad: HTTP 403; check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY$/m],
+    [{ ...swift.blobStoreEnv('images-bad'), S3_REGION: 'eu-west-1' }, /refused HeadBucket on bucket images-bad: HTTP 400; is S3_REGION/m],
+    [{ BLOB_STORE: 's3', S3_ENDPOINT: swift.endpoint }, /could not start: BLOB_STORE=s3 needs S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY$/m],
+  ];
+  for (const [env, expected] of cases) {
+    const failed = await startStorageProc('http://127.0.0.1:1', env).then(
+      (proc) => proc.stop().then(() => new Error('it started')),
+      (err: Error) => err,
+    );
+    assert.match(failed.message, /exited \(1\) before it was ready/);
+    assert.match(failed.message, expected);
+  }
+  assert.deepEqual(await keys('images-bad').catch((err: Error) => err.name), 'NoSuchBucket', 'no bucket made with bad settings');
+});
+
 test('two storage nodes on one bucket: SIGKILL one, and every image is still served by the other, through the master', { skip, timeout: 240_000 }, async (t) => {
   const bucket = 'images-shared';
   const registry = await startRegistry();

@@ -40,6 +40,12 @@ const QUEUE_SIZE = 2;
 /** Connection failures that mean "S3 is not there now", as opposed to an answer. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
 
+/** What a refusal usually means, for the line a person reads when the node won't start. */
+const HINTS: Record<number, string> = {
+  400: '; is S3_REGION the region the server signs for?',
+  403: '; check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+};
+
 function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
@@ -98,7 +104,11 @@ export class S3ImageStore implements BlobStore {
     if ((status !== undefined && status >= 500) || name === 'TimeoutError' || name === 'AbortError' || (code && UNREACHABLE.has(code))) {
       return new BlobStoreUnavailableError(`${where} is unavailable (${what}: ${status ?? code ?? name})`, err);
     }
-    if (err instanceof S3ServiceException) return new BlobStoreError(`${where} refused ${what} on bucket ${this.bucket}: ${err.name} (${status})`, err);
+    if (err instanceof S3ServiceException) {
+      // A HEAD's error has no body to name it: the status and a hint say more than "Unknown".
+      const named = err.name === 'Unknown' ? `HTTP ${status}` : `${err.name} (${status})`;
+      return new BlobStoreError(`${where} refused ${what} on bucket ${this.bucket}: ${named}${HINTS[status ?? 0] ?? ''}`, err);
+    }
     return err instanceof Error ? err : new Error(message ?? String(err));
   }
 
