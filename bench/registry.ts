@@ -12,6 +12,7 @@
  * Its parts are in bench/registry/ (roles, cluster, registrations, sweep, steady, patches, crash, summary);
  * this file keeps the run's order.
  */
+import fs from 'node:fs';
 import { writeReport } from './report.ts';
 import { benchStreams } from './registryStream.ts';
 import { runLoad, runVictim } from './registry/roles.ts';
@@ -79,11 +80,43 @@ async function streamSection(): Promise<void> {
   }
 }
 
+/**
+ * `tsx bench/registry.ts registrations`: phase 1 alone, printed and not reported (for profiling it: BENCH_CPU_PROF).
+ * With BENCH_COMPARE=<another checkout>, the two registries take turns (BENCH_RUNS rounds, default 2) and the
+ * medians are set side by side, so a change is measured under the same load as what it changes.
+ */
+async function registrationsOnly(): Promise<void> {
+  const load = await spawnNode([SCRIPT, 'load'], /LOAD (http:\/\/\S+)/);
+  const other = process.env.BENCH_COMPARE;
+  const rounds = Number(process.env.BENCH_RUNS ?? (other ? 2 : 1));
+  const trees = other ? [{ name: 'other', root: other }, { name: 'this', root: undefined }] : [{ name: 'this', root: undefined }];
+  const figures = new Map<string, Awaited<ReturnType<typeof benchRegistrations>>[]>();
+  const load1 = () => (fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?');
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const tree of round % 2 === 0 ? trees : [...trees].reverse()) {
+        const reg = await benchRegistrations(load.url, tree.root);
+        figures.set(tree.name, [...(figures.get(tree.name) ?? []), reg]);
+        log(`${tree.name}: 0→1,000: ${reg.first.toFixed(0)}/s (${reg.firstCpuUs.toFixed(0)} µs CPU each), 9,000→10,000: ${reg.last.toFixed(0)}/s (${reg.lastCpuUs.toFixed(0)} µs CPU each), all: ${reg.total.toFixed(0)}/s (${(reg.cpuUs).toFixed(0)} µs CPU each); load ${load1()}`);
+      }
+    }
+    if (other) {
+      const med = (name: string, key: 'first' | 'last' | 'total' | 'cpuUs') => median(figures.get(name)!.map((f) => f[key]));
+      for (const key of ['first', 'last', 'total', 'cpuUs'] as const) {
+        log(`median ${key}: this ${med('this', key).toFixed(0)}, other ${med('other', key).toFixed(0)}, ratio ${(med('this', key) / med('other', key)).toFixed(2)}`);
+      }
+    }
+  } finally {
+    load.child.kill('SIGKILL');
+    agent.destroy();
+  }
+}
+
 const role = process.argv[2];
 if (role === 'load') runLoad();
 else if (role === 'victim') runVictim(process.argv[3] === 'close');
 else
-  await (role === 'stream' ? streamSection() : main()).catch((err) => {
+  await (role === 'stream' ? streamSection() : role === 'registrations' ? registrationsOnly() : main()).catch((err) => {
     process.stderr.write(`bench:registry failed: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

@@ -27,9 +27,9 @@ export interface Child {
 }
 
 /** Spawns a node process and waits for the line `<tag> <url>`; its output is drained (never left to fill a pipe). */
-export async function spawnNode(args: string[], tag: RegExp, env: Record<string, string> = {}): Promise<Child> {
+export async function spawnNode(args: string[], tag: RegExp, env: Record<string, string> = {}, cwd = ROOT): Promise<Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -51,9 +51,13 @@ export async function spawnNode(args: string[], tag: RegExp, env: Record<string,
   return { child, url };
 }
 
-export async function startRegistryProcess(env: Record<string, string>): Promise<Child> {
+/** BENCH_CPU_PROF=<folder>: each registry writes a V8 CPU profile there when it stops (node --cpu-prof). */
+const profiling = () => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []);
+
+/** A registry process; `root` is the checkout it runs from (another one to compare two versions side by side). */
+export async function startRegistryProcess(env: Record<string, string>, root = ROOT): Promise<Child> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-registry-'));
-  return spawnNode(['cmd/registry.ts'], /registry listening on (http:\/\/\S+)/, { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
+  return spawnNode([...profiling(), 'cmd/registry.ts'], /registry listening on (http:\/\/\S+)/, { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env }, root);
 }
 
 export async function stop(proc: Child): Promise<void> {

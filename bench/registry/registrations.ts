@@ -12,15 +12,18 @@ export interface RegistrationFigures {
   /** Registry CPU per registration (µs) in the first and last blocks. */
   firstCpuUs: number;
   lastCpuUs: number;
+  /** Registry CPU per registration (µs) over all 10,000. */
+  cpuUs: number;
 }
 
 /** Registrations (then deregistrations) before the measured blocks. */
 export const WARM_UP_REGISTRATIONS = 6000;
 
-export async function benchRegistrations(load: string): Promise<RegistrationFigures> {
+/** `root`: the checkout whose registry is measured (bench/registry.ts registrations compares two). */
+export async function benchRegistrations(load: string, root?: string): Promise<RegistrationFigures> {
   // A 30 s interval: this phase times the registration path; checking cost is phase 3's subject.
   const interval = 30_000;
-  const registry = await startRegistryProcess({ HEARTBEAT_INTERVAL_MS: String(interval) });
+  const registry = await startRegistryProcess({ HEARTBEAT_INTERVAL_MS: String(interval) }, root);
   try {
     // Warm-up: 6,000 throwaway registrations, then deregistered, so the JIT has compiled the path and
     // the registry holds 0 instances again when the measured 0→1,000 block starts.
@@ -56,6 +59,7 @@ export async function benchRegistrations(load: string): Promise<RegistrationFigu
       interval,
       firstCpuUs: cpuUs(0, 1000),
       lastCpuUs: cpuUs(9000, 10_000),
+      cpuUs: cpuUs(0, 10_000),
     };
   } finally {
     await stop(registry);
