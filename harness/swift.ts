@@ -24,6 +24,8 @@ type ServerKind = (typeof RINGS)[number] | 'proxy';
 export interface SwiftServer {
   kind: ServerKind;
   port: number;
+  /** The server's pid now (for SIGSTOP and SIGCONT: a stalled server rather than a gone one). */
+  pid(): number | undefined;
   running(): boolean;
   /** SIGKILL (or another signal), then waits until the process is gone (its /proc state, not kill -0). */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -143,6 +145,7 @@ export async function startSwift(options: { bucket?: string } = {}): Promise<Swi
     const server: SwiftServer & { child?: ChildProcess } = {
       kind,
       port: ports[kind],
+      pid: () => server.child?.pid,
       running: () => server.child?.pid !== undefined && alive(server.child.pid),
       async kill(signal = 'SIGKILL') {
         if (!server.running()) return;

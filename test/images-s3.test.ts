@@ -233,6 +233,24 @@ test('Swift stopped mid-way: the storage node answers 503 with Retry-After, and 
   assert.equal(back.status, 200);
   assert.deepEqual(Buffer.from(await back.arrayBuffer()), png);
   assert.deepEqual(await keys(bucket), ['working/before.png', 'working/during.png']);
+
+  // A stalled Swift (stopped, its port still accepting) is bounded by S3_TIMEOUT_MS: a 503, not a hang.
+  process.kill(swift.proxy.pid()!, 'SIGSTOP');
+  t.after(() => {
+    try {
+      process.kill(swift.proxy.pid()!, 'SIGCONT'); // never leave the shared Swift stopped for the next test
+    } catch {
+      // gone
+    }
+  });
+  const started = Date.now();
+  const stalled = await fetch(`${storage.url}/images/working/before`, { signal: AbortSignal.timeout(20_000) });
+  const waited = Date.now() - started;
+  assert.equal(stalled.status, 503);
+  assert.equal(((await stalled.json()) as { error: { code: string } }).error.code, 'blob_store_unavailable');
+  assert.ok(waited >= 2500 && waited < 9000, `answered after ${waited} ms with S3_TIMEOUT_MS=3000`);
+  process.kill(swift.proxy.pid()!, 'SIGCONT');
+  await waitFor(async () => (await fetch(`${storage.url}/images/working/before`)).status === 200, 'a GET to succeed after the stall', 30_000, 200);
 });
 
 test('the launcher: --storage-nodes 2 without BLOB_STORE=s3 is refused on one line; with it, two nodes run and register', { skip, timeout: 240_000 }, async (t) => {
