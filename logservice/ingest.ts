@@ -66,12 +66,11 @@ export function normalizeEntry(raw: unknown, receivedAt: string): LogEntry | str
   return entry;
 }
 
-function collect(values: Iterable<[number, unknown]>, receivedAt: string): ParsedLines {
-  const parsed: ParsedLines = { entries: [], rejected: [], total: 0 };
-  for (const [line, value] of values) {
-    parsed.total++;
-    const entry = normalizeEntry(value, receivedAt);
-    if (typeof entry === 'string') parsed.rejected.push({ line, reason: entry });
+function collect(values: readonly unknown[], receivedAt: string): ParsedLines {
+  const parsed: ParsedLines = { entries: [], rejected: [], total: values.length };
+  for (let i = 0; i < values.length; i++) {
+    const entry = normalizeEntry(values[i], receivedAt);
+    if (typeof entry === 'string') parsed.rejected.push({ line: i + 1, reason: entry });
     else parsed.entries.push(entry);
   }
   return parsed;
@@ -79,13 +78,7 @@ function collect(values: Iterable<[number, unknown]>, receivedAt: string): Parse
 
 /** An already-decoded JSON body: one entry or an array of entries (line n is element n). */
 export function parseJsonBody(body: unknown, receivedAt: string): ParsedLines {
-  if (Array.isArray(body)) {
-    return collect(
-      body.map((value, index) => [index + 1, value] as [number, unknown]),
-      receivedAt,
-    );
-  }
-  return collect([[1, body]], receivedAt);
+  return collect(Array.isArray(body) ? body : [body], receivedAt);
 }
 
 /** NDJSON: one JSON entry per line; blank lines are skipped but keep their numbers. */

@@ -1,13 +1,19 @@
 /**
  * The in-memory index of the most recent entries (a ring, bounded by count and by bytes), so
  * the common queries never touch the files. It keeps each entry's JSON line, not the parsed
- * object: one string per line is half the memory, and the garbage it leaves behind is smaller.
+ * object, and a line as its place in the text of the batch it was written with: one string per
+ * batch, which V8 never copies, instead of one per line, which every young-generation collection
+ * would copy until promoted (the cost that bounded intake under load). A batch's text stays while
+ * any of its lines is held: beyond the bounds, at most the text of the oldest batch held.
  */
 import { matches, mayMatchLine, type LogFilter } from './filters.ts';
 import type { LogEntry } from './protocol.ts';
 
 export class RecentIndex {
-  private readonly lines: (string | undefined)[];
+  /** The batch text each slot's line is in, and where: [starts, ends). */
+  private readonly texts: (string | undefined)[];
+  private readonly starts: Int32Array;
+  private readonly ends: Int32Array;
   private readonly seqs: Float64Array;
   private head = 0; // next slot to write
   private count = 0;
@@ -17,8 +23,11 @@ export class RecentIndex {
     private readonly maxEntries: number,
     private readonly maxBytes: number,
   ) {
-    this.lines = new Array(Math.max(1, maxEntries));
-    this.seqs = new Float64Array(Math.max(1, maxEntries));
+    const slots = Math.max(1, maxEntries);
+    this.texts = new Array(slots);
+    this.starts = new Int32Array(slots);
+    this.ends = new Int32Array(slots);
+    this.seqs = new Float64Array(slots);
   }
 
   get size(): number {
@@ -30,7 +39,7 @@ export class RecentIndex {
   }
 
   private slot(age: number): number {
-    return (this.head - age + this.lines.length) % this.lines.length;
+    return (this.head - age + this.texts.length) % this.texts.length;
   }
 
   /** The seq of the oldest entry held (entries before it live only in the files). */
@@ -38,14 +47,17 @@ export class RecentIndex {
     return this.count === 0 ? undefined : this.seqs[this.slot(this.count)];
   }
 
-  add(seq: number, line: string): void {
+  /** Adds the line text.slice(start, end), numbered seq. */
+  add(seq: number, text: string, start = 0, end = text.length): void {
     if (this.maxEntries === 0) return;
-    if (this.count === this.lines.length) this.evictOldest();
-    this.lines[this.head] = line;
+    if (this.count === this.texts.length) this.evictOldest();
+    this.texts[this.head] = text;
+    this.starts[this.head] = start;
+    this.ends[this.head] = end;
     this.seqs[this.head] = seq;
-    this.head = (this.head + 1) % this.lines.length;
+    this.head = (this.head + 1) % this.texts.length;
     this.count++;
-    this.bytes += line.length;
+    this.bytes += end - start;
     while (this.bytes > this.maxBytes && this.count > 1) this.evictOldest();
   }
 
@@ -58,9 +70,13 @@ export class RecentIndex {
 
   private evictOldest(): void {
     const slot = this.slot(this.count);
-    this.bytes -= this.lines[slot]!.length;
-    this.lines[slot] = undefined;
+    this.bytes -= this.ends[slot] - this.starts[slot];
+    this.texts[slot] = undefined;
     this.count--;
+  }
+
+  private line(slot: number): string {
+    return this.texts[slot]!.slice(this.starts[slot], this.ends[slot]);
   }
 
   /** Matching entries, newest first, at most limit. */
@@ -73,7 +89,7 @@ export class RecentIndex {
   /** Hands matching entries to visit, newest first, until it returns false; says whether it ran to the end. */
   each(filter: LogFilter, visit: (entry: LogEntry) => boolean): boolean {
     for (let age = 1; age <= this.count; age++) {
-      const line = this.lines[this.slot(age)]!;
+      const line = this.line(this.slot(age));
       if (!mayMatchLine(filter, line)) continue;
       const entry = JSON.parse(line) as LogEntry;
       if (matches(filter, entry) && !visit(entry)) return false;

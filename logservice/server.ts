@@ -25,7 +25,7 @@ import { cspNonce } from '../shared/pageHeaders.ts';
 import { readAccess } from '../shared/readAccess.ts';
 import { limitBody } from '../shared/bodyLimit.ts';
 import { LOG_SERVICE_PORT, type LogServiceOptions } from './config.ts';
-import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogRejected } from './protocol.ts';
+import { BATCH_ID_HEADER, NDJSON, type LogAccepted, type LogEntry, type LogRejected } from './protocol.ts';
 import { withEvents } from '../events/client.ts';
 import { REGISTRY_EVENTS, registryEventsHandler } from './registryEvents.ts';
 
@@ -52,6 +52,11 @@ function bodyKind(req: Request): BodyKind | undefined {
   if (req.is(['application/json', 'application/*+json'])) return 'json';
   if (req.is('text/plain')) return 'text';
   return undefined;
+}
+
+function hasNameless(entries: LogEntry[]): boolean {
+  for (let i = 0; i < entries.length; i++) if (entries[i].service === '') return true;
+  return false;
 }
 
 function describeRejected(parsed: ParsedLines): string {
@@ -116,6 +121,8 @@ function logRoutes(svc: Service, parts: Parts): Router {
           ? { entries: [], rejected: [], total: 0 }
           : parseJsonBody(body, receivedAt)
         : parseKindText(kind, typeof body === 'string' ? body : '', receivedAt);
+    // The decoded body is garbage now: held by req until the fsync, it would outlive the young generation.
+    req.body = undefined;
     if (parsed.total === 0) {
       requests.inc({ outcome: 'invalid' });
       res.status(400).json({ error: { code: 'empty_body', message: 'the body holds no log lines' }, accepted: 0, rejected: [] } satisfies LogRejected);
@@ -123,27 +130,31 @@ function logRoutes(svc: Service, parts: Parts): Router {
     }
 
     const batchId = req.get(BATCH_ID_HEADER);
+    const goodLines = parsed.entries.length;
+    const badLines = parsed.rejected.length;
     const work = (async (): Promise<Answer> => {
-      const nameless = parsed.entries.filter((e) => e.service === '');
-      if (nameless.length > 0) {
+      if (hasNameless(parsed.entries)) {
         const name = await callers.nameFor(req);
-        for (const entry of nameless) entry.service = name;
+        for (const entry of parsed.entries) if (entry.service === '') entry.service = name;
       }
       if (store.isClosed) return { status: 503, body: { error: { code: 'busy', message: 'the log service is shutting down' }, accepted: 0, rejected: [] } };
       const answer: Answer =
-        parsed.rejected.length === 0
-          ? { status: 202, body: { accepted: parsed.entries.length } }
+        badLines === 0
+          ? { status: 202, body: { accepted: goodLines } }
           : {
               status: 400,
               body: {
                 error: { code: 'invalid_lines', message: describeRejected(parsed) },
-                accepted: parsed.entries.length,
+                accepted: goodLines,
                 rejected: parsed.rejected.slice(0, 100),
               },
             };
       // The answer waits until the lines are written and fsynced; then the journal notes the batch, so a retry after a restart is answered, not stored again.
+      // The entries are not referenced past the append: they must not outlive the young generation while the fsync runs.
+      const durable = store.append(parsed.entries, receivedAt);
+      parsed.entries = [];
       try {
-        await store.append(parsed.entries, receivedAt);
+        await durable;
       } catch (err) {
         throw new HttpError(503, 'storage_failed', `the lines were not stored: ${(err as Error).message}`, { 'Retry-After': String(options.retryAfterSeconds) });
       }
@@ -163,8 +174,8 @@ function logRoutes(svc: Service, parts: Parts): Router {
       res.setHeader('Retry-After', String(options.retryAfterSeconds));
       requests.inc({ outcome: 'busy' });
     } else {
-      accepted.inc(parsed.entries.length);
-      rejected.inc(parsed.rejected.length);
+      accepted.inc(goodLines);
+      rejected.inc(badLines);
       requests.inc({ outcome: answer.status === 202 ? 'accepted' : 'partial' });
     }
     res.status(answer.status).json(answer.body);

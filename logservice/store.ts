@@ -141,7 +141,12 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     this.transport.log!({ [MESSAGE]: text } as never, () => {});
     // Counted after the write is handed over: a rotation inside it moves this chunk to the new file.
     const durable = this.commit.expect(Buffer.byteLength(text) + 1, entries.length);
-    for (let i = 0; i < entries.length; i++) this.index.add(entries[i].seq!, lines[i]);
+    // The index holds the batch's text and where each line is in it, not the lines.
+    for (let i = 0, start = 0; i < entries.length; i++) {
+      const end = start + lines[i].length;
+      this.index.add(entries[i].seq!, text, start, end);
+      start = end + 1;
+    }
     this.linesStored += entries.length;
     this.emit('stored', entries, lines);
     // Not an async function: nothing of the batch stays referenced while it waits for the fsync.

@@ -50,6 +50,9 @@ export class LiveTail {
 
   /** Sends the just-stored entries to every reader whose filter they match. */
   publish(entries: LogEntry[], lines: string[]): void {
+    if (entries.length === 0) return;
+    // With no reader to send to or to hold lines for, the hub needs only the last seq: no event per line.
+    if (!this.hub.holding) return this.hub.publish([{ id: entries[entries.length - 1].seq, data: '' }]);
     this.hub.publish(entries.map((entry, i) => ({ id: entry.seq, data: lines[i], match: (filter: LogFilter) => matches(filter, entry) })));
   }
 

@@ -142,9 +142,14 @@ export class SseHub<F> {
     res.on('close', () => this.forget(client));
   }
 
+  /** Whether published events are kept (a client is open or left lately); when not, only the last id of a publish counts. */
+  get holding(): boolean {
+    return this.clients > 0 || Date.now() - this.lastLeftAt < HOLD_AFTER_LAST_CLIENT_MS;
+  }
+
   /** Sends events at once (in this turn of the event loop, one write per client). */
   publish(events: SseEvent<F>[]): void {
-    const holding = this.clients > 0 || Date.now() - this.lastLeftAt < HOLD_AFTER_LAST_CLIENT_MS;
+    const holding = this.holding;
     for (const event of events) {
       const id = event.id ?? this.lastId + 1;
       if (id <= this.lastId) continue;

@@ -45,8 +45,10 @@ export function onDisk(dataDir: string): DiskCount {
 export async function startLog(env: Record<string, string>): Promise<Proc & { dataDir: string }> {
   const dataDir = tempDir('bench-logs-');
   // Started as the launcher starts it (platform/services.ts), node options included.
+  // BENCH_LOG_NODE_ARGS adds node flags for a look inside (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", "--trace-gc").
+  const extra = process.env.BENCH_LOG_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const proc = await startProcess('cmd/logservice.ts', {
-    nodeArgs: platformService('logservice').nodeOptions,
+    nodeArgs: [...(platformService('logservice').nodeOptions ?? []), ...extra],
     env: { REGISTRY_URL: 'http://127.0.0.1:9', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
   });
   return Object.assign(proc, { dataDir });
