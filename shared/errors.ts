@@ -70,6 +70,8 @@ function fromUpstream(err: unknown): HttpError | undefined {
     case 'timeout':
       return new HttpError(504, 'upstream_timeout', `${target} did not answer in time`);
     case 'answered':
+      // A service that says it is away for now (storage while S3 is) makes us away for now too: the caller retries.
+      if (failure.status === 503) return new HttpError(503, 'upstream_unavailable', `${target} is unavailable for now${failure.message ? `: ${failure.message}` : ''}`, { 'Retry-After': '2' });
       return new HttpError(502, 'upstream_error', `${target} answered ${failure.status}${failure.message ? `: ${failure.message}` : ''}`);
     default:
       return new HttpError(502, 'upstream_unreachable', `${target} is unreachable (${failure.reason})`);

@@ -204,7 +204,9 @@ test('Swift stopped mid-way: the storage node answers 503 with Retry-After, and 
   const bucket = 'images-outage';
   const registry = await startRegistry();
   const storage = await startStorageProc(registry.url, { ...swift.blobStoreEnv(bucket), S3_TIMEOUT_MS: '3000' }, tempDir('imagestorage-outage-'));
-  t.after(() => stopAll(storage, registry));
+  const master = await startMasterProc(registry.url);
+  t.after(() => stopAll(master, storage, registry));
+  await waitForProviders(master, 'imagestorage');
   const { png } = rgbaImage(12, 12);
   assert.equal((await fetch(`${storage.url}/images/working/before`, { method: 'PUT', body: new Uint8Array(png) })).status, 201);
 
@@ -225,6 +227,11 @@ test('Swift stopped mid-way: the storage node answers 503 with Retry-After, and 
   }
   const head = await fetch(`${storage.url}/images/working/before`, { method: 'HEAD' });
   assert.equal(head.status, 503);
+  // An upload through the master meanwhile: a 503 to retry as well, not a 502.
+  const upload = await fetch(`${master.url}/tasks`, { method: 'POST', body: new Uint8Array(png), headers: { 'content-type': 'image/png' } });
+  assert.equal(upload.status, 503);
+  assert.ok(Number(upload.headers.get('retry-after')) > 0, "the master's Retry-After");
+  assert.equal(((await upload.json()) as { error: { code: string } }).error.code, 'upstream_unavailable');
   assert.equal((await getJson(`${storage.url}/health`)).status, 200, 'the node itself stays up');
 
   await swift.proxy.restart();
