@@ -6,6 +6,7 @@
 import type { Op } from '../ops.ts';
 import type { TaskState } from '../protocol.ts';
 import type { JobState, JobTaskView, JobView } from '../jobProtocol.ts';
+import type { TaskStoreSettings } from './taskStore.ts';
 
 export interface JobRecord {
   id: number;
@@ -73,4 +74,10 @@ export function toJobView(job: JobRecord, summary: JobTaskSummary, now = Date.no
     imagesPerSecond: imagesPerSecond === null ? null : Math.round(imagesPerSecond * 100) / 100,
     etaSeconds,
   };
+}
+
+/** The job store beside the configured task store (opened after it: the task store's migration made the tables). */
+export async function openJobStore(settings: TaskStoreSettings, onTrouble: (message: string) => void): Promise<JobStore> {
+  if (settings.kind === 'sqlite') return (await import('./sqliteJobs.ts')).SqliteJobStore.open(settings.dataDir);
+  return (await import('./pgJobs.ts')).PgJobStore.open(settings.pg!, onTrouble);
 }

@@ -55,6 +55,26 @@ export const TASK_MIGRATIONS: Migration[] = [
         FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION tasks_notify_pending();
     `,
   },
+  {
+    version: 2,
+    name: 'jobs',
+    sql: `
+      -- Jobs (#17): a named group of tasks with one op; a paused job's pending tasks are not claimed.
+      CREATE TABLE jobs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL,
+        op TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'paused', 'cancelled')),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX jobs_by_state ON jobs (state) WHERE state <> 'active';
+      ALTER TABLE tasks ADD COLUMN job_id BIGINT REFERENCES jobs (id), ADD COLUMN idempotency_key TEXT;
+      -- One task per key and job, whatever the retries.
+      CREATE UNIQUE INDEX tasks_by_job_key ON tasks (job_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX tasks_by_job ON tasks (job_id, id) WHERE job_id IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies the migrations of `component` not yet recorded, in order; gives the versions it applied. */

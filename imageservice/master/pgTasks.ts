@@ -20,15 +20,18 @@ const NOW = 'tasks_now_ms()';
 const who = `COALESCE(' (worker ' || worker_id || ')', '')`;
 
 const SQL = {
-  insert: `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, created_at, updated_at)
-           VALUES ('pending', $1, $2, $3, $4, $5, $6, ${NOW}, ${NOW}) RETURNING *`,
+  insert: `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, job_id, idempotency_key, created_at, updated_at)
+           VALUES ('pending', $1, $2, $3, $4, $5, $6, $7, $8, ${NOW}, ${NOW})
+           ON CONFLICT (job_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
+  byKey: 'SELECT * FROM tasks WHERE job_id = $1 AND idempotency_key = $2',
   get: 'SELECT * FROM tasks WHERE id = $1',
   list: 'SELECT * FROM tasks ORDER BY id DESC LIMIT $1',
   listByState: 'SELECT * FROM tasks WHERE state = $1 ORDER BY id DESC LIMIT $2',
   // $3: lease ms, $4: max attempts. A lapsed lease re-claimed here says so, as the reaper would have.
   claim: `WITH next AS (
             SELECT id FROM tasks
-            WHERE state = 'pending' OR (state = 'running' AND lease_expires_at <= ${NOW} AND attempts < $4)
+            WHERE (state = 'pending' OR (state = 'running' AND lease_expires_at <= ${NOW} AND attempts < $4))
+              AND (job_id IS NULL OR job_id NOT IN (SELECT id FROM jobs WHERE state = 'paused'))
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
           UPDATE tasks t SET state = 'running', attempts = t.attempts + 1, worker_id = $1, lease_token = $2,
             lease_expires_at = ${NOW} + $3, started_at = COALESCE(t.started_at, ${NOW}), updated_at = ${NOW},
@@ -97,8 +100,9 @@ export class PgTaskStore implements TaskStore {
   }
 
   async create(input: NewTask): Promise<TaskView> {
-    const [row] = await this.query(SQL.insert, [input.op, input.imageKey, input.width, input.height, input.bytes, input.traceId ?? null]);
-    return toTaskView(row);
+    const [row] = await this.query(SQL.insert, [input.op, input.imageKey, input.width, input.height, input.bytes, input.traceId ?? null, input.jobId ?? null, input.idempotencyKey ?? null]);
+    // The job had this key's task already: that one, not a new one.
+    return toTaskView(row ?? (await this.query(SQL.byKey, [input.jobId, input.idempotencyKey]))[0]);
   }
 
   async get(id: number): Promise<TaskView | undefined> {

@@ -13,13 +13,16 @@ import { MASTER_DEFAULT_PORT, MASTER_SERVICE, masterDefaults, type MasterOptions
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody, parseWith } from '../../shared/validate.ts';
 import { prom } from '../../shared/metrics.ts';
-import { DEFAULT_OP } from '../ops.ts';
-import { claimBody, completeBody, failBody, leaseBody, listQuery, submitQuery, taskIdParams, TASK_STATES } from '../protocol.ts';
+import { claimBody, completeBody, failBody, leaseBody, listQuery, taskIdParams, TASK_STATES } from '../protocol.ts';
 import { StorageClient } from '../storage/client.ts';
 import { openTaskStore, redact, type LeaseOutcome } from './taskStore.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
+import { discardBody } from '../discard.ts';
+import { openJobStore } from './jobStore.ts';
+import { jobRoutes, uploadTarget } from './jobRoutes.ts';
+import { IDEMPOTENCY_HEADER } from '../jobProtocol.ts';
 import { pruneRoutes, retentionJob } from './retention.ts';
 import { housekeepingOf, withHousekeeping } from '../../shared/housekeeping.ts';
 import { withEvents, eventsOf } from '../../events/client.ts';
@@ -50,6 +53,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
     { leaseMs: settings.leaseMs, maxAttempts: settings.maxAttempts },
     (message) => (svcLog ?? startLog).warn(message),
   );
+  const jobs = await openJobStore({ kind: store.kind, dataDir: config.dataDir, pg: store.pg }, (message) => (svcLog ?? startLog).warn(message));
   let claims!: ClaimQueue;
   let reaper!: LeaseReaper;
 
@@ -161,8 +165,16 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       // Before /tasks/:id, which would take "prune" for an id.
       router.use(pruneRoutes({ housekeeping: housekeepingOf(svc), tasks, storage, retentionMs: housekeeping.retentionMs, token: svc.config.registryToken }));
 
+      router.use(jobRoutes(jobs, { log, resumed: () => claims.wake() }));
+
       router.post('/tasks', async (req, res) => {
-        const { op = DEFAULT_OP } = parseWith(submitQuery, req.query, 'invalid_op');
+        const { op, jobId, idempotencyKey, existingTaskId } = await uploadTarget(jobs, req.query, req.get(IDEMPOTENCY_HEADER));
+        if (existingTaskId !== undefined) {
+          // The job has this key's task already: the same upload again, answered with it and no new task.
+          discardBody(req, settings.maxUploadBytes);
+          res.status(200).location(`/tasks/${existingTaskId}`).json(await tasks.get(existingTaskId));
+          return;
+        }
         let upload;
         try {
           upload = await readPngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels });
@@ -176,7 +188,13 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         const imageKey = randomUUID();
         await storage.put('working', imageKey, upload.png);
         // The upload's request id becomes the task's trace id: the worker's calls about it carry it on.
-        const task = await tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId() });
+        const task = await tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId(), jobId, idempotencyKey });
+        if (idempotencyKey && (await tasks.imageKey(task.id)) !== imageKey) {
+          // A concurrent upload of the same key made the task first: that one stands, our copy of the image goes.
+          await storage.delete('working', imageKey).catch(() => undefined);
+          res.status(200).location(`/tasks/${task.id}`).json(task);
+          return;
+        }
         submitted.inc();
         announce('created', task);
         log.info(`task ${task.id} created: ${op} on a ${task.width}x${task.height} PNG (${task.bytes} bytes)`);
@@ -302,6 +320,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
   svc.stop = async () => {
     await stop();
     await tasks.close();
+    await jobs.close();
   };
   return svc;
 }

@@ -33,9 +33,14 @@ const MIGRATIONS = [
      updated_at INTEGER NOT NULL
    );
    CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state) WHERE state <> 'active';`,
+  // A task's job and idempotency key: one task per key and job, whatever the retries.
+  `ALTER TABLE tasks ADD COLUMN job_id INTEGER;
+   ALTER TABLE tasks ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX tasks_by_job_key ON tasks (job_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX tasks_by_job ON tasks (job_id, id) WHERE job_id IS NOT NULL;`,
 ];
 
-/** Creates or updates the jobs table (the task store prepares statements that name it, so this runs first). */
+/** The jobs table and the tasks' job columns; the task store runs this after creating tasks, before preparing its statements. */
 export function migrateJobs(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS job_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
   const done = new Set((db.prepare('SELECT version FROM job_migrations').pluck().all() as number[]));
@@ -78,7 +83,7 @@ export class SqliteJobStore implements JobStore {
     };
   }
 
-  /** Opens DATA_DIR/tasks.sqlite (WAL, as the task store has it) and brings the jobs table up to date. */
+  /** Opens DATA_DIR/tasks.sqlite (WAL, as the task store has it), which the task store has already migrated. */
   static open(dataDir: string, now: () => number = Date.now): SqliteJobStore {
     fs.mkdirSync(dataDir, { recursive: true });
     const db = new Database(path.join(dataDir, 'tasks.sqlite'));

@@ -13,6 +13,7 @@ import type { HousekeepingJob } from '../../shared/housekeeping.ts';
 import type { ClaimedTask, TaskState, TaskView } from '../protocol.ts';
 import { toClaimedTask, toTaskView, iso, type TaskRow } from './taskRow.ts';
 import type { CompleteOutcome, LeaseOutcome, NewTask, TaskStore, TaskStoreOptions } from './taskStore.ts';
+import { migrateJobs } from './sqliteJobs.ts';
 
 export class SqliteTaskStore implements TaskStore {
   readonly kind = 'sqlite';
@@ -58,17 +59,24 @@ export class SqliteTaskStore implements TaskStore {
     // Tables made before tasks carried their upload's request id get the column (empty for their old rows).
     const columns = this.db.pragma('table_info(tasks)') as { name: string }[];
     if (!columns.some((c) => c.name === 'trace_id')) this.db.exec('ALTER TABLE tasks ADD COLUMN trace_id TEXT');
+    // Jobs (#17): the jobs table, and each task's job and idempotency key (versioned in job_migrations).
+    migrateJobs(this.db);
     this.now = options.now ?? Date.now;
     const db = this.db;
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, created_at, updated_at)
-         VALUES ('pending', @op, @imageKey, @width, @height, @bytes, @traceId, @now, @now) RETURNING *`,
+        `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, job_id, idempotency_key, created_at, updated_at)
+         VALUES ('pending', @op, @imageKey, @width, @height, @bytes, @traceId, @jobId, @idempotencyKey, @now, @now)
+         ON CONFLICT (job_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`,
       ),
+      byKey: db.prepare('SELECT * FROM tasks WHERE job_id = ? AND idempotency_key = ?'),
       get: db.prepare('SELECT * FROM tasks WHERE id = ?'),
       list: db.prepare('SELECT * FROM tasks ORDER BY id DESC LIMIT ?'),
       listByState: db.prepare('SELECT * FROM tasks WHERE state = ? ORDER BY id DESC LIMIT ?'),
-      nextPending: db.prepare(`SELECT id FROM tasks WHERE state = 'pending' ORDER BY id LIMIT 1`),
+      // The tasks of a paused job wait.
+      nextPending: db.prepare(
+        `SELECT id FROM tasks WHERE state = 'pending' AND (job_id IS NULL OR job_id NOT IN (SELECT id FROM jobs WHERE state = 'paused')) ORDER BY id LIMIT 1`,
+      ),
       claim: db.prepare(
         `UPDATE tasks SET state = 'running', attempts = attempts + 1, worker_id = @workerId, lease_token = @token,
            lease_expires_at = @expires, started_at = COALESCE(started_at, @now), updated_at = @now
@@ -116,7 +124,9 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async create(input: NewTask): Promise<TaskView> {
-    return toTaskView(this.statements.insert.get({ ...input, traceId: input.traceId ?? null, now: this.now() }) as TaskRow);
+    const values = { ...input, traceId: input.traceId ?? null, jobId: input.jobId ?? null, idempotencyKey: input.idempotencyKey ?? null, now: this.now() };
+    const row = (this.statements.insert.get(values) ?? this.statements.byKey.get(values.jobId, values.idempotencyKey)) as TaskRow;
+    return toTaskView(row);
   }
 
   private row(id: number): TaskRow | undefined {

@@ -31,6 +31,9 @@ export interface NewTask {
   height: number;
   bytes: number;
   traceId?: string;
+  /** The job it joins; with a key the job already has, create gives back that task instead (imageKey unused). */
+  jobId?: number;
+  idempotencyKey?: string;
 }
 
 export interface TaskStore {
