@@ -190,18 +190,19 @@ test('a usage mistake prints its one line and where --help is, not the whole usa
   }
 });
 
-test('images submit says in words that a path is a folder or does not exist, and exits 1', async () => {
+test('images submit says in words that a folder holds no PNG or a path does not exist, and exits 1 with no job made', async () => {
   const dir = tempDir('cli-submit-');
   fs.mkdirSync(path.join(dir, 'photos'));
   const env = { REGISTRY_URL: `http://127.0.0.1:${await freePort()}` };
-  const folder = await runCli(['images', 'submit', path.join(dir, 'photos')], env);
+  const state = ['--state', path.join(dir, 'state')];
+  const folder = await runCli(['images', 'submit', path.join(dir, 'photos'), ...state], env);
   assert.equal(folder.code, 1);
-  assert.equal(folder.stderr, `error: ${path.join(dir, 'photos')} is a folder; give the PNG files in it (e.g. ${path.join(dir, 'photos', '*.png')})\n`);
-  const missing = await runCli(['images', 'submit', path.join(dir, 'missing.png')], env);
+  assert.equal(folder.stderr, `error: no PNG files to upload in ${path.join(dir, 'photos')}; no job was created\n`);
+  const missing = await runCli(['images', 'submit', path.join(dir, 'missing.png'), ...state], env);
   assert.equal(missing.code, 1);
-  assert.equal(missing.stderr, `error: no such file: ${path.join(dir, 'missing.png')}\n`);
-  const both = await runCli(['images', 'submit', path.join(dir, 'photos'), path.join(dir, 'missing.png')], env);
-  assert.match(both.stderr, /is a folder; .*; no such file: /);
+  assert.equal(missing.stderr, `error: no such file or folder: ${path.join(dir, 'missing.png')}\n`);
+  const both = await runCli(['images', 'submit', path.join(dir, 'photos'), path.join(dir, 'missing.png'), path.join(dir, 'gone'), ...state], env);
+  assert.match(both.stderr, /no such file or folder: .*missing\.png; no such file or folder: .*gone/);
   for (const result of [folder, missing, both]) assert.doesNotMatch(result.stderr, /EISDIR|ENOENT/);
 });
 
@@ -229,7 +230,7 @@ test('on a terminal the state words are coloured; NO_COLOR, --no-color and a pip
   }
 });
 
-test('images submit draws its bars from the first frame with the bytes sent, then the task state, and the | column never moves', { skip: !terminalAvailable() && 'no script(1)' }, async (t) => {
+test('images submit draws the job\'s bar from the first frame (tasks, bytes sent, rate, ETA), and the | column never moves', { skip: !terminalAvailable() && 'no script(1)' }, async (t) => {
   const registry = await startRegistry();
   const storage = await startStorageProc(registry.url);
   const master = await startMasterProc(registry.url);
@@ -239,14 +240,15 @@ test('images submit draws its bars from the first frame with the bytes sent, the
   fs.writeFileSync(path.join(dir, 'a.png'), rgbaImage(300, 200, 1).png);
   fs.writeFileSync(path.join(dir, 'b.png'), rgbaImage(40, 30, 2).png);
   await waitFor(async () => (await runCli(['services', 'list', '--name', 'imageworker'], { REGISTRY_URL: registry.url })).code === 0, 'a worker');
-  const result = await runCliInTerminal(['images', 'submit', path.join(dir, 'a.png'), path.join(dir, 'b.png'), '--out', dir], { REGISTRY_URL: registry.url });
+  const result = await runCliInTerminal(['images', 'submit', path.join(dir, 'a.png'), path.join(dir, 'b.png'), '--out', dir, '--state', path.join(dir, 'state')], { REGISTRY_URL: registry.url });
   assert.equal(result.code, 0, result.stdout);
-  // Each bar line as drawn, between cursor moves and line ends.
+  // Each frame of the job's one bar, between cursor moves and line ends.
   const drawn = result.stdout.split(/\r\n|\r|\n|\x1b\[[0-9;?]*[A-Za-z]/).filter((piece) => piece.includes(' | '));
-  assert.ok(drawn.length >= 4, JSON.stringify(result.stdout));
-  assert.match(drawn[0], /^ \S+ +[\d.]+ k?B\/ +[\d.]+ kB \| [ab]\.png \| /, 'the first frame shows bytes');
-  assert.ok(drawn.some((line) => /\| a\.png \| task \d+ done → a\.swap-rg\.png$/.test(line)), `then the task state: ${JSON.stringify(drawn)}`);
+  assert.ok(drawn.length >= 2, JSON.stringify(result.stdout));
+  assert.match(drawn[0], /^ \S+ 0\/2 tasks \| [\d.]+ k?B of [\d.]+ kB sent \| 0\.0 images\/s \| ETA \?$/, 'the first frame: none done yet');
+  assert.ok(drawn.some((line) => /^ \S+ 2\/2 tasks \| [\d.]+ kB of [\d.]+ kB sent \| [\d.]+ images\/s \| ETA 0s$/.test(line)), `then both done: ${JSON.stringify(drawn)}`);
   const columns = new Set(drawn.map((line) => line.indexOf('|')));
   assert.equal(columns.size, 1, `the | column moved: ${JSON.stringify(drawn)}`);
-  assert.match(result.stdout, /a\.png → .*a\.swap-rg\.png \(task \d+\)/);
+  assert.match(result.stdout, /job \d+ "a-swap-rg-\w+" \(swap-rg\): 2 done, 0 failed, 0 skipped; results in /);
+  assert.ok(fs.existsSync(path.join(dir, 'a.swap-rg.png')) && fs.existsSync(path.join(dir, 'b.swap-rg.png')));
 });

@@ -49,7 +49,7 @@ export class BulkProgress {
     if (this.mode !== 'bar') return;
     this.bars = new cliProgress.MultiBar(
       {
-        format: ' {bar} {value}/{total} tasks | {sent} sent | {rate} images/s | ETA {eta}',
+        format: ' {bar} {value}/{total} tasks | {sent} sent | {rate} images/s | ETA {timeLeft}',
         hideCursor: true,
         clearOnComplete: false,
         barsize: 20,
@@ -81,7 +81,7 @@ export class BulkProgress {
     const rate = this.rate();
     const left = this.counts.total - this.counts.ended;
     const eta = left === 0 ? '0s' : rate > 0 ? seconds(left / rate) : '?';
-    return { sent: `${byteSize(this.counts.sentBytes)} of ${byteSize(this.counts.bytes)}`, rate: rate.toFixed(1), eta };
+    return { sent: `${byteSize(this.counts.sentBytes)} of ${byteSize(this.counts.bytes)}`, rate: rate.toFixed(1), timeLeft: eta };
   }
 
   stop(): void {

@@ -36,7 +36,7 @@ export interface BulkOptions {
 export function defaultJobName(paths: string[], op: Op): string {
   const absolute = paths.map((p) => path.resolve(p)).sort();
   const digest = createHash('sha256').update(absolute.join('\0')).update(`\0${op}`).digest('hex').slice(0, 8);
-  return `${path.basename(absolute[0]) || 'root'}-${op}-${digest}`;
+  return `${path.basename(path.resolve(paths[0])).replace(/\.(zip|png)$/i, '') || 'root'}-${op}-${digest}`;
 }
 
 function countStates(states: FileState[]): Record<FileState, number> {
