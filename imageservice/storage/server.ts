@@ -1,7 +1,8 @@
 /**
  * The storage service (registers as `imagestorage`): PNG bytes by state and id.
  * PUT/GET/HEAD/DELETE /images/:state/:id, where state is working|finished and id matches
- * ^[A-Za-z0-9_-]{1,64}$; anything else is a 400 before any path is built.
+ * ^[A-Za-z0-9_-]{1,64}$; anything else is a 400 before any path is built. The bytes live in a BlobStore:
+ * files under DATA_DIR (BLOB_STORE=fs) or an S3 bucket that any number of nodes share (BLOB_STORE=s3).
  */
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
