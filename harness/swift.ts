@@ -3,6 +3,8 @@
  * proxy, account, container and object servers from Debian, on loopback ports of their own, rings of one replica
  * on one device in a temporary folder, each server in its own session (stdin /dev/null, output to a log file),
  * stopped and removed at the end. See /work/shared/ENGINES.md, "Swift as an S3 server".
+ * A benchmark starts one with startSwift(), gives each storage node swift.blobStoreEnv(bucket), and looks into the
+ * bucket with s3Client(swift); stop() at the end.
  */
 import fs from 'node:fs';
 import os from 'node:os';
