@@ -24,11 +24,19 @@ export interface RunSettings {
   limits: ZipLimits;
 }
 
-/** Runs `work` on each item, at most `n` at a time. */
+/** Runs `work` on each item, at most `n` at a time; after one fails, no new item starts. */
 async function pool<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
+    while (next < items.length && !failed) {
+      try {
+        await work(items[next++]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   }));
 }
 
@@ -38,6 +46,7 @@ export class JobRun {
   private readonly archives: ArchiveReaders;
   private ended = 0;
   private sentBytes = 0;
+  private stopped = false;
   /** Temporary result files being written (removed if the run is interrupted). */
   readonly partials = new Set<string>();
 
@@ -64,6 +73,11 @@ export class JobRun {
     });
     try {
       await Promise.all([uploads, follow ? this.follow(() => uploading) : Promise.resolve()]);
+    } catch (err) {
+      // The other half stops too, so nothing writes to the manifest once the run is over.
+      this.stopped = true;
+      await uploads.catch(() => undefined);
+      throw err;
     } finally {
       await this.archives.close();
     }
@@ -78,6 +92,7 @@ export class JobRun {
   }
 
   private async upload(file: ManifestFile): Promise<void> {
+    if (this.stopped) return;
     let bytes: Buffer;
     try {
       bytes = await readVerified(file, this.archives);
@@ -109,7 +124,7 @@ export class JobRun {
     let lastChange = Date.now();
     let delay = 100;
     let saidPaused = false;
-    while (uploading() || this.waiting.size > 0) {
+    while ((uploading() || this.waiting.size > 0) && !this.stopped) {
       if (this.waiting.size > 0) {
         const job = await this.link.run('following the job', ({ jobs }) => jobs.get(jobId));
         const endedAtMaster = job.counts.done + job.counts.failed;
