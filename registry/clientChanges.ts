@@ -9,6 +9,7 @@ import type { HostCheck } from './hostCheck.ts';
 import { RateLimitedLog } from './rateLimitedLog.ts';
 import { registrationSchema, type InstanceView, type LeaseResponse, type RegisterResponse } from './protocol.ts';
 import { parseBody } from '../shared/validate.ts';
+import { fastRegistration } from './registrationFastPath.ts';
 
 /**
  * The changes a client asks for (register, deregister, renew a lease), each answered only once it is
@@ -33,8 +34,10 @@ export class ClientChanges {
 
   /** Validates a registration, checks its hosts, registers it, and answers once it is kept and its first patch is through. */
   async register(body: unknown, remoteAddress: string | undefined): Promise<RegisterResponse> {
-    const registration = parseBody(registrationSchema, body, 'invalid_field');
-    await this.hostCheck.assertAllowed(registration, remoteAddress);
+    const decoded = fastRegistration(body);
+    const registration = decoded?.registration ?? parseBody(registrationSchema, body, 'invalid_field');
+    const resolving = this.hostCheck.assertAllowed(registration, remoteAddress, decoded?.hosts);
+    if (resolving) await resolving;
     this.assertTakingChanges();
     let registered: { record: InstanceRecord; created: boolean };
     try {

@@ -12,14 +12,31 @@ export class HostCheck {
 
   constructor(private readonly allowForeignHosts: boolean) {}
 
-  async assertAllowed(registration: Registration, remoteAddress: string | undefined): Promise<void> {
-    const host = new URL(registration.serviceURL).hostname;
+  /**
+   * `hosts`: the URLs' host names when the caller has them already (the fast path parsed the URLs). Answers a
+   * promise only when a host name must be resolved; an address is checked at once (no promise per registration).
+   */
+  assertAllowed(registration: Registration, remoteAddress: string | undefined, hosts = urlHosts(registration)): Promise<void> | undefined {
+    const host = hosts.serviceURL;
     for (const field of ['heartbeatURL', 'serviceUpdateURL'] as const) {
-      const value = registration[field];
-      if (value && new URL(value).hostname !== host) {
-        throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${new URL(value).hostname}`);
+      const other = hosts[field];
+      if (other !== undefined && other !== host) {
+        throw new HttpError(400, 'foreign_host', `${field}: must be on the serviceURL's host (${host}), got ${other}`);
       }
     }
-    if (!this.allowForeignHosts) await this.ownership.assertOwns(remoteAddress, host, 'serviceURL');
+    if (this.allowForeignHosts || this.ownership.assertOwnsAddress(remoteAddress, host, 'serviceURL')) return undefined;
+    return this.ownership.assertOwns(remoteAddress, host, 'serviceURL');
   }
+}
+
+/** The host names of a registration's URLs (undefined for one it doesn't give). */
+export interface UrlHosts {
+  serviceURL: string;
+  heartbeatURL?: string;
+  serviceUpdateURL?: string;
+}
+
+function urlHosts(registration: Registration): UrlHosts {
+  const hostOf = (url: string | undefined) => (url ? new URL(url).hostname : undefined);
+  return { serviceURL: new URL(registration.serviceURL).hostname, heartbeatURL: hostOf(registration.heartbeatURL), serviceUpdateURL: hostOf(registration.serviceUpdateURL) };
 }

@@ -16,7 +16,6 @@ export class HostOwnership {
 
   /** Throws 400 when `hostname` doesn't resolve, 403 when it isn't the caller's; `field` names it in the message. */
   async assertOwns(remoteAddress: string | undefined, hostname: string, field: string): Promise<void> {
-    const remote = unmapped(remoteAddress ?? '');
     const host = hostname.replace(/^\[|\]$/g, '');
     let addresses: string[];
     try {
@@ -24,6 +23,19 @@ export class HostOwnership {
     } catch {
       throw new HttpError(400, 'invalid_field', `${field}: host "${host}" does not resolve`);
     }
+    this.assertAmong(remoteAddress, host, addresses, field);
+  }
+
+  /** assertOwns for a host that is an IP address (no lookup, so no promise); false when the host is a name to resolve. */
+  assertOwnsAddress(remoteAddress: string | undefined, hostname: string, field: string): boolean {
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (!net.isIP(host)) return false;
+    this.assertAmong(remoteAddress, host, [unmapped(host)], field);
+    return true;
+  }
+
+  private assertAmong(remoteAddress: string | undefined, host: string, addresses: string[], field: string): void {
+    const remote = unmapped(remoteAddress ?? '');
     const owns = addresses.some((address) => address === remote || (isLoopback(address) && isLoopback(remote)));
     if (!owns) {
       throw new HttpError(403, 'foreign_host', `${field}: host "${host}" is not the caller's address (${remote}); a service may only name its own host`);
