@@ -38,8 +38,29 @@ class SubscriberQueue {
   /** The subscriber is down: its changes wait (merged) until it is up again, rather than being sent to nobody. */
   paused = false;
   closed = false;
-  stop = new AbortController();
+  /** Made only when a retry has to wait (most patches never do): an abort controller per subscriber costs. */
+  private controller?: AbortController;
+  private stopped = false;
   constructor(public updateURL: string) {}
+
+  /** The signal a retry's wait listens to: aborted by stopWaits(), until renewWaits(). */
+  waitSignal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.stopped) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  stopWaits(): void {
+    this.stopped = true;
+    this.controller?.abort();
+  }
+
+  renewWaits(): void {
+    this.stopped = false;
+    this.controller = undefined;
+  }
 }
 
 /**
@@ -104,7 +125,7 @@ export class Notifier {
     const queue = this.queue(subscriberId, '');
     if (queue.paused) return;
     queue.paused = true;
-    queue.stop.abort();
+    queue.stopWaits();
     this.release(queue);
   }
 
@@ -113,7 +134,7 @@ export class Notifier {
     const queue = this.queues.get(subscriberId);
     if (!queue?.paused) return;
     queue.paused = false;
-    queue.stop = new AbortController();
+    queue.renewWaits();
     if (!queue.sending && queue.updateURL && (queue.pending.size > 0 || queue.forced)) void this.drain(queue);
   }
 
@@ -150,7 +171,7 @@ export class Notifier {
 
   private closeQueue(queue: SubscriberQueue): void {
     queue.closed = true;
-    queue.stop.abort();
+    queue.stopWaits();
     this.release(queue);
   }
 
@@ -192,9 +213,9 @@ export class Notifier {
 
   /** Sends the batch until the subscriber acknowledges it (true), or pauses or leaves (false). */
   private async send(queue: SubscriberQueue, batch: Map<string, Change>, seq: number): Promise<boolean> {
-    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 5000 });
+    let backoff: EqualJitterBackoff | undefined;
     for (let attempt = 0; ; attempt++) {
-      if (attempt > 0 && !(await backoff.wait(queue.stop.signal))) return false;
+      if (attempt > 0 && !(await (backoff ??= new EqualJitterBackoff({ initialMs: 100, maxMs: 5000 })).wait(queue.waitSignal()))) return false;
       if (queue.closed || queue.paused) return false;
       // What queued up while we waited joins this patch, newest state winning.
       for (const [key, change] of queue.pending) {

@@ -109,43 +109,60 @@ type Ended = { status: number } | { timedOut: true } | { timedOut: false; code?:
  */
 function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, timeoutMs: number): Promise<Ended> {
   return new Promise((resolve) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let status = 0;
-    let received = 0;
-    let done = false;
-    const end = (ended: Ended, abort?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (abort) controller?.abort(abort);
-      resolve(ended);
-    };
-    // The deadline answers at once, even while a connection is still being made (it is aborted once it starts).
-    const timer = setTimeout(() => end({ timedOut: true }, new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const handler = new Exchange(resolve, timeoutMs);
     try {
-      dispatcher.dispatch(options, {
-        onRequestStart(started) {
-          controller = started;
-          if (done) started.abort(new Error('the deadline passed'));
-        },
-        onResponseStart(_controller, statusCode) {
-          status = statusCode;
-        },
-        onResponseData(_controller, chunk) {
-          received += chunk.length;
-          if (received > MAX_ANSWER_BYTES) end({ status }, new Error('answer body too long; only its status is used'));
-        },
-        onResponseEnd() {
-          end({ status });
-        },
-        onResponseError(_controller, err) {
-          end({ timedOut: false, code: (err as { code?: string }).code, message: err.message });
-        },
-      });
+      dispatcher.dispatch(options, handler);
     } catch (err) {
-      end({ timedOut: false, code: (err as { code?: string }).code, message: (err as Error).message });
+      handler.end({ timedOut: false, code: (err as { code?: string }).code, message: (err as Error).message });
     }
   });
+}
+
+/** One exchange's handler: a class, so a call allocates one object rather than a closure per callback. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller?: Dispatcher.DispatchController;
+  private status = 0;
+  private received = 0;
+  private done = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly resolve: (ended: Ended) => void,
+    timeoutMs: number,
+  ) {
+    // The deadline answers at once, even while a connection is still being made (it is aborted once it starts).
+    this.timer = setTimeout(() => this.end({ timedOut: true }, new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  }
+
+  end(ended: Ended, abort?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (abort) this.controller?.abort(abort);
+    this.resolve(ended);
+  }
+
+  onRequestStart(started: Dispatcher.DispatchController): void {
+    this.controller = started;
+    if (this.done) started.abort(new Error('the deadline passed'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.received += chunk.length;
+    if (this.received > MAX_ANSWER_BYTES) this.end({ status: this.status }, new Error('answer body too long; only its status is used'));
+  }
+
+  onResponseEnd(): void {
+    this.end({ status: this.status });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.end({ timedOut: false, code: (err as { code?: string }).code, message: err.message });
+  }
 }
 
 /** "host:port" of a URL, as peerClosed() names the origin of a connection. */

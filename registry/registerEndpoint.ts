@@ -34,9 +34,12 @@ export function registerEndpoint(options: RegisterEndpointOptions): http.Request
     }
     res.setHeader(REQUEST_ID_HEADER, requestIdOf(req));
     res.setHeader('x-content-type-options', 'nosniff');
-    // As createApp does for every express request: an answer before the body has arrived lingers, then hangs up.
-    lingerOnUnreadBody(req, res);
-    void handle(req, res, options).catch((err: unknown) => writeError(req, res, err, options.logger));
+    void handle(req, res, options).catch((err: unknown) => {
+      // As createApp does for every express request: an answer before the body has arrived lingers, then hangs up.
+      // Only an error can answer early (a 200 comes after the whole body), so only an error needs it.
+      lingerOnUnreadBody(req, res);
+      writeError(req, res, err, options.logger);
+    });
   };
 }
 
@@ -48,16 +51,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   if (unauthorized) throw unauthorized;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > options.limit) throw payloadTooLarge(options.limit);
-  const [mediaType, ...params] = (req.headers['content-type'] ?? '').split(';');
-  const type = mediaType.trim().toLowerCase();
-  if (type !== 'application/json' && !/^application\/[^/]+\+json$/.test(type)) {
-    throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
-  }
-  // As express.json would: a charset other than UTF-8 is refused, not read as if it were UTF-8.
-  const charset = params.map((p) => /^\s*charset\s*=\s*"?([^";]*)"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
-  if (charset !== undefined && !/^utf-?8$/i.test(charset.trim())) {
-    throw new HttpError(415, 'unsupported_encoding', `unsupported charset "${charset.trim().toUpperCase()}"`);
-  }
+  const contentType = req.headers['content-type'];
+  // What nearly every client sends needs no parsing.
+  if (contentType !== 'application/json' && contentType !== 'application/json; charset=utf-8') checkContentType(contentType);
   const text = await readBody(req, options.limit);
   let body: unknown;
   try {
@@ -68,6 +64,19 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   const answer = JSON.stringify(await options.register(body, req.socket.remoteAddress));
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) });
   res.end(answer);
+}
+
+function checkContentType(header: string | undefined): void {
+  const [mediaType, ...params] = (header ?? '').split(';');
+  const type = mediaType.trim().toLowerCase();
+  if (type !== 'application/json' && !/^application\/[^/]+\+json$/.test(type)) {
+    throw new HttpError(415, 'unsupported_media_type', 'send the registration as application/json');
+  }
+  // As express.json would: a charset other than UTF-8 is refused, not read as if it were UTF-8.
+  const charset = params.map((p) => /^\s*charset\s*=\s*"?([^";]*)"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
+  if (charset !== undefined && !/^utf-?8$/i.test(charset.trim())) {
+    throw new HttpError(415, 'unsupported_encoding', `unsupported charset "${charset.trim().toUpperCase()}"`);
+  }
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
@@ -84,7 +93,8 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    // A registration is one chunk, nearly always: no copy into a second buffer for it.
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     req.on('error', () => reject(new HttpError(400, 'request_aborted', 'the client aborted the request')));
   });
 }
