@@ -5,7 +5,10 @@
  * Task states are pushed over server-sent events (GET taskEvents); the page polls isReady only while
  * they don't flow (no events service), and every few seconds as a safety net while they do.
  * The ids of this browser's tasks are kept in localStorage, so a reload lists them again, asked of the master.
+ * Below, the jobs section (jobsSection.ts): a folder or a .zip as one job.
  */
+import { JOBS_CSS, JOBS_HTML, JOBS_SCRIPT } from './jobsSection.ts';
+
 const OP_LABELS: Record<string, string> = {
   'swap-rg': 'Swap red and green',
   'swap-rb': 'Swap red and blue',
@@ -42,7 +45,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   .previews figure { margin: 0; flex: 1; }
   .previews img { max-width: 100%; max-height: 220px; background: repeating-conic-gradient(#ddd 0 25%, #fff 0 50%) 0 0/16px 16px; }
   .hidden { display: none; }
-</style>
+${JOBS_CSS}</style>
 </head>
 <body>
 <h1>Image pipeline</h1>
@@ -54,6 +57,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
 <div id="drop" tabindex="0">Drop PNG files here</div>
 <p id="recent" class="hidden">Your recent tasks, from this browser: <button id="clear" type="button">Clear list</button></p>
 <div id="list" aria-live="polite"></div>
+${JOBS_HTML}
 <script nonce="${nonce}">
 (() => {
   const list = document.getElementById('list');
@@ -291,6 +295,7 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles(e.dataTransfer.files); });
 })();
 </script>
+<script nonce="${nonce}">${JOBS_SCRIPT}</script>
 </body>
 </html>`;
 }

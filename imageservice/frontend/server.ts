@@ -20,6 +20,8 @@ import { cspNonce } from '../../shared/pageHeaders.ts';
 import { discardBody } from '../discard.ts';
 import { withEvents, EVENTS_SERVICE } from '../../events/client.ts';
 import { TaskStream, TASK_EVENTS } from './taskStream.ts';
+import { JobClient } from '../master/jobClient.ts';
+import { jobRoutes } from './jobRoutes.ts';
 
 const idQuery = z.object({ id: z.coerce.number({ message: 'must be a task id' }).int('must be a task id').positive('must be a task id') });
 const opQuery = z.object({ op: opSchema.optional() });
@@ -174,6 +176,8 @@ export async function startFrontend(options: FrontendOptions = {}): Promise<Serv
       });
 
       router.get('/taskEvents', (req, res) => taskStream.open(req, res));
+      const maxArchiveBytes = options.maxArchiveBytes ?? frontendDefaults.maxArchiveBytes;
+      router.use(jobRoutes({ jobs: new JobClient(svc.client('imagemaster')), master }, { maxUploadBytes, maxArchiveBytes }, svc.logger, fromMaster));
 
       router.all('/submitTask', methodNotAllowed(['POST']));
       router.all('/taskEvents', methodNotAllowed(['GET']));
