@@ -15,6 +15,7 @@ import { OPS } from '../imageservice/ops.ts';
 import { startProcess, startRegistry, tempDir, type Proc } from '../harness/processes.ts';
 import { writeReport, percentile, procStats } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
+import { bulkSection } from './images/bulk.ts';
 
 const SMALL = { width: 1024, height: 768 };
 const LARGE = { width: 4000, height: 3000 };
@@ -266,6 +267,8 @@ ${pipelineRows.join('\n')}
 CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Uploads answered 503 and retried (no master listed for a moment): ${retried503}.
 `;
   writeReport('images', 'Image pipeline', 'npm run bench:images', report);
+  process.stdout.write('bulk submit of a folder...\n');
+  writeReport('images-bulk', 'Image pipeline: bulk submit', 'npm run bench:images', await bulkSection());
 }
 
 await main();

@@ -87,6 +87,8 @@ export class Manifest {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     this.db = new Database(path.join(stateDir, 'manifest.sqlite'));
     this.db.pragma('journal_mode = WAL');
+    // A note lost with the machine's power is found again at the master by its idempotency key: no fsync per note.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS jobs (
