@@ -95,14 +95,18 @@ async function registrationsOnly(): Promise<void> {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const tree of round % 2 === 0 ? trees : [...trees].reverse()) {
-        const reg = await benchRegistrations(load.url, tree.root);
+        const reg = await benchRegistrations(load.url, tree.root, load.child.pid);
         figures.set(tree.name, [...(figures.get(tree.name) ?? []), reg]);
-        log(`${tree.name}: 0→1,000: ${reg.first.toFixed(0)}/s (${reg.firstCpuUs.toFixed(0)} µs CPU each), 9,000→10,000: ${reg.last.toFixed(0)}/s (${reg.lastCpuUs.toFixed(0)} µs CPU each), all: ${reg.total.toFixed(0)}/s (${(reg.cpuUs).toFixed(0)} µs CPU each); load ${load1()}`);
+        log(`${tree.name}: 0→1,000: ${reg.first.toFixed(0)}/s (${reg.firstCpuUs.toFixed(0)} µs CPU each), 9,000→10,000: ${reg.last.toFixed(0)}/s (${reg.lastCpuUs.toFixed(0)} µs CPU each), all: ${reg.total.toFixed(0)}/s (${reg.cpuUs.toFixed(0)} µs CPU each; driver ${reg.driverCpuUs.toFixed(0)} µs, heartbeat/patch server ${reg.loadCpuUs?.toFixed(0)} µs); load ${load1()}`);
       }
     }
     if (other) {
-      const med = (name: string, key: 'first' | 'last' | 'total' | 'cpuUs') => median(figures.get(name)!.map((f) => f[key]));
-      for (const key of ['first', 'last', 'total', 'cpuUs'] as const) {
+      // The middle value, or the mean of the middle two (percentile() would take the lower of two runs).
+      const med = (name: string, key: 'first' | 'last' | 'total' | 'cpuUs' | 'driverCpuUs') => {
+        const sorted = figures.get(name)!.map((f) => f[key]).sort((a, b) => a - b);
+        return (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
+      };
+      for (const key of ['first', 'last', 'total', 'cpuUs', 'driverCpuUs'] as const) {
         log(`median ${key}: this ${med('this', key).toFixed(0)}, other ${med('other', key).toFixed(0)}, ratio ${(med('this', key) / med('other', key)).toFixed(2)}`);
       }
     }
