@@ -5,7 +5,7 @@
  * Task states are pushed over server-sent events (GET taskEvents); the page polls isReady only while
  * they don't flow (no events service), and every few seconds as a safety net while they do.
  * The ids of this browser's tasks are kept in localStorage, so a reload lists them again, asked of the master.
- * Below, the jobs section (jobsSection.ts): a folder or a .zip as one job.
+ * Below them, the jobs section (jobsSection.ts): a folder or a .zip as one job.
  */
 import { JOBS_CSS, JOBS_HTML, JOBS_SCRIPT } from './jobsSection.ts';
 
@@ -56,8 +56,7 @@ ${JOBS_CSS}</style>
 </div>
 <div id="drop" tabindex="0">Drop PNG files here</div>
 <p id="recent" class="hidden">Your recent tasks, from this browser: <button id="clear" type="button">Clear list</button></p>
-<div id="list" aria-live="polite"></div>
-${JOBS_HTML}
+<div id="list" aria-live="polite"></div>${JOBS_HTML}
 <script nonce="${nonce}">
 (() => {
   const list = document.getElementById('list');
