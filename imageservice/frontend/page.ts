@@ -293,8 +293,7 @@ ${JOBS_CSS}</style>
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles(e.dataTransfer.files); });
 })();
-</script>
-<script nonce="${nonce}">${JOBS_SCRIPT}</script>
+</script><script nonce="${nonce}">${JOBS_SCRIPT}</script>
 </body>
 </html>`;
 }
