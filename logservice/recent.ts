@@ -1,17 +1,17 @@
 /**
  * The in-memory index of the most recent entries (a ring, bounded by count and by bytes), so
  * the common queries never touch the files. It keeps each entry's JSON line, not the parsed
- * object, and a line as its place in the text of the batch it was written with: one string per
- * batch, which V8 never copies, instead of one per line, which every young-generation collection
- * would copy until promoted (the cost that bounded intake under load). A batch's text stays while
- * any of its lines is held: beyond the bounds, at most the text of the oldest batch held.
+ * object, and a line as its place in the bytes of the batch it was written with: one buffer per
+ * batch, outside V8's heap, instead of a string per line, which every young-generation collection
+ * would copy until promoted (the cost that bounded intake under load). A batch's bytes stay while
+ * any of its lines is held: beyond the bounds, at most the bytes of the oldest batch held.
  */
 import { matches, mayMatchLine, type LogFilter } from './filters.ts';
 import type { LogEntry } from './protocol.ts';
 
 export class RecentIndex {
-  /** The batch text each slot's line is in, and where: [starts, ends). */
-  private readonly texts: (string | undefined)[];
+  /** The batch bytes each slot's line is in, and where: [starts, ends). */
+  private readonly texts: (Buffer | undefined)[];
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
   private readonly seqs: Float64Array;
@@ -47,8 +47,8 @@ export class RecentIndex {
     return this.count === 0 ? undefined : this.seqs[this.slot(this.count)];
   }
 
-  /** Adds the line text.slice(start, end), numbered seq. */
-  add(seq: number, text: string, start = 0, end = text.length): void {
+  /** Adds the line in bytes[start, end), numbered seq. */
+  add(seq: number, text: Buffer, start = 0, end = text.length): void {
     if (this.maxEntries === 0) return;
     if (this.count === this.texts.length) this.evictOldest();
     this.texts[this.head] = text;
@@ -76,7 +76,7 @@ export class RecentIndex {
   }
 
   private line(slot: number): string {
-    return this.texts[slot]!.slice(this.starts[slot], this.ends[slot]);
+    return this.texts[slot]!.toString('utf8', this.starts[slot], this.ends[slot]);
   }
 
   /** Matching entries, newest first, at most limit. */

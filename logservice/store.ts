@@ -1,7 +1,7 @@
 /**
- * Where accepted lines go: winston (winston-daily-rotate-file) writes them as JSON lines under
- * DATA_DIR, rotated by size and by day and kept for the retention period. An append resolves once
- * its lines are written and fsynced (GroupCommit). The store counts the bytes handed to the file but
+ * Where accepted lines go: winston's winston-daily-rotate-file writes them as JSON lines under
+ * DATA_DIR (one write per batch), rotated by size and by day and kept for the retention period. An
+ * append resolves once its lines are written and fsynced (GroupCommit). The store counts the bytes handed to the file but
  * not yet written (the write queue, which backpressure watches), keeps the recent-entries index, and
  * announces stored lines to the live tail.
  */
@@ -18,8 +18,6 @@ import { oldestStoredSeq, removeOldestBeyond } from './retention.ts';
 import type { HousekeepingJob, JobReport } from '../shared/housekeeping.ts';
 import type { LogFilter } from './filters.ts';
 import type { LogEntry, LogQueryResult } from './protocol.ts';
-
-const MESSAGE = Symbol.for('message');
 
 export interface LogStoreOptions {
   dataDir: string;
@@ -45,6 +43,8 @@ export interface LogStoreEvents {
 
 export class LogStore extends EventEmitter<LogStoreEvents> {
   private readonly transport: DailyRotateFile;
+  /** winston-daily-rotate-file's stream: rotation by size and day, and retention, are its. */
+  private readonly file: EventEmitter & { write(chunk: Buffer): void };
   private readonly index: RecentIndex;
   private readonly commit = new GroupCommit();
   private nextSeq: number;
@@ -73,7 +73,8 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       // The file stream does its I/O through these, so we learn when bytes are in the file and fsync them.
       options: { flags: 'a', fs: this.commit.fileSystem() },
     });
-    const stream = (this.transport as unknown as { logStream: EventEmitter }).logStream;
+    const stream = (this.transport as unknown as { logStream: LogStore['file'] }).logStream;
+    this.file = stream;
     // Emitted inside the write that moves to the new file, before that write's bytes go out.
     stream.on('rotate', () => this.commit.rotated());
     // A file the rotator removed for its age takes its lines out of the index too.
@@ -130,6 +131,7 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     if (this.closed) return Promise.reject(new Error('the log store is closed'));
     if (this.failure) return Promise.reject(new Error(`the log files cannot be written: ${this.failure.message}`));
     if (entries.length === 0) return Promise.resolve();
+    const firstSeq = this.nextSeq;
     const lines = new Array<string>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
@@ -137,14 +139,17 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       entry.seq = this.nextSeq++;
       lines[i] = JSON.stringify(entry);
     }
-    const text = lines.join('\n');
-    this.transport.log!({ [MESSAGE]: text } as never, () => {});
+    const text = lines.join('\n') + '\n';
+    const bytes = Buffer.from(text);
+    // Straight to winston-daily-rotate-file's rotating stream, as its log() hands it a line, but as the bytes the index keeps too.
+    this.file.write(bytes);
     // Counted after the write is handed over: a rotation inside it moves this chunk to the new file.
-    const durable = this.commit.expect(Buffer.byteLength(text) + 1, entries.length);
-    // The index holds the batch's text and where each line is in it, not the lines.
+    const durable = this.commit.expect(bytes.length, entries.length);
+    // The index holds the batch's bytes and where each line is in them (in characters while every one is a byte), not the lines.
+    const ascii = bytes.length === text.length;
     for (let i = 0, start = 0; i < entries.length; i++) {
-      const end = start + lines[i].length;
-      this.index.add(entries[i].seq!, text, start, end);
+      const end = start + (ascii ? lines[i].length : Buffer.byteLength(lines[i]));
+      this.index.add(firstSeq + i, bytes, start, end);
       start = end + 1;
     }
     this.linesStored += entries.length;

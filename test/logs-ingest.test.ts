@@ -148,6 +148,20 @@ test('a body over LOG_BODY_LIMIT is a 413 and stores nothing; the next good body
   assert.equal((await linesOf('oversize')).length, 10);
 });
 
+test('lines of any characters come back as sent, from the recent-lines index and from the files, each a line of its own', async () => {
+  // ASCII lines between the others: the index finds each line by its bytes, which differ from its characters from the first é on.
+  const messages = ['plain', 'é accent', 'emoji 😀 and 𝄞', 'plain again', '日本語のログ', 'a "quoted"\nsecond line\ttab \u0007 bell', 'last plain'];
+  const res = await postLog(log.url, JSON.stringify(messages.map((message, i) => ({ service: 'unicode-lines', message, i, note: `ü${i}` }))), 'application/json');
+  assert.equal(res.status, 202);
+  const fromIndex = await linesOf('unicode-lines');
+  assert.deepEqual(fromIndex.map((e) => [e.message, e.note]), messages.map((m, i) => [m, `ü${i}`]));
+  const inFiles = storedLines(log.dataDir).filter((e) => e.service === 'unicode-lines');
+  assert.deepEqual(inFiles.map((e) => e.message), messages);
+  // A search by text reads the same lines.
+  const found = await getJson(`${log.url}/logs?service=unicode-lines&q=${encodeURIComponent('日本語')}`);
+  assert.deepEqual(found.body.entries.map((e: any) => e.message), ['日本語のログ']);
+});
+
 test('a retried batch (same x-log-batch-id) is stored once', async () => {
   const body = JSON.stringify([
     { service: 'retried', message: 'one' },
