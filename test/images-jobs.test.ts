@@ -12,6 +12,7 @@ import { rgbaImage, firstMismatch, type PngKind } from './fixtures/pngs.ts';
 import { zipOf } from './fixtures/zip.ts';
 import { runCli, STACK_LINE } from './cliRunner.ts';
 import { ROOT } from './helpers.ts';
+import { startEventsService } from './events-helpers.ts';
 
 interface Event {
   event: string;
@@ -109,6 +110,7 @@ test('a folder and a zip as one job: 40 tasks, 2 skipped with reasons; Ctrl-C af
   assert.equal(second.code, 0, second.stderr);
   assert.doesNotMatch(second.stderr, STACK_LINE);
   assert.equal(second.events.find((e) => e.event === 'job')!.id, jobId, 'the same job');
+  assert.equal(second.events.some((e) => e.event === 'news'), false, 'no events service: polling alone');
   const sentAgain = second.events.filter((e) => e.event === 'uploaded');
   assert.equal(sentAgain.filter((e) => !e.created).length, 0, 'no upload answered with an existing task: what the master had was known from the job, not re-sent');
   assert.equal(createdFirst + sentAgain.length, 40, 'each file sent once over both runs');
@@ -310,4 +312,22 @@ test('bad input: a corrupt archive, a zip bomb, unsafe entry names, a folder of 
   const resent = await runCli(['images', 'submit', folder, ...state], env);
   assert.equal(resent.code, 0, resent.stderr);
   assert.match(resent.stdout, /1 done, 0 failed/);
+});
+
+test('with an events service up, the CLI follows the task events (and polls only as a backstop)', async (t) => {
+  const registry = await startRegistry();
+  const events = await startEventsService(registry.url);
+  const storage = await startStorageProc(registry.url);
+  const master = await startMasterProc(registry.url);
+  const worker = await startWorkerProc(registry.url, ['--concurrency', '2']);
+  t.after(() => stopAll(worker, master, storage, events, registry));
+  const dir = tempDir('jobs-news-');
+  const folder = path.join(dir, 'twelve');
+  fs.mkdirSync(folder);
+  for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(folder, `n${i}.png`), rgbaImage(10, 10, i + 1).png);
+  const run = await runStreaming(['images', 'submit', folder, '--out', path.join(dir, 'out'), '--state', path.join(dir, 'state')], { REGISTRY_URL: registry.url });
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(run.events.filter((e) => e.event === 'news').map((e) => e.live), [true]);
+  assert.equal(run.events.filter((e) => e.event === 'done').length, 12);
+  assert.equal((await getJson(`${master.url}/tasks?limit=100`)).body.tasks.length, 12);
 });

@@ -3,7 +3,6 @@
  * idempotency key), and meanwhile follow the master's job and download each result as its task is done. The
  * manifest is written after each step, so a run cut off anywhere leaves a state the next run resumes from.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Op } from '../ops.ts';
 import type { JobTaskView } from '../jobProtocol.ts';
 import { MasterError } from '../master/client.ts';
@@ -13,6 +12,7 @@ import type { MasterLink } from './masterLink.ts';
 import type { BulkProgress } from './progress.ts';
 import { ArchiveReaders, ChangedError, readVerified, writeResult } from './transfer.ts';
 import type { ZipLimits } from './zipArchive.ts';
+import type { TaskNews } from './taskNews.ts';
 
 export interface RunSettings {
   job: string;
@@ -56,6 +56,7 @@ export class JobRun {
     private readonly link: MasterLink,
     private readonly progress: BulkProgress,
     private readonly resultPaths: Map<string, string>,
+    private readonly news: TaskNews,
   ) {
     this.archives = new ArchiveReaders(settings.limits);
   }
@@ -145,8 +146,9 @@ export class JobRun {
           );
         } else saidPaused = false;
       }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 1000);
+      await this.news.sleep(delay);
+      // With task events flowing, a poll is only the backstop for a lost one.
+      delay = Math.min(delay * 2, this.news.live ? 5000 : 1000);
     }
   }
 

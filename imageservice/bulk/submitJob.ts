@@ -17,6 +17,7 @@ import { scan } from './scan.ts';
 import { walk } from './sources.ts';
 import { resultPaths } from './transfer.ts';
 import { JobRun } from './jobRun.ts';
+import { TaskNews } from './taskNews.ts';
 import type { ZipLimits } from './zipArchive.ts';
 
 export interface BulkOptions {
@@ -67,6 +68,7 @@ export async function submitBulk(ctx: CliContext, options: BulkOptions): Promise
   const progress = new BulkProgress(mode, ctx.out, (line) => process.stderr.write(`${line}\n`));
   const manifest = new Manifest(options.stateDir);
   let run: JobRun | undefined;
+  const news = new TaskNews();
   const name = options.job ?? defaultJobName(options.paths, options.op);
   // Ctrl-C: the manifest is already up to date; remove half-written results and say how to go on.
   const interrupted = () => {
@@ -114,12 +116,14 @@ export async function submitBulk(ctx: CliContext, options: BulkOptions): Promise
     }
 
     const files = manifest.files(name);
+    if (options.wait) news.start(ctx, (live) => progress.event('news', { live }));
     run = new JobRun(
       { job: name, jobId: job.id, op: options.op, concurrency: options.concurrency, stallMs: options.stallMs, limits: options.limits },
       manifest,
       link,
       progress,
       resultPaths(files, options.outDir, options.op),
+      news,
     );
     await run.run(files, options.wait);
     progress.stop();
@@ -133,6 +137,7 @@ export async function submitBulk(ctx: CliContext, options: BulkOptions): Promise
     }
     return counts.failed > 0 || (options.wait && unfinished > 0) ? 1 : 0;
   } finally {
+    news.stop();
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     progress.stop();
