@@ -57,7 +57,6 @@ export const jobTasksQuery = z.object({
 });
 /** POST /tasks?op=&job=: the job a task joins (with an Idempotency-Key header, at most once per key). */
 export const jobUploadQuery = z.object({
-  op: opSchema.optional(),
   job: z.coerce.number().int().positive('must be a positive job id').max(Number.MAX_SAFE_INTEGER).optional(),
 });
 

@@ -200,6 +200,7 @@ test('a paused job: none of its 20 tasks is claimed while paused, though the wor
     [`${master.url}/jobs/999999`, 404, 'job_not_found'],
     [`${master.url}/jobs/abc`, 400, 'invalid_job_id'],
     [`${master.url}/tasks?job=999999`, 404, 'job_not_found'],
+    [`${master.url}/tasks?job=x1`, 400, 'invalid_job_id'],
   ] as const) {
     const res = url.includes('/tasks') ? await fetch(url, { method: 'POST', body: new Uint8Array(rgbaImage(4, 4, 2).png) }) : await fetch(url);
     assert.equal(res.status, status, url);

@@ -7,6 +7,7 @@ import type { Logger } from 'winston';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody, parseWith } from '../../shared/validate.ts';
 import { DEFAULT_OP, type Op } from '../ops.ts';
+import { submitQuery } from '../protocol.ts';
 import { IDEMPOTENCY_HEADER, createJobBody, idempotencyKeySchema, jobIdParams, jobListQuery, jobTasksQuery, jobUploadQuery } from '../jobProtocol.ts';
 import { emptyCounts, toJobView, type JobRecord, type JobStore } from './jobStore.ts';
 
@@ -86,7 +87,8 @@ export interface UploadTarget {
 
 /** Checks POST /tasks?op=&job= and its Idempotency-Key header, before a byte of the body is read. */
 export async function uploadTarget(jobs: JobStore, query: unknown, keyHeader: string | undefined): Promise<UploadTarget> {
-  const { op, job: jobId } = parseWith(jobUploadQuery, query, 'invalid_op');
+  const { op } = parseWith(submitQuery, query, 'invalid_op');
+  const { job: jobId } = parseWith(jobUploadQuery, query, 'invalid_job_id');
   if (jobId === undefined) {
     if (keyHeader !== undefined) throw new HttpError(400, 'job_required', `${IDEMPOTENCY_HEADER} is kept per job: give ?job=ID too`);
     return { op: op ?? DEFAULT_OP };
