@@ -20,7 +20,9 @@ export class LabelIndex {
 
   /** Notes the services of lines just stored (or found by a query). */
   note(entries: Iterable<LogEntry>): void {
-    for (const entry of entries) this.add(entry.service);
+    let last: string | undefined;
+    // A batch is mostly one service's: a name like the one before it is known already.
+    for (const entry of entries) if (entry.service !== last) this.add((last = entry.service));
   }
 
   /** The services seen and the levels, once the files of earlier runs have been read. */
