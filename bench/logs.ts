@@ -11,6 +11,8 @@
  * The client runs as a child process (this file with `client`), with the shipper as its only transport (no console):
  * the figure is the shipping path, not a terminal's speed.
  *
+ * BENCH_LOG_NODE_ARGS adds node flags to every log service it starts, to look inside: "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ *
  * Its parts are in bench/logs/ (client, logService, shipping, intake, pressure, summary); this file keeps the run's order.
  */
 import fs from 'node:fs';
