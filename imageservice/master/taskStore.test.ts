@@ -4,7 +4,7 @@ import { tempDir, waitFor } from '../../test/helpers.ts';
 import { skipUnlessEngine, startPostgres, type Postgres } from '../../harness/postgres.ts';
 import { HttpError } from '../../shared/errors.ts';
 import { pgDefaults } from './config.ts';
-import type { TaskStore, TaskStoreOptions } from './taskStore.ts';
+import { openTaskStore, type TaskStore, type TaskStoreOptions } from './taskStore.ts';
 import { SqliteTaskStore } from './sqliteTasks.ts';
 import { PgTaskStore } from './pgTasks.ts';
 import { TASK_MIGRATIONS } from './pgSchema.ts';
@@ -273,6 +273,28 @@ for (const backend of backends) {
         await other.create(image(2));
         await waitFor(() => woken > before, 'a notification after the restart', 5_000);
         assert.equal((await store.claim('w'))!.id, task.id);
+      });
+
+      test('PostgreSQL at start: away is waited for, with a warning; a refusal ends the start with the reason', async () => {
+        const url = await backend.freshLocation();
+        const options = { leaseMs: 30_000, maxAttempts: 3 };
+        await pg!.kill();
+        const warnings: string[] = [];
+        let opened = false;
+        const opening = openTaskStore({ kind: 'postgres', dataDir: '', pg: pgSettings(url) }, options, (m) => warnings.push(m)).then((store) => {
+          opened = true;
+          open.push(store);
+          return store;
+        });
+        await waitFor(() => warnings.length > 0, 'a warning while the database is away');
+        assert.match(warnings[0], /is unavailable .*waiting for it/);
+        assert.equal(opened, false);
+        await pg!.restart();
+        const store = await opening;
+        assert.equal((await store.create(image(1))).state, 'pending');
+        const missing = url.replace(/[^/]+$/, 'no_such_database');
+        await assert.rejects(openTaskStore({ kind: 'postgres', dataDir: '', pg: pgSettings(missing) }, options, quiet), /refused: database "no_such_database" does not exist/);
+        await assert.rejects(openTaskStore({ kind: 'postgres', dataDir: '' }, options, quiet), /needs DATABASE_URL/);
       });
     }
   });
