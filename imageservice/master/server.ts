@@ -12,8 +12,8 @@ import { serviceConfig } from '../../shared/config.ts';
 import { MASTER_DEFAULT_PORT, MASTER_SERVICE, masterDefaults, type MasterOptions } from './config.ts';
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody, parseWith } from '../../shared/validate.ts';
-import { prom } from '../../shared/metrics.ts';
-import { claimBody, completeBody, failBody, leaseBody, listQuery, taskIdParams, TASK_STATES } from '../protocol.ts';
+import { masterMetrics } from './masterMetrics.ts';
+import { claimBody, completeBody, failBody, leaseBody, listQuery, taskIdParams } from '../protocol.ts';
 import { StorageClient } from '../storage/client.ts';
 import { openTaskStore, redact, type LeaseOutcome } from './taskStore.ts';
 import { ClaimQueue } from './claims.ts';
@@ -77,41 +77,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       const announce = (state: 'created' | 'running' | 'done' | 'failed', task: Pick<TaskView, 'id' | 'op' | 'attempts' | 'error'> | undefined) => {
         if (task) eventsOf(svc).emit(`task.${state}`, { id: task.id, state: state === 'created' ? 'pending' : state, op: task.op, attempts: task.attempts, error: task.error ?? null });
       };
-      const claimWait = new prom.Histogram({
-        name: 'imagemaster_claim_wait_seconds',
-        help: 'How long claims waited, by whether they got a task',
-        labelNames: ['got_task'],
-        buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 30],
-        registers: [svc.metrics],
-      });
-      const completions = new prom.Counter({
-        name: 'imagemaster_completions_total',
-        help: 'Completion calls by outcome',
-        labelNames: ['outcome'],
-        registers: [svc.metrics],
-      });
-      const lapses = new prom.Counter({ name: 'imagemaster_lease_lapses_total', help: 'Leases that lapsed', registers: [svc.metrics] });
-      const submitted = new prom.Counter({ name: 'imagemaster_tasks_created_total', help: 'Tasks created', registers: [svc.metrics] });
-      const rejected = new prom.Counter({ name: 'imagemaster_uploads_rejected_total', help: 'Uploads refused, by code', labelNames: ['code'], registers: [svc.metrics] });
-      new prom.Gauge({
-        name: 'imagemaster_tasks',
-        help: 'Tasks by state',
-        labelNames: ['state'],
-        registers: [svc.metrics],
-        async collect() {
-          // The database away: the gauge keeps its last values rather than failing /metrics.
-          const counts = await tasks.counts().catch(() => undefined);
-          if (counts) for (const state of TASK_STATES) this.set({ state }, counts[state]);
-        },
-      });
-      new prom.Gauge({
-        name: 'imagemaster_claims_waiting',
-        help: 'Claims waiting for a task',
-        registers: [svc.metrics],
-        collect() {
-          this.set(claims.waiting);
-        },
-      });
+      const { claimWait, completions, lapses, submitted, rejected } = masterMetrics(svc.metrics, { counts: () => tasks.counts(), waiting: () => claims.waiting });
 
       // Said once per outage, not once per waiting claim.
       let troubleSaid = false;
