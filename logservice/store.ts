@@ -140,7 +140,9 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       lines[i] = JSON.stringify(entry);
     }
     const text = lines.join('\n') + '\n';
-    const bytes = Buffer.from(text);
+    // Not from Buffer's shared pool: the index keeps these bytes, and a small batch would keep the pool's whole slab.
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
     // Straight to winston-daily-rotate-file's rotating stream, as its log() hands it a line, but as the bytes the index keeps too.
     this.file.write(bytes);
     // Counted after the write is handed over: a rotation inside it moves this chunk to the new file.
