@@ -139,16 +139,18 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
       entry.seq = this.nextSeq++;
       lines[i] = JSON.stringify(entry);
     }
-    const text = lines.join('\n') + '\n';
+    const text = lines.join('\n');
     // Not from Buffer's shared pool: the index keeps these bytes, and a small batch would keep the pool's whole slab.
-    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    // The last newline goes in as a byte: text + '\n' would be one more copy of the batch on V8's heap.
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text) + 1);
     bytes.write(text);
+    bytes[bytes.length - 1] = 0x0a;
     // Straight to winston-daily-rotate-file's rotating stream, as its log() hands it a line, but as the bytes the index keeps too.
     this.file.write(bytes);
     // Counted after the write is handed over: a rotation inside it moves this chunk to the new file.
     const durable = this.commit.expect(bytes.length, entries.length);
     // The index holds the batch's bytes and where each line is in them (in characters while every one is a byte), not the lines.
-    const ascii = bytes.length === text.length;
+    const ascii = bytes.length === text.length + 1;
     for (let i = 0, start = 0; i < entries.length; i++) {
       const end = start + (ascii ? lines[i].length : Buffer.byteLength(lines[i]));
       this.index.add(firstSeq + i, bytes, start, end);
