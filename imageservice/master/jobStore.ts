@@ -17,6 +17,18 @@ export interface JobRecord {
   updatedAt: number;
 }
 
+/** A row of the jobs table, by the same column names in SQLite and PostgreSQL. */
+export interface JobRow {
+  id: number;
+  name: string;
+  op: Op;
+  state: JobState;
+  created_at: number;
+  updated_at: number;
+}
+
+export const toRecord = (row: JobRow): JobRecord => ({ id: row.id, name: row.name, op: row.op, state: row.state, createdAt: row.created_at, updatedAt: row.updated_at });
+
 /** What a job's tasks add up to. */
 export interface JobTaskSummary {
   counts: Record<TaskState, number>;

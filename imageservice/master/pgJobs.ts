@@ -8,18 +8,8 @@ import type { TaskState } from '../protocol.ts';
 import type { JobState, JobTaskView } from '../jobProtocol.ts';
 import { asHttp, createPool } from './pgPool.ts';
 import type { PgSettings } from './config.ts';
-import { emptyCounts, type JobRecord, type JobStore, type JobTaskSummary } from './jobStore.ts';
+import { emptyCounts, toRecord, type JobRecord, type JobRow, type JobStore, type JobTaskSummary } from './jobStore.ts';
 
-interface JobRow {
-  id: number;
-  name: string;
-  op: Op;
-  state: JobState;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (row: JobRow): JobRecord => ({ id: row.id, name: row.name, op: row.op, state: row.state, createdAt: row.created_at, updatedAt: row.updated_at });
 const NOW = 'tasks_now_ms()';
 
 const SQL = {

@@ -9,18 +9,7 @@ import Database from 'better-sqlite3';
 import type { Op } from '../ops.ts';
 import type { TaskState } from '../protocol.ts';
 import type { JobState, JobTaskView } from '../jobProtocol.ts';
-import { emptyCounts, type JobRecord, type JobStore, type JobTaskSummary } from './jobStore.ts';
-
-interface JobRow {
-  id: number;
-  name: string;
-  op: Op;
-  state: JobState;
-  created_at: number;
-  updated_at: number;
-}
-
-const toRecord = (row: JobRow): JobRecord => ({ id: row.id, name: row.name, op: row.op, state: row.state, createdAt: row.created_at, updatedAt: row.updated_at });
+import { emptyCounts, toRecord, type JobRecord, type JobRow, type JobStore, type JobTaskSummary } from './jobStore.ts';
 
 /** Versioned: each step runs once, in order, recorded in job_migrations. */
 const MIGRATIONS = [
