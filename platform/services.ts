@@ -29,12 +29,12 @@ export interface PlatformService {
 
 /**
  * The log service churns through short-lived objects (each batch is parsed, checked and printed
- * again), and V8 grows its young generation to its 16 MB semi-space maximum under that. bench:logs
- * measured peak RSS 205-213 MB with the default, 195-201 MB with 8 MB semi-spaces and 183 MB with
- * 4 MB, all well above 100,000 lines/s (more frequent scavenges cost some throughput: 116k lines/s
- * at 4 MB against 120-139k in runs at 8 MB). Kept in step with the `logservice` npm script.
+ * again), and V8 grows its young generation to its 16 MB semi-space maximum under that. Since a batch
+ * is let go before its fsync (logservice/ingest.ts), 8 MB semi-spaces measured peak RSS 145-152 MB in
+ * bench:logs' intake against 187-188 MB at 4 MB, with no more CPU per line (more frequent scavenges
+ * at 4 MB promoted batches still waiting for their fsync). Kept in step with the `logservice` npm script.
  */
-export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=4'];
+export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8'];
 
 // Names and default ports come from each service's config.ts, so the launcher and the service agree.
 export const PLATFORM_SERVICES: PlatformService[] = [
