@@ -16,6 +16,7 @@ import { startProcess, startRegistry, tempDir, type Proc } from '../harness/proc
 import { writeReport, percentile, procStats } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
 import { bulkSection } from './images/bulk.ts';
+import { retried503, upload, uploadAll, waitDone, waitOne } from './images/drive.ts';
 
 const SMALL = { width: 1024, height: 768 };
 const LARGE = { width: 4000, height: 3000 };
@@ -55,52 +56,6 @@ async function poolRate(pool: TransformPool, images: Buffer[], size: { width: nu
   return { imagesPerSecond: images.length / seconds, mpixPerSecond: (images.length * mp(size)) / seconds };
 }
 
-/**
- * Uploads through the frontend (multipart, as the page does); resolves with the task id. A 503
- * (the registry briefly listing no master while the machine is saturated) is retried, as a
- * person's browser would, and counted.
- */
-let retried503 = 0;
-async function upload(frontendUrl: string, png: Buffer): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    const form = new FormData();
-    form.append('uploadfile', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'photo.png');
-    const res = await fetch(`${frontendUrl}/submitTask`, { method: 'POST', body: form, headers: { accept: 'application/json' } });
-    if (res.status === 201) return ((await res.json()) as { id: number }).id;
-    const text = await res.text();
-    if (res.status !== 503 || attempt === 20) throw new Error(`upload answered ${res.status}: ${text}`);
-    retried503++;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Uploads every image with at most `inFlight` uploads open at a time. */
-async function uploadAll(frontendUrl: string, images: Buffer[], inFlight: number): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < images.length) await upload(frontendUrl, images[next++]);
-  }));
-}
-
-/** Waits until nothing is pending or running, through the master's counts (one small answer, not the list of done tasks). */
-async function waitDone(masterUrl: string, intervalMs: number): Promise<void> {
-  for (;;) {
-    const { tasks: failed, counts } = (await (await fetch(`${masterUrl}/tasks?state=failed&limit=1`)).json()) as { tasks: { error: string }[]; counts: Record<string, number> };
-    if (failed.length) throw new Error(`a task failed: ${failed[0].error}`);
-    if ((counts.pending ?? 0) + (counts.running ?? 0) === 0) return;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-async function waitOne(masterUrl: string, id: number): Promise<void> {
-  for (;;) {
-    const task = (await (await fetch(`${masterUrl}/tasks/${id}`)).json()) as { state: string; error?: string };
-    if (task.state === 'done') return;
-    if (task.state === 'failed') throw new Error(task.error);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 const ENCODER_ROWS: [string, CodecName, EncoderSettings | undefined][] = [
   ['pngjs: Sub, level 1, Huffman only (the pngjs default)', 'pngjs', undefined],
   ["pngjs: all five filters, level 9 (pngjs's own default)", 'pngjs', { kind: 'pngjs', deflateLevel: 9, deflateStrategy: 3, filterType: -1 }],
@@ -130,7 +85,7 @@ async function pipeline(images: Buffer[]) {
 
     const cpuBefore = procs.map((p) => procStats(p.child.pid!).cpuSeconds);
     const started = performance.now();
-    await uploadAll(frontend.url, images, UPLOADS_IN_FLIGHT);
+    await uploadAll(images, UPLOADS_IN_FLIGHT, (png) => upload(frontend.url, png));
     await waitDone(master.url, 50);
     const seconds = (performance.now() - started) / 1000;
     const cpuByService = procs.map((p, i) => procStats(p.child.pid!).cpuSeconds - cpuBefore[i]);
@@ -264,7 +219,7 @@ ${poolRows.join('\n')}
 | --- | --- | --- | --- | --- |
 ${pipelineRows.join('\n')}
 
-CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Uploads answered 503 and retried (no master listed for a moment): ${retried503}.
+CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Uploads answered 503 and retried (no master listed for a moment): ${retried503.count}.
 `;
   writeReport('images', 'Image pipeline', 'npm run bench:images', report);
   process.stdout.write('bulk submit of a folder...\n');
