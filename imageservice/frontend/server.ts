@@ -60,14 +60,22 @@ function readMultipart(req: Request, maxBytes: number): Promise<UploadedFile> {
         stream.resume();
         return;
       }
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // Copied into one buffer as it arrives (the form's length bounds the file): no chunk is held for the whole upload.
+      const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(Math.min(declared, maxBytes)) : undefined;
+      let copied = 0;
+      const rest: Buffer[] = []; // a chunked form's file, or (never, while the length holds) what would not fit
+      stream.on('data', (chunk: Buffer) => {
+        if (whole && rest.length === 0 && copied + chunk.length <= whole.length) copied += chunk.copy(whole, copied);
+        else rest.push(chunk);
+      });
       stream.on('limit', () => {
         failure ??= new HttpError(413, 'payload_too_large', `the file is larger than the limit of ${maxBytes} bytes`);
         stopEarly(failure);
       });
       stream.on('close', () => {
-        if (!stream.truncated) file = { png: Buffer.concat(chunks), filename: info.filename ?? 'image.png' };
+        if (stream.truncated) return;
+        const head = whole ? whole.subarray(0, copied) : Buffer.alloc(0);
+        file = { png: rest.length ? Buffer.concat([head, ...rest]) : head, filename: info.filename ?? 'image.png' };
       });
     });
     parser.on('field', (name, value) => {

@@ -13,10 +13,11 @@ export interface UploadLimits {
   maxPixels: number;
 }
 
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 function toHttp(err: PngError): HttpError {
   return new HttpError(err.status, err.code, err.message);
 }
-
 
 export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png: Buffer; header: PngHeader }> {
   const declared = Number(req.get('content-length') ?? NaN);
@@ -24,6 +25,10 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
     discardBody(req, Math.min(declared, 2 * limits.maxBytes));
     return Promise.reject(new HttpError(413, 'payload_too_large', `the upload is ${declared} bytes, more than the limit of ${limits.maxBytes} bytes`));
   }
+  // With a declared length the body is copied into one buffer as it arrives: no socket chunk outlives
+  // its event (chunks held for the whole upload reach the old generation, and only a full GC frees them).
+  // Its pages are committed by the writes, so a client that declares much and sends little costs little.
+  const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -35,11 +40,11 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
       discardBody(req, limits.maxBytes);
       reject(err);
     };
+    const head = () => (whole ? whole.subarray(0, received) : Buffer.concat(chunks));
     const checkHeader = () => {
       checked = true;
-      const head = Buffer.concat(chunks).subarray(0, PNG_HEADER_BYTES);
       try {
-        assertPixelLimit(readPngHeader(head), limits.maxPixels);
+        assertPixelLimit(readPngHeader(head().subarray(0, PNG_HEADER_BYTES)), limits.maxPixels);
       } catch (err) {
         if (err instanceof PngError) refuse(toHttp(err));
         else refuse(new HttpError(400, 'invalid_png', (err as Error).message));
@@ -47,21 +52,25 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
     };
     req.on('data', (chunk: Buffer) => {
       if (settled) return;
-      received += chunk.length;
-      if (received > limits.maxBytes) {
+      if (received + chunk.length > limits.maxBytes) {
         refuse(new HttpError(413, 'payload_too_large', `the upload is larger than the limit of ${limits.maxBytes} bytes`));
         return;
       }
-      chunks.push(chunk);
+      if (whole) {
+        // node's parser gives no more than Content-Length; this only guards the copy.
+        if (received + chunk.length > whole.length) return refuse(new HttpError(400, 'bad_length', 'the body is longer than its Content-Length'));
+        chunk.copy(whole, received);
+      } else chunks.push(chunk);
+      received += chunk.length;
       // A byte that already breaks the signature is enough to say "not a PNG".
-      if (!checked && (received >= PNG_HEADER_BYTES || !Buffer.concat(chunks).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).subarray(0, Math.min(received, 8))))) {
+      if (!checked && (received >= PNG_HEADER_BYTES || !head().subarray(0, 8).equals(PNG_SIGNATURE.subarray(0, Math.min(received, 8))))) {
         checkHeader();
       }
     });
     req.on('end', () => {
       if (settled) return;
       try {
-        const png = Buffer.concat(chunks, received);
+        const png = whole ? whole.subarray(0, received) : Buffer.concat(chunks, received);
         if (received === 0) throw new PngError(415, 'not_png', 'the body is empty: send the PNG image as the request body');
         const header = checkPngStructure(png);
         assertPixelLimit(header, limits.maxPixels);
