@@ -70,15 +70,18 @@ const ENCODER_ROWS: [string, CodecName, EncoderSettings | undefined][] = [
   ['sharp + zlib-direct: Up, level 1, Huffman only (the sharp default)', 'sharp', undefined],
 ];
 
+/** BENCH_CPU_PROF=<dir>: each service of the pipeline writes a V8 CPU profile under <dir>/<service> when it stops. */
+const profiled = (service: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${service}`] : []);
+
 async function pipeline(images: Buffer[]) {
   const quiet = { LOG_LEVEL: 'info' };
   const registry = await startRegistry(quiet);
   const procs: Proc[] = [registry];
   try {
-    const storage = await startProcess('cmd/storage.ts', { env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-storage-') } });
-    const master = await startProcess('cmd/master.ts', { env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-master-') } });
-    const worker = await startProcess('cmd/worker.ts', { env: { ...quiet, REGISTRY_URL: registry.url } });
-    const frontend = await startProcess('cmd/frontend.ts', { env: { ...quiet, REGISTRY_URL: registry.url } });
+    const storage = await startProcess('cmd/storage.ts', { nodeArgs: profiled('storage'), env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-storage-') } });
+    const master = await startProcess('cmd/master.ts', { nodeArgs: profiled('master'), env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-master-') } });
+    const worker = await startProcess('cmd/worker.ts', { nodeArgs: profiled('worker'), env: { ...quiet, REGISTRY_URL: registry.url } });
+    const frontend = await startProcess('cmd/frontend.ts', { nodeArgs: profiled('frontend'), env: { ...quiet, REGISTRY_URL: registry.url } });
     procs.push(storage, master, worker, frontend);
     // Ready when warm-up images go all the way through (and every path has run once).
     for (let i = 0; i < 4; i++) await waitOne(master.url, await upload(frontend.url, images[i % images.length]));
