@@ -3,7 +3,7 @@
  * first until the rest fit, and the file being written is never removed, so the newest lines always stay.
  */
 import fs from 'node:fs/promises';
-import { logFiles } from './history.ts';
+import { logFiles, type LogFile } from './history.ts';
 
 export interface SizeRetention {
   files: number;
@@ -12,24 +12,26 @@ export interface SizeRetention {
   keptBytes: number;
 }
 
-/** Removes the oldest log files in `dir` while their total passes `maxBytes` (the newest file always stays). */
-export async function removeOldestBeyond(dir: string, maxBytes: number): Promise<SizeRetention> {
+/**
+ * Removes the oldest log files in `dir` while their total passes `maxBytes` (the newest file always stays).
+ * `beforeRemoving` is given the seq of the first line that stays (undefined if none is known) before any file
+ * goes, so the caller can let go of the lines that leave with them first: a query never finds a line no file holds.
+ */
+export async function removeOldestBeyond(dir: string, maxBytes: number, beforeRemoving: (firstKeptSeq: number | undefined) => void = () => {}): Promise<SizeRetention> {
   const files = await logFiles(dir); // newest first
   let total = files.reduce((sum, file) => sum + file.size, 0);
-  const removed = { files: 0, bytes: 0 };
-  for (let i = files.length - 1; i >= 1 && total > maxBytes; i--) {
-    await fs.rm(files[i].path, { force: true });
-    total -= files[i].size;
-    removed.files++;
-    removed.bytes += files[i].size;
-  }
-  return { ...removed, keptBytes: total };
+  let keep = files.length;
+  while (keep > 1 && total > maxBytes) total -= files[--keep].size;
+  const gone = files.slice(keep);
+  if (gone.length === 0) return { files: 0, bytes: 0, keptBytes: total };
+  beforeRemoving(await firstSeq(files.slice(0, keep)));
+  for (const file of gone) await fs.rm(file.path, { force: true });
+  return { files: gone.length, bytes: gone.reduce((sum, file) => sum + file.size, 0), keptBytes: total };
 }
 
-/** The seq of the first line of the oldest log file: entries numbered below it are in no file any more. */
-export async function oldestStoredSeq(dir: string): Promise<number | undefined> {
-  const files = await logFiles(dir);
-  for (const file of files.reverse()) {
+/** The seq of the first line of the oldest of `files` (newest first): entries numbered below it are in none of them. */
+async function firstSeq(files: LogFile[]): Promise<number | undefined> {
+  for (const file of [...files].reverse()) {
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(file.path, 'r');
@@ -51,4 +53,9 @@ export async function oldestStoredSeq(dir: string): Promise<number | undefined> 
     }
   }
   return undefined;
+}
+
+/** The seq of the first line of the oldest log file in `dir`: entries numbered below it are in no file any more. */
+export async function oldestStoredSeq(dir: string): Promise<number | undefined> {
+  return firstSeq(await logFiles(dir));
 }

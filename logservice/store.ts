@@ -192,12 +192,15 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
 
   /** Removes the oldest files past `maxBytes`, and their entries from the index (queries must not find lines no file holds). */
   async enforceTotalSize(maxBytes: number): Promise<JobReport> {
-    const result = await removeOldestBeyond(this.options.dataDir, maxBytes);
-    const forgotten = result.files ? await this.forgetRemoved() : 0;
+    let forgotten = 0;
+    const result = await removeOldestBeyond(this.options.dataDir, maxBytes, (firstKept) => {
+      if (firstKept !== undefined) forgotten = this.index.dropBefore(firstKept);
+    });
     const detail = result.files ? `${result.bytes} bytes; ${result.keptBytes} bytes kept (limit ${maxBytes}); ${forgotten} entries left the index` : undefined;
     return { removed: { files: result.files }, detail };
   }
 
+  /** After the rotator removed files for their age (it says so only afterwards). */
   private async forgetRemoved(): Promise<number> {
     const oldest = await oldestStoredSeq(this.options.dataDir);
     return oldest === undefined ? 0 : this.index.dropBefore(oldest);
