@@ -118,6 +118,9 @@ test('JSON answers and errors get nosniff and the same policy', async () => {
   for (const [url, answer] of answers) {
     assert.match(String(answer.headers['content-type']), /json/, url);
     assertCommonHeaders(answer.headers, url);
+    // No inline script runs in JSON, so no nonce is made for it (a nonce per answer was a cost on every API call).
+    assert.doesNotMatch(String(answer.headers['content-security-policy']), /nonce-/, `${url}: no nonce in a JSON answer's policy`);
+    assert.match(String(answer.headers['content-security-policy']), /(^|;)script-src 'self';/, `${url}: scripts only from the service itself`);
   }
   // The registry's hot registration path, served outside express, says nosniff too.
   const registration = await rawRequest(`${registry.url}/services`, {
