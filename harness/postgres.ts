@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { hasEngine, installCommand, PG_BIN } from './engines.ts';
-import { alive, freePort, tempDir, waitFor } from './processes.ts';
+import { alive, descendants, freePort, tempDir, waitFor } from './processes.ts';
 
 export { skipUnlessEngine } from './engines.ts';
 
@@ -70,6 +70,7 @@ export async function startPostgres(): Promise<Postgres> {
   execFileSync(`${PG_BIN}/initdb`, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-instructions', '--no-sync', '-E', 'UTF8'], { ...run, stdio: 'ignore' });
   const port = await freePort();
   let child!: ChildProcess;
+  let reaped = false;
   const launch = () => {
     const log = fs.openSync(logFile, 'a');
     child = spawn(
@@ -79,7 +80,13 @@ export async function startPostgres(): Promise<Postgres> {
     );
     fs.closeSync(log);
     everyChild.add(child);
-    child.on('exit', () => everyChild.delete(child));
+    // 'exit' comes once node has reaped it: until then its pid still answers kill(pid, 0), and a new server on
+    // the same data folder takes postmaster.pid for a live server's and refuses to start.
+    reaped = false;
+    child.once('exit', () => {
+      reaped = true;
+      everyChild.delete(child);
+    });
   };
   const psql = (statement: string, database = 'postgres') =>
     execFileSync(`${PG_BIN}/psql`, ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-XAtqc', statement], {
@@ -90,23 +97,30 @@ export async function startPostgres(): Promise<Postgres> {
   const ready = async () => {
     await waitFor(
       () => {
+        if (reaped) return true; // exited while starting: said below, at once
         try {
           return psql('SELECT 1').trim() === '1';
         } catch {
           return false;
         }
       },
-      `PostgreSQL to accept connections:\n${readLog(logFile)}`,
+      'PostgreSQL to accept connections',
       20_000,
       50,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; its log:\n${readLog(logFile)}`);
+    });
+    if (reaped) throw new Error(`PostgreSQL exited while starting; its log:\n${readLog(logFile)}`);
   };
   const running = () => child.pid !== undefined && alive(child.pid);
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (!running()) return;
-    // The whole group: a SIGKILLed postmaster leaves its backends, which hold the port and the shared memory.
-    process.kill(-child.pid!, signal);
-    await waitFor(() => !running(), 'PostgreSQL to exit', 15_000);
+    // Every server process: each backend is a session of its own (not in the postmaster's group), and one left
+    // behind by a SIGKILLed postmaster holds the shared memory, so the next server refuses to start.
+    const pids = signal === 'SIGKILL' ? [child.pid!, ...descendants(child.pid!)] : [child.pid!];
+    for (const pid of pids) try { process.kill(pid, signal); } catch { /* gone */ }
+    await waitFor(() => pids.every((pid) => !alive(pid)), 'PostgreSQL to exit', 15_000);
+    await waitFor(() => reaped, 'PostgreSQL to be reaped', 15_000);
     await waitFor(() => !fs.existsSync(path.join(dataDir, 'postmaster.pid')) || signal === 'SIGKILL', 'PostgreSQL to remove its pid file', 15_000);
   };
   launch();
