@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from './errors.ts';
+import { encodeEvent, HEADERS, HEARTBEAT } from './sseWire.ts';
 
 export interface SseEvent<F> {
   /** The event's name; unnamed events arrive as "message". */
@@ -67,16 +68,6 @@ interface Client<F> {
 
 /** After the last client leaves, events are still held this long so that a reconnect can resume. */
 const HOLD_AFTER_LAST_CLIENT_MS = 30_000;
-const HEARTBEAT = Buffer.from(': keep-alive\n\n');
-const HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' };
-
-export function encodeEvent(event: string | undefined, data: string, id?: string): Buffer {
-  let text = id === undefined ? '' : `id: ${id}\n`;
-  if (event) text += `event: ${event}\n`;
-  text += `data: ${/[\r\n]/.test(data) ? data.split(/\r\n|\r|\n/).join('\ndata: ') : data}\n\n`;
-  return Buffer.from(text);
-}
-
 function concat(parts: Buffer[]): Buffer {
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
