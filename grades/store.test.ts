@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { tempDir } from '../test/helpers.ts';
-import { skipUnlessEngine, startPostgres, type Postgres } from '../harness/postgres.ts';
+import { postgresForSuite, skipUnlessEngine, startPostgres, type Postgres } from '../harness/postgres.ts';
 import type { GradeStore } from './store.ts';
 import { SqliteGradeStore } from './sqliteStore.ts';
 import { PostgresGradeStore } from './postgresStore.ts';
@@ -19,8 +19,7 @@ interface Backend {
   open(location: string): Promise<GradeStore>;
 }
 
-let pg: Postgres | undefined;
-let databases = 0;
+const postgres = postgresForSuite('grades_store');
 
 const backends: Backend[] = [
   {
@@ -37,16 +36,10 @@ const backends: Backend[] = [
   },
   {
     name: 'PostgreSQL',
-    skip: skipUnlessEngine('postgres'),
-    async setup() {
-      pg = await startPostgres();
-    },
-    async teardown() {
-      await pg?.stop();
-    },
-    async freshLocation() {
-      return pg!.createDatabase(`grades_store_${++databases}`);
-    },
+    skip: postgres.skip,
+    setup: postgres.setup,
+    teardown: postgres.teardown,
+    freshLocation: postgres.freshLocation,
     async open(url) {
       return PostgresGradeStore.open({ url, startTimeoutMs: 5000 });
     },

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { hasEngine, installCommand, PG_BIN } from './engines.ts';
+import { hasEngine, installCommand, PG_BIN, skipUnlessEngine } from './engines.ts';
 import { alive, descendants, freePort, tempDir, waitFor } from './processes.ts';
 
 export { skipUnlessEngine } from './engines.ts';
@@ -147,6 +147,28 @@ export async function startPostgres(): Promise<Postgres> {
         if (!stopped) await kill('SIGKILL');
       }
       fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One PostgreSQL for a suite of store tests run against several backends: `setup` starts it (before the suite),
+ * `freshLocation` makes an empty database for each test, `teardown` stops it; `server` is the running instance.
+ */
+export function postgresForSuite(prefix: string) {
+  let pg: Postgres | undefined;
+  let databases = 0;
+  return {
+    skip: skipUnlessEngine('postgres'),
+    async setup(): Promise<void> {
+      pg = await startPostgres();
+    },
+    async teardown(): Promise<void> {
+      await pg?.stop();
+    },
+    freshLocation: (): Promise<string> => pg!.createDatabase(`${prefix}_${++databases}`),
+    get server(): Postgres {
+      return pg!;
     },
   };
 }

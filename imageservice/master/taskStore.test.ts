@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir, waitFor } from '../../test/helpers.ts';
-import { skipUnlessEngine, startPostgres, type Postgres } from '../../harness/postgres.ts';
+import { postgresForSuite } from '../../harness/postgres.ts';
 import { HttpError } from '../../shared/errors.ts';
 import { pgDefaults } from './config.ts';
 import { openTaskStore, type TaskStore, type TaskStoreOptions } from './taskStore.ts';
@@ -19,8 +19,7 @@ interface Backend {
   open(location: string, options: TaskStoreOptions): Promise<TaskStore>;
 }
 
-let pg: Postgres | undefined;
-let databases = 0;
+const postgres = postgresForSuite('tasks');
 const pgSettings = (url: string) => ({ ...pgDefaults, url, pollMs: 60_000, connectTimeoutMs: 2_000 });
 const quiet = () => {};
 const listening = (store: TaskStore) => (store as unknown as PgTaskStore).listening;
@@ -40,16 +39,10 @@ const backends: Backend[] = [
   },
   {
     name: 'PostgreSQL',
-    skip: skipUnlessEngine('postgres'),
-    async setup() {
-      pg = await startPostgres();
-    },
-    async teardown() {
-      await pg?.stop();
-    },
-    async freshLocation() {
-      return pg!.createDatabase(`tasks_${++databases}`);
-    },
+    skip: postgres.skip,
+    setup: postgres.setup,
+    teardown: postgres.teardown,
+    freshLocation: postgres.freshLocation,
     async open(url, options) {
       return PgTaskStore.open(pgSettings(url), options, quiet);
     },
@@ -244,7 +237,7 @@ for (const backend of backends) {
       test('PostgreSQL: two masters migrating at once, one schema; a new task wakes the other master', async () => {
         const url = await backend.freshLocation();
         const [a, b] = await Promise.all([fresh({}, url), fresh({}, url)]);
-        assert.equal(pg!.sql(`SELECT count(*) FROM schema_migrations WHERE component = 'imagemaster'`, url.split('/').pop()).trim(), String(TASK_MIGRATIONS.length));
+        assert.equal(postgres.server.sql(`SELECT count(*) FROM schema_migrations WHERE component = 'imagemaster'`, url.split('/').pop()).trim(), String(TASK_MIGRATIONS.length));
         let woken = 0;
         b.watch(() => woken++, quiet);
         await waitFor(() => listening(b), 'the LISTEN connection');
@@ -259,13 +252,13 @@ for (const backend of backends) {
         let woken = 0;
         store.watch(() => woken++, quiet);
         await waitFor(() => listening(store), 'the LISTEN connection');
-        await pg!.kill();
+        await postgres.server.kill();
         const err = await store.claim('w').then(() => assert.fail('a claim with the database away'), (e: unknown) => e);
         assert.ok(err instanceof HttpError, String(err));
         assert.equal(err.status, 503);
         assert.equal(err.code, 'database_unavailable');
         assert.equal(err.headers['Retry-After'], '1');
-        await pg!.restart();
+        await postgres.server.restart();
         const task = (await waitFor(() => store.create(image(1)).catch(() => undefined), 'the store to work again', 20_000))!;
         await waitFor(() => listening(store), 'LISTEN again', 20_000);
         const before = woken;
@@ -278,7 +271,7 @@ for (const backend of backends) {
       test('PostgreSQL at start: away is waited for, with a warning; a refusal ends the start with the reason', async () => {
         const url = await backend.freshLocation();
         const options = { leaseMs: 30_000, maxAttempts: 3 };
-        await pg!.kill();
+        await postgres.server.kill();
         const warnings: string[] = [];
         let opened = false;
         const opening = openTaskStore({ kind: 'postgres', dataDir: '', pg: pgSettings(url) }, options, (m) => warnings.push(m)).then((store) => {
@@ -289,7 +282,7 @@ for (const backend of backends) {
         await waitFor(() => warnings.length > 0, 'a warning while the database is away');
         assert.match(warnings[0], /is unavailable .*waiting for it/);
         assert.equal(opened, false);
-        await pg!.restart();
+        await postgres.server.restart();
         const store = await opening;
         assert.equal((await store.create(image(1))).state, 'pending');
         const missing = url.replace(/[^/]+$/, 'no_such_database');
