@@ -17,6 +17,8 @@ import { migrate, TASK_MIGRATIONS } from './pgSchema.ts';
 import type { CompleteOutcome, LeaseOutcome, NewTask, TaskStore, TaskStoreOptions } from './taskStore.ts';
 
 const NOW = 'tasks_now_ms()';
+/** The reason a lapsed lease leaves, as the SQLite store words it; `t` qualifies the columns where the statement needs it. */
+const lapsed = (t = '') => `'lease lapsed on attempt ' || ${t}attempts || COALESCE(' (worker ' || ${t}worker_id || ')', '')`;
 const who = `COALESCE(' (worker ' || worker_id || ')', '')`;
 
 const SQL = {
@@ -35,7 +37,7 @@ const SQL = {
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
           UPDATE tasks t SET state = 'running', attempts = t.attempts + 1, worker_id = $1, lease_token = $2,
             lease_expires_at = ${NOW} + $3, started_at = COALESCE(t.started_at, ${NOW}), updated_at = ${NOW},
-            error = CASE WHEN t.state = 'running' THEN 'lease lapsed on attempt ' || t.attempts || COALESCE(' (worker ' || t.worker_id || ')', '') ELSE t.error END
+            error = CASE WHEN t.state = 'running' THEN ${lapsed('t.')} ELSE t.error END
           FROM next WHERE t.id = next.id RETURNING t.*`,
   renew: `UPDATE tasks SET lease_expires_at = ${NOW} + $3, updated_at = ${NOW}
           WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING *`,
@@ -52,7 +54,7 @@ const SQL = {
                     error = 'gave up after ' || attempts || ' attempts: the lease lapsed each time' || ${who}
                   WHERE state = 'running' AND lease_expires_at <= ${NOW} AND attempts >= $1 RETURNING id`,
   lapseToPending: `UPDATE tasks SET state = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ${NOW},
-                     error = 'lease lapsed on attempt ' || attempts || ${who}
+                     error = ${lapsed()}
                    WHERE state = 'running' AND lease_expires_at <= ${NOW} AND attempts < $1 RETURNING id`,
   // In ms from now, so the caller converts it to its own clock.
   nextExpiry: `SELECT MIN(lease_expires_at) - ${NOW} AS in_ms FROM tasks WHERE state = 'running'`,
