@@ -10,8 +10,8 @@ import type { Manifest, ScannedFile } from './manifest.ts';
 import { sourceOf } from './manifest.ts';
 import type { FileSource, Skipped, Walked } from './sources.ts';
 import { ArchiveError, ZipArchive, type ZipLimits } from './zipArchive.ts';
+import { PNG_SIGNATURE } from '../png.ts';
 
-export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 export const isPng = (bytes: Buffer) => bytes.subarray(0, 8).equals(PNG_SIGNATURE);
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

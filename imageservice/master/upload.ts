@@ -6,14 +6,12 @@
 import type { Request } from 'express';
 import { HttpError } from '../../shared/errors.ts';
 import { discardBody } from '../discard.ts';
-import { PNG_HEADER_BYTES, PngError, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
+import { PNG_HEADER_BYTES, PNG_SIGNATURE, PngError, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
 
 export interface UploadLimits {
   maxBytes: number;
   maxPixels: number;
 }
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 function toHttp(err: PngError): HttpError {
   return new HttpError(err.status, err.code, err.message);
