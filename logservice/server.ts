@@ -10,7 +10,7 @@ import { createLogger } from '../shared/logger.ts';
 import { HttpError, badRequest, methodNotAllowed, payloadTooLarge } from '../shared/errors.ts';
 import { prom } from '../shared/metrics.ts';
 import { LogStore } from './store.ts';
-import { withHousekeeping } from '../shared/housekeeping.ts';
+import { housekeepingOf, withHousekeeping } from '../shared/housekeeping.ts';
 import { LiveTail } from './tail.ts';
 import { BatchJournal, BatchMemory, BATCH_ID } from './batches.ts';
 import { CallerDirectory } from './callers.ts';
@@ -269,7 +269,7 @@ export async function startLogService(options: LogServiceOptions): Promise<Servi
         journal.close();
         logger.info(`log files flushed: ${store.linesWritten} lines written since start`);
       },
-    }, { balanced: { [REGISTRY_EVENTS]: registryEventsHandler(store) } }), store.housekeepingJobs(options.retentionCron)));
+    }, { balanced: { [REGISTRY_EVENTS]: registryEventsHandler(store) } }), (svc) => store.housekeepingJobs(options.retentionCron, (job) => housekeepingOf(svc)?.run(job))));
   } catch (err) {
     tail.close();
     await store.close();

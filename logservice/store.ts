@@ -51,6 +51,10 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
   private closed = false;
   /** Set when the file stream failed: nothing more can be made durable. */
   private failure?: Error;
+  /** Files the rotator removed for their age and no housekeeping run has reported yet. */
+  private removedForAge: string[] = [];
+  /** Runs the log-age job now (set by housekeepingJobs), so the rotator's removals are logged and counted. */
+  private reportAge: () => void = () => void this.forgetRemoved();
   linesStored = 0;
   writeErrors = 0;
 
@@ -78,7 +82,10 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     // Emitted inside the write that moves to the new file, before that write's bytes go out.
     stream.on('rotate', () => this.commit.rotated());
     // A file the rotator removed for its age takes its lines out of the index too.
-    this.transport.on('logRemoved', () => void this.forgetRemoved());
+    this.transport.on('logRemoved', (file: string) => {
+      this.removedForAge.push(path.basename(file));
+      this.reportAge();
+    });
     stream.on('error', (err: Error) => {
       this.writeErrors++;
       this.failure ??= err;
@@ -184,10 +191,17 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     return scanFiles(this.options.dataDir, { filter, beforeSeq, budgetBytes: this.options.queryScanBytes }, visit);
   }
 
-  /** The job that keeps the files within maxTotalBytes (none without a limit). */
-  housekeepingJobs(cron: string | undefined): HousekeepingJob[] {
+  /**
+   * The jobs: log-age reports each removal the rotator makes for LOG_RETENTION (it removes at a
+   * rotation, not on a schedule; `runNow` runs the job then, so it is logged and counted like the
+   * others), and log-retention keeps the files within maxTotalBytes on its schedule (none without a limit).
+   */
+  housekeepingJobs(cron: string | undefined, runNow?: (job: string) => Promise<unknown> | undefined): HousekeepingJob[] {
+    if (runNow) this.reportAge = () => void runNow('log-age')?.catch(() => undefined);
     const max = this.options.maxTotalBytes ?? 0;
-    return max > 0 ? [{ name: 'log-retention', cron, run: () => this.enforceTotalSize(max) }] : [];
+    const jobs: HousekeepingJob[] = [{ name: 'log-age', cron: undefined, run: () => this.forgetRemoved() }];
+    if (max > 0) jobs.push({ name: 'log-retention', cron, run: () => this.enforceTotalSize(max) });
+    return jobs;
   }
 
   /** Removes the oldest files past `maxBytes`, and their entries from the index (queries must not find lines no file holds). */
@@ -200,10 +214,13 @@ export class LogStore extends EventEmitter<LogStoreEvents> {
     return { removed: { files: result.files }, detail };
   }
 
-  /** After the rotator removed files for their age (it says so only afterwards). */
-  private async forgetRemoved(): Promise<number> {
+  /** After the rotator removed files for their age (it says so only afterwards): their lines leave the index too. */
+  private async forgetRemoved(): Promise<JobReport> {
+    const files = this.removedForAge.splice(0);
     const oldest = await oldestStoredSeq(this.options.dataDir);
-    return oldest === undefined ? 0 : this.index.dropBefore(oldest);
+    const forgotten = oldest === undefined ? 0 : this.index.dropBefore(oldest);
+    if (files.length === 0) return { removed: { files: 0 } };
+    return { removed: { files: files.length }, detail: `${files.join(', ')} (past LOG_RETENTION ${this.options.retention}); ${forgotten} entries left the index` };
   }
 
   /** Stops taking lines and waits until every accepted line is in the file and fsynced. */

@@ -48,3 +48,34 @@ test('log retention by size: past LOG_RETENTION_BYTES the oldest files are remov
   assert.match(metrics, /housekeeping_runs_total\{[^}]*job="log-retention"[^}]*outcome="ok"[^}]*\} [1-9]/);
   assert.match(log.output(), /housekeeping log-retention: removed \d+ files/);
 });
+
+test('log retention by age (LOG_RETENTION): a file the rotator removes is logged and counted as a log-age run, and its lines leave the index', async (t) => {
+  const log = await startLogService({ LOG_MAX_FILE_SIZE: '4k', LOG_RETENTION: '2', LOG_RETENTION_BYTES: '0' });
+  t.after(() => log.stop());
+
+  const posted: string[] = [];
+  for (let batch = 0; batch < 20; batch++) {
+    const entries = Array.from({ length: 20 }, (_, i) => {
+      const message = `age line ${String(batch * 20 + i).padStart(4, '0')} ${'y'.repeat(80)}`;
+      posted.push(message);
+      return { service: 'hk-age', level: 'info', message };
+    });
+    const res = await postLog(log.url, JSON.stringify(entries), 'application/json');
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  }
+
+  const metricsText = () => fetch(`${log.url}/metrics`).then((r) => r.text());
+  const removedFiles = (text: string) => Number(/housekeeping_removed_total\{[^}]*job="log-age"[^}]*item="files"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+  await waitFor(async () => removedFiles(await metricsText()) >= 1, 'a log-age removal counted in /metrics', 30_000);
+  assert.match(log.output(), /housekeeping log-age: removed \d+ files?; logs-[^ ]+\.jsonl.* \(past LOG_RETENTION 2\); \d+ entries left the index/);
+
+  const kept = storedLines(log.dataDir).map((e) => e.message);
+  assert.ok(kept.length > 0 && kept.length < posted.length, `some but not all lines kept (${kept.length} of ${posted.length})`);
+  assert.deepEqual(kept, posted.slice(-kept.length), 'the newest lines are kept, in order');
+  await waitFor(async () => {
+    const { body } = await getJson(`${log.url}/logs?service=hk-age&limit=5000`);
+    return body.entries.length === kept.length;
+  }, 'a query to return only what the files hold', 10_000);
+  const { body } = await getJson(`${log.url}/logs?service=hk-age&limit=5000`);
+  assert.deepEqual(body.entries.map((e: { message: string }) => e.message), kept);
+});
