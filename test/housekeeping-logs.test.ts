@@ -15,20 +15,27 @@ function logBytes(dir: string): number {
     .reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
 }
 
+/** Posts `batches` batches of 20 lines of about 100 bytes each, every one answered 202; returns the messages in order. */
+async function postBatches(url: string, service: string, batches: number, time?: (n: number) => string): Promise<string[]> {
+  const posted: string[] = [];
+  for (let batch = 0; batch < batches; batch++) {
+    const entries = Array.from({ length: 20 }, (_, i) => {
+      const n = batch * 20 + i;
+      const message = `${service} line ${String(n).padStart(4, '0')} ${'x'.repeat(80)}`;
+      posted.push(message);
+      return { service, level: 'info', message, ...(time ? { time: time(n) } : {}) };
+    });
+    const res = await postLog(url, JSON.stringify(entries), 'application/json');
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  }
+  return posted;
+}
+
 test('log retention by size: past LOG_RETENTION_BYTES the oldest files are removed, the newest kept, and GET /logs returns only what the files still hold', async (t) => {
   const log = await startLogService({ LOG_MAX_FILE_SIZE: '4k', LOG_RETENTION_BYTES: '16k', LOG_RETENTION_CRON: '* * * * * *' });
   t.after(() => log.stop());
 
-  const posted: string[] = [];
-  for (let batch = 0; batch < 30; batch++) {
-    const entries = Array.from({ length: 20 }, (_, i) => {
-      const message = `retention line ${String(batch * 20 + i).padStart(4, '0')} ${'x'.repeat(80)}`;
-      posted.push(message);
-      return { service: 'hk-logs', level: 'info', message, time: new Date(Date.UTC(2026, 0, 1, 0, 0, batch * 20 + i)).toISOString() };
-    });
-    const res = await postLog(log.url, JSON.stringify(entries), 'application/json');
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-  }
+  const posted = await postBatches(log.url, 'hk-logs', 30, (n) => new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString());
   assert.ok(posted.join('').length > 3 * LIMIT, 'far more than the limit was written');
 
   await waitFor(() => logBytes(log.dataDir) <= LIMIT, `the log files to fit in ${LIMIT} bytes`, 30_000);
@@ -53,16 +60,7 @@ test('log retention by age (LOG_RETENTION): a file the rotator removes is logged
   const log = await startLogService({ LOG_MAX_FILE_SIZE: '4k', LOG_RETENTION: '2', LOG_RETENTION_BYTES: '0' });
   t.after(() => log.stop());
 
-  const posted: string[] = [];
-  for (let batch = 0; batch < 20; batch++) {
-    const entries = Array.from({ length: 20 }, (_, i) => {
-      const message = `age line ${String(batch * 20 + i).padStart(4, '0')} ${'y'.repeat(80)}`;
-      posted.push(message);
-      return { service: 'hk-age', level: 'info', message };
-    });
-    const res = await postLog(log.url, JSON.stringify(entries), 'application/json');
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-  }
+  const posted = await postBatches(log.url, 'hk-age', 20);
 
   const metricsText = () => fetch(`${log.url}/metrics`).then((r) => r.text());
   const removedFiles = (text: string) => Number(/housekeeping_removed_total\{[^}]*job="log-age"[^}]*item="files"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
