@@ -2,4 +2,4 @@ import { RegistryServer } from '../registry/server.ts';
 import { fromEnv } from '../registry/config.ts';
 import { runMain } from '../shared/main.ts';
 
-await runMain('registry', () => new RegistryServer(fromEnv()).start());
+await runMain('registry', () => RegistryServer.open(fromEnv()).then((registry) => registry.start()));

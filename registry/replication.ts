@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Request, Response } from 'express';
 import type { Logger } from 'winston';
 import { Etcd3, isRecoverableError } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
@@ -88,11 +87,4 @@ export class Replication {
       replicas: (this.replicas?.members ?? []).map((r) => ({ id: r.id, url: r.url, owns: owned.get(r.id) ?? 0 })),
     };
   }
-}
-
-/** GET /replicas/link: replicas hold it open to each other, so a peer's crash closes it at once. */
-export function replicaLink(req: Request, res: Response): void {
-  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-  res.write('\n');
-  req.socket.setKeepAlive(true, 1000);
 }

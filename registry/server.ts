@@ -11,7 +11,8 @@ import { Announcer } from './announcer.ts';
 import { Outbound } from './outbound.ts';
 import { RegistrationStore } from './store.ts';
 import { FileCatalogStore, type CatalogStore } from './catalogStore.ts';
-import { Replication, replicaLink } from './replication.ts';
+import type { Replication } from './replication.ts';
+import { replicaLink } from './replicaLink.ts';
 import { HostCheck } from './hostCheck.ts';
 import { registryMetrics } from './metrics.ts';
 import type { RegistryOptions } from './config.ts';
@@ -72,11 +73,26 @@ export class RegistryServer {
   private readonly events: RegistryEventsPublisher;
   private readonly timeline: Timeline;
 
-  constructor(readonly options: RegistryOptions) {
+  /**
+   * The registry for these options. The replica mode's etcd client (etcd3 with gRPC: 32 MB of memory and
+   * a quarter of a second to load) is loaded only with REGISTRY_STORE=etcd, not by every file-store registry.
+   */
+  static async open(options: RegistryOptions): Promise<RegistryServer> {
+    return new RegistryServer(options, options.store === 'etcd' ? (await import('./replication.ts')).Replication : undefined);
+  }
+
+  /** With REGISTRY_STORE=etcd, `replicationClass` is required (open() loads it). */
+  constructor(
+    readonly options: RegistryOptions,
+    replicationClass?: typeof Replication,
+  ) {
     this.logger = options.logger ?? createLogger('registry');
     const { metrics, registrations, checkObserver, notifierObserver } = registryMetrics(this.registry);
     this.metrics = metrics;
-    if (options.store === 'etcd') this.replication = new Replication(options, this.registry, this.logger);
+    if (options.store === 'etcd') {
+      if (!replicationClass) throw new Error('REGISTRY_STORE=etcd needs the replica mode: create the registry with RegistryServer.open()');
+      this.replication = new replicationClass(options, this.registry, this.logger);
+    }
     this.store = this.replication?.store ?? new FileCatalogStore(new RegistrationStore(options.dataDir, this.logger));
     // One registry alone (the file store) owns everything.
     const owns = this.replication?.owns;
