@@ -3,30 +3,18 @@
  * drops and retries, refreshed every 2 s from GET /topics and GET /subscribers. Plain DOM, no build
  * step; stored text is set as textContent, never as markup. `nonce` is the response's CSP nonce.
  */
-export function panelPage(nonce: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard events</title>
-<style nonce="${nonce}">
-  :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
-  body { margin: 0 auto; max-width: 1400px; padding: 1.2rem; }
-  h1 { font-size: 1.4rem; margin: 0 0 .6rem; }
-  .bar { display: flex; gap: 1.2rem; align-items: center; margin-bottom: .8rem; font-size: .9rem; color: #5b6570; }
-  #status { padding: .1rem .5rem; border-radius: 1rem; background: #ddd; }
-  #status.live { background: #c9f1d4; color: #145a2a; }
-  #status.lost { background: #f8d0d0; color: #7a1414; }
-  table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); font-size: .85rem; }
-  th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #eceff2; vertical-align: top; }
-  th { background: #eef0f3; font-weight: 600; }
+import { pageHead } from '../shared/pageHead.ts';
+
+const PANEL_CSS = `  .bar { display: flex; gap: 1.2rem; align-items: center; margin-bottom: .8rem; font-size: .9rem; color: #5b6570; }
+  table { font-size: .85rem; }
+  th, td { padding: .35rem .5rem; border-bottom: 1px solid #eceff2; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .up { color: #145a2a; } .down, .failing { color: #a11a1a; } .dropped { color: #6b4a00; }
   .empty { color: #5b6570; padding: 1rem; }
-</style>
-</head>
-<body>
+`;
+
+export function panelPage(nonce: string): string {
+  return `${pageHead({ nonce, title: 'Switchboard events', admin: true, css: PANEL_CSS })}<body>
 <h1>Events</h1>
 <div class="bar"><span id="status">connecting</span><span id="published"></span><span id="totals"></span></div>
 <table>

@@ -4,32 +4,19 @@
  * see that request's lines from every service. Its script is logservice/viewerScript.ts.
  * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
+import { pageHead } from '../shared/pageHead.ts';
 import { LEVELS } from './protocol.ts';
 import { viewerScript } from './viewerScript.ts';
 
 const levelOptions = LEVELS.map((level, rank) => `<option value="${level}">${rank === 0 ? level : `${level} and worse`}</option>`).join('');
 
-export function viewerPage(nonce: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard logs</title>
-<style nonce="${nonce}">
-  :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
-  body { margin: 0 auto; max-width: 1400px; padding: 1.2rem; }
-  h1 { font-size: 1.4rem; margin: 0 0 .6rem; }
-  form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin-bottom: .6rem; }
+const VIEWER_CSS = `  form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin-bottom: .6rem; }
   label { display: flex; flex-direction: column; font-size: .75rem; color: #5b6570; gap: .15rem; }
   input, select, button { font: inherit; font-size: .9rem; padding: .3rem .45rem; border: 1px solid #c8cdd3; border-radius: .3rem; background: #fff; }
   button { cursor: pointer; background: #eef0f3; }
   button.primary { background: #1f5fbf; color: #fff; border-color: #1f5fbf; }
   .bar { display: flex; gap: .8rem; align-items: center; margin-bottom: .6rem; font-size: .85rem; color: #5b6570; }
-  #status { padding: .1rem .5rem; border-radius: 1rem; background: #ddd; }
-  #status.live { background: #c9f1d4; color: #145a2a; }
   #status.paused { background: #fde9b8; color: #6b4a00; }
-  #status.lost { background: #f8d0d0; color: #7a1414; }
   #trace { padding: .35rem .6rem; background: #e4ecfa; border-radius: .3rem; }
   [hidden] { display: none !important; }
   .message { padding: .45rem .7rem; border-radius: .3rem; margin-bottom: .6rem; font-size: .9rem; }
@@ -44,9 +31,9 @@ export function viewerPage(nonce: string): string {
   .v-error { fill: #d64545; } .v-warn { fill: #e0a526; } .v-info { fill: #5b8fd9; } .v-http { fill: #4caf72; }
   .v-verbose, .v-debug, .v-silly { fill: #aab2bc; }
   #logbox { max-height: 70vh; overflow: auto; }
-  table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); font-family: ui-monospace, monospace; font-size: .8rem; }
-  th, td { text-align: left; padding: .25rem .45rem; border-bottom: 1px solid #eceef1; vertical-align: top; }
-  th { background: #eef0f3; font-family: system-ui, sans-serif; font-weight: 600; position: sticky; top: 0; }
+  table { font-family: ui-monospace, monospace; font-size: .8rem; }
+  th, td { padding: .25rem .45rem; border-bottom: 1px solid #eceef1; }
+  th { font-family: system-ui, sans-serif; position: sticky; top: 0; }
   td.time { white-space: nowrap; color: #5b6570; }
   td.msg { white-space: pre-wrap; word-break: break-word; }
   .meta { color: #6b7682; }
@@ -60,9 +47,10 @@ export function viewerPage(nonce: string): string {
   a.rid { color: #1f5fbf; cursor: pointer; text-decoration: underline dotted; }
   #empty { padding: 2rem; text-align: center; color: #5b6570; }
   input.narrow { width: 5rem; }
-</style>
-</head>
-<body>
+`;
+
+export function viewerPage(nonce: string): string {
+  return `${pageHead({ nonce, title: 'Switchboard logs', admin: true, css: VIEWER_CSS })}<body>
 <h1>Switchboard logs</h1>
 <form id="filters">
   <label>service <input name="service" placeholder="any (a,b)" list="services" autocomplete="off"></label>

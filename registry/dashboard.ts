@@ -4,27 +4,15 @@
  * up (and log lines per minute); the replicas when there are several. Kept live from GET /services/stream.
  * `nonce` is the response's CSP nonce (shared/pageHeaders.ts), which the inline script and style carry.
  */
+import { pageHead } from '../shared/pageHead.ts';
 import { dashboardScript } from './dashboardScript.ts';
 
-export function dashboardPage(nonce: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Switchboard registry</title>
-<style nonce="${nonce}">
-  :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
-  body { margin: 0 auto; max-width: 1300px; padding: 1.5rem; }
-  h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
+const DASHBOARD_CSS = `  body { max-width: 1300px; padding: 1.5rem; }
+  h1 { margin: 0 0 .25rem; }
   h2 { font-size: 1.1rem; margin: 1.25rem 0 .5rem; }
   .sub { color: #5b6570; margin-bottom: 1rem; }
-  #status { display: inline-block; padding: .1rem .5rem; border-radius: 1rem; font-size: .8rem; background: #ddd; }
-  #status.live { background: #c9f1d4; color: #145a2a; }
-  #status.lost { background: #f8d0d0; color: #7a1414; }
-  table { width: 100%; border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-  th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e6e8eb; font-size: .9rem; vertical-align: top; }
-  th { background: #eef0f3; font-weight: 600; }
+  #status { display: inline-block; font-size: .8rem; }
+  th, td { padding: .45rem .6rem; border-bottom: 1px solid #e6e8eb; font-size: .9rem; }
   tr.service td { background: #f2f4f7; font-weight: 600; }
   tr.instance { cursor: pointer; }
   tr.instance:hover td, tr.selected td { background: #eef4ff; }
@@ -41,9 +29,10 @@ export function dashboardPage(nonce: string): string {
   #chart .up { stroke: #1f9d55; } #chart .down { stroke: #c53030; } #chart .logs { stroke: #1f5fbf; stroke-dasharray: 4 3; }
   .legend { font-size: .85rem; color: #5b6570; }
   .key-up { color: #1f9d55; } .key-down { color: #c53030; } .key-logs { color: #1f5fbf; }
-</style>
-</head>
-<body>
+`;
+
+export function dashboardPage(nonce: string): string {
+  return `${pageHead({ nonce, title: 'Switchboard registry', admin: true, css: DASHBOARD_CSS })}<body>
 <h1>Switchboard registry</h1>
 <div class="sub"><span id="status">connecting…</span> <span id="summary"></span> · times in UTC</div>
 <table>

@@ -2,6 +2,7 @@
  * The login form a guarded page shows (shared/readAccess.ts): one field for the token, posted to /login on the
  * same service. `nonce` is the response's CSP nonce (shared/pageHeaders.ts): the style carries it; there is no script.
  */
+import { pageHead } from './pageHead.ts';
 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
@@ -16,26 +17,18 @@ export interface LoginPageOptions {
   problem?: string;
 }
 
-export function loginPage(options: LoginPageOptions): string {
-  const service = escapeHtml(options.service);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in: ${service}</title>
-<style nonce="${options.nonce}">
-  :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f6f7f9; }
-  main { max-width: 26rem; margin: 4rem auto; padding: 1.4rem; background: #fff; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.1); }
+const LOGIN_CSS = `  main { max-width: 26rem; margin: 4rem auto; padding: 1.4rem; background: #fff; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.1); }
   h1 { font-size: 1.25rem; margin: 0 0 .8rem; }
   p { color: #5b6570; font-size: .9rem; }
   label { display: flex; flex-direction: column; gap: .3rem; font-size: .85rem; color: #5b6570; }
   input, button { font: inherit; padding: .45rem .6rem; border: 1px solid #c8cdd3; border-radius: .3rem; }
   button { margin-top: .9rem; background: #1f5fbf; color: #fff; border-color: #1f5fbf; cursor: pointer; }
   .problem { color: #7a1414; background: #f8d0d0; padding: .4rem .6rem; border-radius: .3rem; }
-</style>
-</head>
-<body>
+`;
+
+export function loginPage(options: LoginPageOptions): string {
+  const service = escapeHtml(options.service);
+  return `${pageHead({ nonce: options.nonce, title: `Log in: ${service}`, admin: true, css: LOGIN_CSS })}<body>
 <main>
   <h1>Switchboard ${service}</h1>
   <p>This page needs the operator's token (ADMIN_TOKEN, or REGISTRY_TOKEN when no ADMIN_TOKEN is set).</p>

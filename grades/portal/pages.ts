@@ -1,5 +1,6 @@
 import { GRADE_TYPES, MAX_TITLE_LENGTH, type Grade, type Student } from '../protocol.ts';
 import { html, SafeHtml } from './html.ts';
+import { pageHead } from '../../shared/pageHead.ts';
 
 const STYLE = `
   :root { --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --accent: #2f6fde; --bad: #c53030; --bg: #f5f7fa; }
@@ -48,16 +49,14 @@ export interface LayoutOptions {
 
 /** `nonce` is the response's CSP nonce (shared/pageHeaders.ts): the inline style needs it. */
 export function layout(nonce: string, title: string, body: SafeHtml, options: LayoutOptions = {}): string {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}">` : ''}
-<title>${title} · Teacher portal</title>
-<style nonce="${nonce}">${new SafeHtml(STYLE)}</style>
-</head>
-<body>
+  const head = pageHead({
+    nonce,
+    title: html`${title} · Teacher portal`.value,
+    css: STYLE,
+    extraHead: options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}">
+`.value : '',
+  });
+  return html`${new SafeHtml(head)}<body>
 <header><a href="/students">Teacher portal</a></header>
 <main>
 ${body}

@@ -7,6 +7,7 @@
  * The ids of this browser's tasks are kept in localStorage, so a reload lists them again, asked of the master.
  * Below them, the jobs section (jobsSection.ts): a folder or a .zip as one job.
  */
+import { pageHead } from '../../shared/pageHead.ts';
 import { JOBS_CSS, JOBS_HTML, JOBS_SCRIPT } from './jobsSection.ts';
 
 const OP_LABELS: Record<string, string> = {
@@ -16,16 +17,7 @@ const OP_LABELS: Record<string, string> = {
   invert: 'Invert colours',
 };
 
-export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly string[]; maxUploadBytes: number; nonce: string }): string {
-  const options = ops.map((op) => `<option value="${op}">${OP_LABELS[op] ?? op}</option>`).join('');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Image pipeline</title>
-<style nonce="${nonce}">
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
+const PAGE_CSS = `  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.4rem; }
   #drop { border: 2px dashed #888; border-radius: 8px; padding: 2rem; text-align: center; background: #fafafa; }
   #drop.over { background: #e8f0ff; border-color: #36c; }
@@ -45,9 +37,11 @@ export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly strin
   .previews figure { margin: 0; flex: 1; }
   .previews img { max-width: 100%; max-height: 220px; background: repeating-conic-gradient(#ddd 0 25%, #fff 0 50%) 0 0/16px 16px; }
   .hidden { display: none; }
-${JOBS_CSS}</style>
-</head>
-<body>
+`;
+
+export function uploadPage({ ops, maxUploadBytes, nonce }: { ops: readonly string[]; maxUploadBytes: number; nonce: string }): string {
+  const options = ops.map((op) => `<option value="${op}">${OP_LABELS[op] ?? op}</option>`).join('');
+  return `${pageHead({ nonce, title: 'Image pipeline', css: PAGE_CSS + JOBS_CSS })}<body>
 <h1>Image pipeline</h1>
 <p>Drop PNG images below (or pick them), choose what to do to them, and download the results. Images up to ${Math.round(maxUploadBytes / 2 ** 20)} MiB.</p>
 <div class="controls">
