@@ -1,4 +1,5 @@
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { migrate as migrateSchema, type MigrationLedger } from '../shared/postgres.ts';
 import type { SeedStudent } from './seed.ts';
 
 /** One step of the schema; applied once, in order, and recorded in schema_migrations. */
@@ -51,38 +52,31 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/**
- * Brings the schema up to the newest migration in one transaction under a transaction-level advisory lock, so
- * instances that start at once queue here: the first migrates (and seeds), the others find it done. A failure
- * rolls everything back, and the lock goes with the transaction. Answers the versions it applied.
- */
-export async function migrate(client: PoolClient, seed: readonly SeedStudent[], migrations = MIGRATIONS): Promise<number[]> {
-  const applied: number[] = [];
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATION_LOCK]);
+/** grades.schema_migrations: the versions applied to the schema `grades`. */
+const LEDGER: MigrationLedger = {
+  subject: 'the grades database',
+  lock: MIGRATION_LOCK,
+  async prepare(client) {
     await client.query('CREATE SCHEMA IF NOT EXISTS grades');
     await client.query(`CREATE TABLE IF NOT EXISTS grades.schema_migrations (
       version integer PRIMARY KEY,
       description text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const { rows } = await client.query<{ version: number }>('SELECT version FROM grades.schema_migrations');
-    const done = new Set(rows.map((row) => row.version));
-    const newest = Math.max(0, ...done);
-    const known = Math.max(0, ...migrations.map((m) => m.version));
-    // A newer instance migrated past what this one knows: running on that schema could corrupt it.
-    if (newest > known) throw new Error(`the grades database is at schema version ${newest}, newer than this version knows (${known}): upgrade this instance`);
-    for (const migration of migrations) {
-      if (done.has(migration.version)) continue;
-      await migration.apply(client, seed);
-      await client.query('INSERT INTO grades.schema_migrations (version, description) VALUES ($1, $2)', [migration.version, migration.description]);
-      applied.push(migration.version);
-    }
-    await client.query('COMMIT');
-    return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  },
+  async applied(client) {
+    return (await client.query<{ version: number }>('SELECT version FROM grades.schema_migrations')).rows.map((row) => row.version);
+  },
+  async record(client, migration) {
+    await client.query('INSERT INTO grades.schema_migrations (version, description) VALUES ($1, $2)', [migration.version, migration.name]);
+  },
+};
+
+/**
+ * Brings the schema up to the newest migration (shared/postgres.ts: one transaction under the advisory lock, so
+ * instances that start at once migrate and seed once; a database migrated by a newer version is refused).
+ * Answers the versions it applied.
+ */
+export async function migrate(pool: Pool, seed: readonly SeedStudent[], migrations = MIGRATIONS): Promise<number[]> {
+  return migrateSchema(pool, LEDGER, migrations.map((m) => ({ version: m.version, name: m.description, apply: (client) => m.apply(client, seed) })));
 }

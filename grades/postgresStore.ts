@@ -1,10 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'winston';
 import type { Grade, NewGrade, Student } from './protocol.ts';
 import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
 import { migrate } from './postgresSchema.ts';
 import { StoreUnavailableError, toGrade, toStudent, type GradeRow, type GradeStore, type StudentRow } from './store.ts';
 import { EqualJitterBackoff } from '../shared/backoff.ts';
+import { createPool, isUnavailable, redactUrl } from '../shared/postgres.ts';
 import type { HousekeepingJob } from '../shared/housekeeping.ts';
 
 export interface PostgresStoreOptions {
@@ -12,7 +13,7 @@ export interface PostgresStoreOptions {
   url: string;
   /** Connections this instance keeps at most. */
   poolSize?: number;
-  /** Bounds on one connection attempt (also the wait for a free pooled connection) and on one statement. */
+  /** Bounds on one connection attempt (also the wait for a free pooled connection) and on one statement (shared/postgres.ts). */
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
   /** How long the first connection and migration may keep failing before the start gives up. */
@@ -22,23 +23,6 @@ export interface PostgresStoreOptions {
 }
 
 export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, statementTimeoutMs: 5000, startTimeoutMs: 30_000 };
-
-/** SQLSTATE classes that mean "not now" rather than "not this": connection trouble, resources, shutdown or a cancelled statement. */
-const TRANSIENT_CLASSES = new Set(['08', '53', '57', '58']);
-
-/** What node-postgres says when the socket, not the statement, failed (it sets no code for these). */
-const DRIVER_TROUBLE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Client was closed/;
-
-/**
- * Whether a failed query is the database being away (down, restarting, overloaded, too slow), not the query's
- * fault: a transient SQLSTATE, a socket error (ECONNREFUSED, ECONNRESET, …) or the driver's own words for one.
- */
-export function isUnavailable(err: unknown): boolean {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_CLASSES.has(code.slice(0, 2));
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
-  return typeof message === 'string' && DRIVER_TROUBLE.test(message);
-}
 
 const STUDENTS_WITH_GRADES = `
   SELECT s.id, s.first_name, s.last_name, g.id AS grade_id, g.title, g.type, g.score, g.created_at
@@ -81,31 +65,19 @@ export class PostgresGradeStore implements GradeStore {
   /** Connects, migrates (and seeds on the very first start), retrying while the database is away. */
   static async open(options: PostgresStoreOptions): Promise<PostgresGradeStore> {
     const settings = { ...postgresDefaults, ...options };
-    const pool = new pg.Pool({
-      connectionString: settings.url,
-      max: settings.poolSize,
-      connectionTimeoutMillis: settings.connectTimeoutMs,
-      statement_timeout: settings.statementTimeoutMs,
-      // The client's own bound, a little past the server's, for a server that stopped answering altogether.
-      query_timeout: settings.statementTimeoutMs + 1000,
-      idle_in_transaction_session_timeout: settings.statementTimeoutMs * 2,
-      application_name: 'switchboard-grades',
-      keepAlive: true,
-    });
-    // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
-    pool.on('error', (err) => options.logger?.warn(`grades database connection lost: ${err.message}`));
+    const pool = createPool(
+      { url: settings.url, poolSize: settings.poolSize, connectTimeoutMs: settings.connectTimeoutMs, queryTimeoutMs: settings.statementTimeoutMs },
+      'switchboard-grades',
+      // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
+      (err) => options.logger?.warn(`grades database connection lost: ${err.message}`),
+    );
     const deadline = Date.now() + settings.startTimeoutMs;
     const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 2000 });
     try {
       for (;;) {
         try {
-          const client = await pool.connect();
-          try {
-            const applied = await migrate(client, settings.seed ?? SEED_STUDENTS);
-            if (applied.length > 0) options.logger?.info(`grades database migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})`);
-          } finally {
-            client.release();
-          }
+          const applied = await migrate(pool, settings.seed ?? SEED_STUDENTS);
+          if (applied.length > 0) options.logger?.info(`grades database migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})`);
           return new PostgresGradeStore(pool);
         } catch (err) {
           if (!isUnavailable(err) || Date.now() > deadline) throw err;
@@ -115,7 +87,7 @@ export class PostgresGradeStore implements GradeStore {
       }
     } catch (err) {
       await pool.end().catch(() => undefined);
-      throw new Error(`grades database at ${redacted(settings.url)}: ${(err as Error).message}`);
+      throw new Error(`grades database at ${redactUrl(settings.url)}: ${(err as Error).message}`);
     }
   }
 
@@ -170,16 +142,5 @@ export class PostgresGradeStore implements GradeStore {
 
   async close(): Promise<void> {
     await this.pool.end();
-  }
-}
-
-/** The URL without its password, for messages. */
-export function redacted(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'DATABASE_URL (not a URL)';
   }
 }
