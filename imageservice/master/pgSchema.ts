@@ -2,9 +2,11 @@
  * The tasks' schema on PostgreSQL, created and migrated by the master at start. Migrations are numbered
  * and recorded in schema_migrations (by component, so other services can keep theirs in the same
  * database); they run under a transaction-scoped advisory lock, so masters starting at once take turns
- * and each migration runs exactly once. A migration is never edited once released: add the next one.
+ * and each migration runs exactly once; a database migrated by a newer master is refused. A migration is never
+ * edited once released: add the next one.
  */
 import type pg from 'pg';
+import { migrate as migrateSchema, type MigrationLedger } from '../../shared/postgres.ts';
 
 export interface Migration {
   version: number;
@@ -77,35 +79,30 @@ export const TASK_MIGRATIONS: Migration[] = [
   },
 ];
 
-/** Applies the migrations of `component` not yet recorded, in order; gives the versions it applied. */
-export async function migrate(pool: pg.Pool, component: string, migrations: Migration[]): Promise<number[]> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      component TEXT NOT NULL,
-      version INTEGER NOT NULL,
-      name TEXT NOT NULL,
-      applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-      PRIMARY KEY (component, version)
-    )`);
-    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations WHERE component = $1', [component])).rows.map((r) => r.version));
-    const applied: number[] = [];
-    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
-      if (done.has(migration.version)) continue;
-      await client.query(migration.sql);
+/** The rows of `component` in schema_migrations (shared by every component in the database, keyed by component). */
+function ledger(component: string): MigrationLedger {
+  return {
+    subject: 'the task database',
+    lock: MIGRATION_LOCK,
+    async prepare(client) {
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        component TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (component, version)
+      )`);
+    },
+    async applied(client) {
+      return (await client.query<{ version: number }>('SELECT version FROM schema_migrations WHERE component = $1', [component])).rows.map((r) => r.version);
+    },
+    async record(client, migration) {
       await client.query('INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)', [component, migration.version, migration.name]);
-      applied.push(migration.version);
-    }
-    await client.query('COMMIT');
-    return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
-    throw err;
-  } finally {
-    // A connection that could not even roll back is dropped, not handed to the next caller.
-    client.release(broken);
-  }
+    },
+  };
+}
+
+/** Applies the migrations of `component` not yet recorded, in order (shared/postgres.ts); gives the versions it applied. */
+export async function migrate(pool: pg.Pool, component: string, migrations: Migration[]): Promise<number[]> {
+  return migrateSchema(pool, ledger(component), migrations.map((m) => ({ version: m.version, name: m.name, apply: async (client) => void (await client.query(m.sql)) })));
 }

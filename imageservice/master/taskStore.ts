@@ -8,6 +8,7 @@
  * takes the current lease token, so a stale worker's late call changes nothing.
  */
 import { EqualJitterBackoff } from '../../shared/backoff.ts';
+import { isUnavailable, redactUrl } from '../../shared/postgres.ts';
 import type { HousekeepingJob } from '../../shared/housekeeping.ts';
 import type { SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
 import type { Op } from '../ops.ts';
@@ -80,7 +81,7 @@ export interface TaskStoreSettings {
   kind: TaskStoreKind;
   /** SQLite's folder. */
   dataDir: string;
-  /** PostgreSQL's connection and pool (pgPool.ts). */
+  /** PostgreSQL's connection and pool (pgPool.ts, shared/postgres.ts). */
   pg?: PgSettings;
 }
 
@@ -96,20 +97,18 @@ export async function openTaskStore(settings: TaskStoreSettings, options: TaskSt
   }
   if (!settings.pg?.url) throw new Error('TASK_STORE=postgres needs DATABASE_URL=postgres://user:password@host:port/database');
   // Loaded only when asked for: the default store never pays for the PostgreSQL client.
-  const [{ PgTaskStore }, { isUnavailable }] = await Promise.all([import('./pgTasks.ts'), import('./pgPool.ts')]);
+  const { PgTaskStore } = await import('./pgTasks.ts');
   const backoff = new EqualJitterBackoff({ initialMs: 250, maxMs: 5_000 });
   for (let attempt = 1; ; attempt++) {
     try {
       return await PgTaskStore.open(settings.pg, options, warn);
     } catch (err) {
-      if (!isUnavailable(err)) throw new Error(`the task database at ${redact(settings.pg.url)} refused: ${(err as Error).message}`);
-      if (attempt === 1 || attempt % 10 === 0) warn(`the task database at ${redact(settings.pg.url)} is unavailable (${(err as Error).message}); waiting for it`);
+      if (!isUnavailable(err)) throw new Error(`the task database at ${redactUrl(settings.pg.url)} refused: ${(err as Error).message}`);
+      if (attempt === 1 || attempt % 10 === 0) warn(`the task database at ${redactUrl(settings.pg.url)} is unavailable (${(err as Error).message}); waiting for it`);
       await backoff.wait();
     }
   }
 }
 
-/** A connection URL without its password, for log lines. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}
+/** A connection URL without its password, for log lines (the master's name for it). */
+export { redactUrl as redact };
