@@ -241,7 +241,7 @@ async function catchUp(events: string, base: string, urls: string[]): Promise<st
 }
 
 async function main(): Promise<void> {
-  const deadSeconds = Number(process.env.BENCH_DEAD_SECONDS ?? 30);
+  const deadSeconds = Number(process.env.BENCH_DEAD_SECONDS ?? 60);
   const registry = await startProcess('cmd/registry.ts', { env: { DATA_DIR: tempDir('bench-events-registry-'), LOG_LEVEL: 'info', HEARTBEAT_INTERVAL_MS: process.env.BENCH_HEARTBEAT_MS ?? '1000', HEARTBEAT_TIMEOUT_MS: '1000' }, ready: /registry listening on (http:\/\/\S+)/ });
   const eventsProc = await startProcess('cmd/events.ts', {
     env: { REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-events-'), LOG_LEVEL: 'info', EVENTS_QUEUE_LIMIT: '50000' },
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
     if (phases.includes('catchup')) lines.push(...(await catchUp(events, base, urls)));
     lines.push(
       '',
-      `Processes: registry, events service (defaults but EVENTS_QUEUE_LIMIT=50000; journal fsynced at every commit), and one load process serving every subscriber; the publisher is the benchmark process. The dead phase runs ${deadSeconds} s (BENCH_DEAD_SECONDS), not a minute, to keep the run near two minutes. Load average when the run began: ${loadAtStart.toFixed(1)} on ${os.cpus().length} cores (other work shares this machine; latencies move with it).`,
+      `Processes: registry, events service (defaults but EVENTS_QUEUE_LIMIT=50000; journal fsynced at every commit), and one load process serving every subscriber; the publisher is the benchmark process. The dead phase runs ${deadSeconds} s (BENCH_DEAD_SECONDS). Load average when the run began: ${loadAtStart.toFixed(1)} on ${os.cpus().length} cores (other work shares this machine; latencies move with it).`,
     );
   } finally {
     await loadProc.stop();
