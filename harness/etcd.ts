@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { hasEngine, installCommand } from './engines.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { alive, freePort, tempDir, waitFor } from './processes.ts';
@@ -97,18 +97,20 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   return {
     members,
     endpoints,
+    /** The member that leads now, waiting out an election (one may be under way, or a member slow to answer on a busy machine). */
     async leader() {
-      for (const member of members) {
-        if (!member.running()) continue;
-        const out = spawnSync('etcdctl', ['--endpoints', member.clientUrl, 'endpoint', 'status', '-w', 'json'], { encoding: 'utf8', timeout: 5000 });
-        try {
-          const [status] = JSON.parse(out.stdout) as { Status: { header: { member_id: number }; leader: number } }[];
-          if (status.Status.header.member_id === status.Status.leader) return member;
-        } catch {
-          // not answering: try the next
+      // etcd's own HTTP gateway (no etcdctl, which is another package); uint64 ids come as strings.
+      const status = async (member: EtcdMember) => {
+        const res = await fetch(`${member.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(5000) });
+        const body = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+        return res.ok && body.leader !== undefined && body.header?.member_id === body.leader;
+      };
+      return waitFor(async () => {
+        for (const member of members) {
+          if (member.running() && (await status(member).catch(() => false))) return member;
         }
-      }
-      throw new Error('no etcd leader');
+        return undefined;
+      }, 'an etcd leader', 20_000, 100) as Promise<EtcdMember>;
     },
     async compact() {
       const live = members.find((m) => m.running())!;
