@@ -24,6 +24,9 @@ const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_SOC
 interface FailoverState {
   service: string;
   tried: Set<string>;
+  /** The instance to send to once more (a kept-alive connection it closed as the request went out). */
+  resendTo?: string;
+  resent?: boolean;
 }
 
 type FailoverConfig = InternalAxiosRequestConfig & { failover?: FailoverState };
@@ -46,7 +49,8 @@ export function createServiceClient(service: string, providers: ProviderTable, o
 
   instance.interceptors.request.use((config: FailoverConfig) => {
     config.failover ??= { service, tried: new Set() };
-    const url = providers.pick(service, config.failover.tried);
+    const url = config.failover.resendTo ?? providers.pick(service, config.failover.tried);
+    config.failover.resendTo = undefined;
     if (!url) throw new NoProviderError(service);
     config.failover.tried.add(url);
     config.baseURL = url;
@@ -64,6 +68,14 @@ export function createServiceClient(service: string, providers: ProviderTable, o
     const refused = classifyUpstream(err)?.kind === 'refused';
     const retryable = refused || (!err.response && CONNECTION_LOST.has(code) && IDEMPOTENT.has(method));
     if (!state || !retryable) throw err;
+    // A pooled connection that the instance closed (its idle timeout) just as this request went out on it: the
+    // instance is not at fault, so it gets the request once more, on a new connection, before any failover.
+    const reused = (err.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
+    if (reused && !refused && !state.resent && config.baseURL) {
+      state.resent = true;
+      state.resendTo = config.baseURL;
+      return instance.request(config as AxiosRequestConfig);
+    }
     if (config.baseURL) providers.markSuspect(config.baseURL);
     const limit = options.maxFailovers ?? Infinity;
     if (state.tried.size > limit || !providers.has(service, state.tried)) throw err;
