@@ -15,7 +15,8 @@ import { parseBody, parseWith } from '../../shared/validate.ts';
 import { masterMetrics } from './masterMetrics.ts';
 import { claimBody, completeBody, failBody, leaseBody, listQuery, taskIdParams } from '../protocol.ts';
 import { StorageClient } from '../storage/client.ts';
-import { openTaskStore, redact, type LeaseOutcome } from './taskStore.ts';
+import { openTaskStore, type LeaseOutcome } from './taskStore.ts';
+import { redactUrl } from '../../shared/postgres.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
 import { readPngUpload } from './upload.ts';
@@ -72,7 +73,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
       const storage = new StorageClient(svc.client('imagestorage'));
       const log = svc.logger;
       svcLog = log;
-      if (store.pg) log.info(`tasks in PostgreSQL at ${redact(store.pg.url)}`);
+      if (store.pg) log.info(`tasks in PostgreSQL at ${redactUrl(store.pg.url)}`);
       // task.created, task.running, task.done, task.failed: news for the frontends, never a wait (no lease tokens in it).
       const announce = (state: 'created' | 'running' | 'done' | 'failed', task: Pick<TaskView, 'id' | 'op' | 'attempts' | 'error'> | undefined) => {
         if (task) eventsOf(svc).emit(`task.${state}`, { id: task.id, state: state === 'created' ? 'pending' : state, op: task.op, attempts: task.attempts, error: task.error ?? null });

@@ -109,6 +109,3 @@ export async function openTaskStore(settings: TaskStoreSettings, options: TaskSt
     }
   }
 }
-
-/** A connection URL without its password, for log lines (the master's name for it). */
-export { redactUrl as redact };
