@@ -31,7 +31,11 @@ export const streamDefaults: StreamLimits = {
 
 /** A summary lists at most this many instances (a fleet-wide failure must not make it large). */
 const MAX_LISTED = 100;
-/** A snapshot's check fields may be this old; watchers that connect meanwhile share its bytes. */
+/**
+ * Watchers that connect within this share one snapshot, followed by the changes since it was made (its check
+ * fields may be this old). Taking a snapshot per change instead cost a multi-megabyte string and buffer for each
+ * watcher that connected between two changes: 200 watchers that connected as 20 new instances came up held 100 MB.
+ */
 const SNAPSHOT_MAX_AGE_MS = 5000;
 
 interface Watch {
@@ -52,8 +56,6 @@ export class RegistryStream {
   private checks = new Map<string, { checks: number; failed: number }>();
   /** Instances whose failure count or error changed since the last summary. */
   private changed = new Set<string>();
-  /** Snapshot texts by watch key, until the next change: watchers that connect together share one. */
-  private readonly snapshots = new Map<string, { text: string; at: number }>();
 
   constructor(
     private readonly registry: Registry,
@@ -68,6 +70,7 @@ export class RegistryStream {
       epoch: `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
       filterKey: (watch) => watch.key,
       greet: ({ filter }) => [{ event: 'snapshot', data: this.snapshot(filter) }],
+      greetingMaxAgeMs: SNAPSHOT_MAX_AGE_MS,
     });
     if (!metrics) return;
     const hub = this.hub;
@@ -103,7 +106,6 @@ export class RegistryStream {
 
   /** A registration or a state change: sent at once. */
   onChange({ type, instance, previous, replacedBy }: RegistryChange): void {
-    this.snapshots.clear();
     const moved = previous && (previous.instanceId !== instance.instanceId || previous.serviceURL !== instance.serviceURL);
     const before = moved ? { instanceId: previous.instanceId, serviceURL: previous.serviceURL } : undefined;
     const event = () => JSON.stringify({ type, instance: toView(instance), previous: before, replacedBy } satisfies RegistryEvent);
@@ -128,13 +130,8 @@ export class RegistryStream {
   }
 
   private snapshot(watch: Watch): string {
-    const cached = this.snapshots.get(watch.key);
-    if (cached && Date.now() - cached.at < SNAPSHOT_MAX_AGE_MS) return cached.text;
     const instances = this.registry.list(watch.names && [...watch.names]).map(toView);
-    const text = JSON.stringify({ type: 'snapshot', instances } satisfies RegistryEvent);
-    if (this.snapshots.size >= 64) this.snapshots.clear();
-    this.snapshots.set(watch.key, { text, at: Date.now() });
-    return text;
+    return JSON.stringify({ type: 'snapshot', instances } satisfies RegistryEvent);
   }
 
   /** Takes what was counted since the last summary; gives each watch its own summary. */

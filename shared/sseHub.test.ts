@@ -173,3 +173,37 @@ test('events go out at once, not at the next tick, to the clients they match', a
   a.close();
   b.close();
 });
+
+test('with greetingMaxAgeMs, clients that connect while events come share one greeting, followed by the events since it', async (t) => {
+  let made = 0;
+  const { hub, url } = await serve(t, {
+    epoch: 'e2',
+    greetingMaxAgeMs: 60_000,
+    greet: () => [{ event: 'snapshot', data: `snapshot ${made++}` }],
+  });
+  hub.publish([{ event: 'change', data: 'before anyone' }]);
+  const first = new RawEventReader(url);
+  await waitFor(() => first.named('snapshot').length === 1, 'the first snapshot');
+  const readers = [first];
+  for (let i = 0; i < 3; i++) {
+    hub.publish([{ event: 'change', data: `change ${i}` }]);
+    const reader = new RawEventReader(url);
+    readers.push(reader);
+    await waitFor(() => reader.named('snapshot').length === 1 && reader.named('change').length === i + 1, `reader ${i + 2}'s snapshot and changes`);
+  }
+  for (const reader of readers) await waitFor(() => reader.named('change').length === 3, 'every change at every reader');
+  assert.equal(made, 1, 'one snapshot for all four readers');
+  for (const reader of readers) {
+    // The shared snapshot, as of the event before it, then each change once, in order.
+    assert.deepEqual(
+      reader.events.filter((e) => e.event !== 'heartbeat').map((e) => [e.event, e.data, e.id]),
+      [
+        ['snapshot', 'snapshot 0', 'e2-0'],
+        ['change', 'change 0', 'e2-1'],
+        ['change', 'change 1', 'e2-2'],
+        ['change', 'change 2', 'e2-3'],
+      ],
+    );
+  }
+  for (const reader of readers) reader.close();
+});

@@ -46,6 +46,12 @@ export interface SseHubOptions<F> {
   filterKey?: (filter: F) => string;
   /** The first events a new client gets (a snapshot, a notice of lines missed). */
   greet?: (opening: SseOpening<F>) => { event: string; data: string }[];
+  /**
+   * When greetings depend on the filter alone (a snapshot): one is reused for this long, followed by the
+   * events published since it was made, so clients that connect while things change share its bytes
+   * instead of each taking a snapshot of its own moment. Unset: a greeting is reused only until the next event.
+   */
+  greetingMaxAgeMs?: number;
 }
 
 type Held<F> = Pick<SseEvent<F>, 'match'> & { id: number; bytes: Buffer };
@@ -54,7 +60,7 @@ interface Group<F> {
   key: string | symbol;
   filter: F;
   clients: Set<Client<F>>;
-  greeting?: { id: number; parts: string[]; bytes: Buffer };
+  greeting?: { id: number; parts: string[]; bytes: Buffer; at: number };
 }
 
 interface Client<F> {
@@ -123,10 +129,11 @@ export class SseHub<F> {
     res.writeHead(200, HEADERS);
     res.write(`retry: ${this.options.retryMs ?? 1000}\n: connected\n\n`);
     const client: Client<F> = { res, group, after: this.lastId, allowance: 0 };
-    const first = resumed ? this.replay(filter, lastEventId) : this.greeting(group, { filter, lastEventId, missed });
-    if (first) {
-      client.allowance = first.length;
-      res.write(first, () => (client.allowance = 0));
+    const first = resumed ? [this.replay(filter, lastEventId)] : this.greeting(group, { filter, lastEventId, missed });
+    const pieces = first.filter((piece): piece is Buffer => piece !== undefined);
+    if (pieces.length) {
+      client.allowance = pieces.reduce((n, piece) => n + piece.length, 0);
+      pieces.forEach((piece, i) => res.write(piece, i === pieces.length - 1 ? () => (client.allowance = 0) : undefined));
     }
     group.clients.add(client);
     this.clients++;
@@ -203,16 +210,22 @@ export class SseHub<F> {
     return id <= this.lastId ? id : undefined;
   }
 
-  private greeting(group: Group<F>, opening: SseOpening<F>): Buffer | undefined {
-    const parts = this.options.greet?.(opening) ?? [];
-    if (parts.length === 0) return undefined;
+  /** The greeting's bytes (shared with other clients: written as they are, never copied), then the events since it, if any. */
+  private greeting(group: Group<F>, opening: SseOpening<F>): (Buffer | undefined)[] {
     const cached = group.greeting;
+    const maxAge = this.options.greetingMaxAgeMs;
+    // A recent greeting of this filter, and every event since it still held: its bytes, then those events.
+    if (maxAge !== undefined && cached && Date.now() - cached.at < maxAge && cached.id >= this.floor) {
+      return [cached.bytes, cached.id < this.lastId ? this.replay(opening.filter, cached.id) : undefined];
+    }
+    const parts = this.options.greet?.(opening) ?? [];
+    if (parts.length === 0) return [];
     // Clients greeted at the same moment share one copy of the bytes (a snapshot can be megabytes).
-    if (cached && cached.id === this.lastId && cached.parts.length === parts.length && parts.every((p, i) => p.data === cached.parts[i])) return cached.bytes;
+    if (cached && cached.id === this.lastId && cached.parts.length === parts.length && parts.every((p, i) => p.data === cached.parts[i])) return [cached.bytes];
     const id = this.lastId < 0 ? undefined : this.formatId(this.lastId);
     const bytes = concat(parts.map((p) => encodeEvent(p.event, p.data, id)));
-    group.greeting = { id: this.lastId, parts: parts.map((p) => p.data), bytes };
-    return bytes;
+    group.greeting = { id: this.lastId, parts: parts.map((p) => p.data), bytes, at: Date.now() };
+    return [bytes];
   }
 
   private replay(filter: F, after: number): Buffer | undefined {
