@@ -6,6 +6,7 @@ import { Registry } from './registry.ts';
 import { Outbound } from './outbound.ts';
 import { HealthChecker } from './healthChecker.ts';
 import { ExpiryWatcher } from './expiryWatcher.ts';
+import { waitFor } from '../test/helpers.ts';
 
 const silent = winston.createLogger({ silent: true });
 
@@ -100,4 +101,38 @@ test('a lapsed lease is down, and an instance down for evictAfterMs is evicted (
   now += 1;
   watcher.scan();
   assert.equal(registry.size, 0);
+});
+
+test('the schedule wakes only for checks that are due: none while nothing is registered, about one per check for a few instances', async (t) => {
+  const server = await heartbeatServer();
+  const registry = new Registry();
+  const outbound = new Outbound();
+  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent);
+  let wakes = 0;
+  const checkDue = checker.checkDue.bind(checker);
+  checker.checkDue = () => {
+    wakes++;
+    checkDue();
+  };
+  t.after(async () => {
+    checker.stop();
+    outbound.destroy();
+    await server.close();
+  });
+  checker.start();
+  // Nothing registered: a tick of 20 ms would have woken 25 times by now.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(wakes, 0, 'no wake while nothing is due');
+  registry.register(heartbeat(`${server.url}/one`), Date.now());
+  registry.register(heartbeat(`${server.url}/two`), Date.now());
+  const checks = () => [...server.hits.values()].reduce((n, h) => n + h, 0);
+  await waitFor(() => checks() >= 6, 'three checks of each instance', 10_000);
+  // Each check its own wake at most (two may share one), where a fixed tick woke 50 times a second.
+  assert.ok(wakes <= checks() + 1, `${wakes} wakes for ${checks()} checks`);
+  // A peer closing our connection gets its instance checked at once, not a tick later.
+  const before = checks();
+  const started = performance.now();
+  checker.checkSoon(registry.list()[0].instanceId);
+  await waitFor(() => checks() > before, 'the urgent check');
+  assert.ok(performance.now() - started < 200, `the urgent check came after ${(performance.now() - started).toFixed(0)} ms`);
 });
