@@ -36,7 +36,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const COMPILED = import.meta.url.endsWith('.js');
 const ROOT = path.resolve(HERE, COMPILED ? '../..' : '..');
 /** How often readiness is polled while services start, and once everything is up. */
-const STARTING_POLL_MS = 100;
+const STARTING_POLL_MS = 25;
 const RUNNING_POLL_MS = 1000;
 
 /**

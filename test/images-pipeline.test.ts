@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, getJson, waitFor } from './fixtures/pipeline.ts';
-import { allKinds, encodeKind, firstMismatch } from './fixtures/pngs.ts';
+import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, getJson, waitFor, waitForProviders } from './fixtures/pipeline.ts';
+import { allKinds, encodeKind, firstMismatch, rgbaImage } from './fixtures/pngs.ts';
 import { OPS } from '../imageservice/ops.ts';
 import { PNG } from 'pngjs';
 
@@ -67,4 +67,21 @@ test('a worker claims one task ahead (--prefetch 1): a second task is held while
   const running = (await getJson(`${master.url}/tasks?state=running&limit=10`)).body.tasks as { workerId: string }[];
   assert.ok(running.length <= 2, `at most one thread's task and one ahead: ${running.length}`);
   for (const id of ids) assert.equal((await waitForTask(master.url, id)).state, 'done');
+});
+
+test('a worker started before any master or storage node waits for them quietly, then claims: no warning (the launcher starts it beside them)', async (t) => {
+  const registry = await startRegistry();
+  let storage: Awaited<ReturnType<typeof startStorageProc>> | undefined;
+  let master: Awaited<ReturnType<typeof startMasterProc>> | undefined;
+  const worker = await startWorkerProc(registry.url);
+  t.after(() => stopAll(worker, master, storage, registry));
+  await waitFor(() => /waiting for imagemaster and imagestorage to register before claiming tasks/.test(worker.output()), 'the worker to say what it waits for');
+  storage = await startStorageProc(registry.url);
+  master = await startMasterProc(registry.url);
+  await waitForProviders(master, 'imagestorage');
+  const res = await submit(master.url, rgbaImage(8, 8).png, 'invert');
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  const task = await waitForTask(master.url, res.body.id);
+  assert.equal(task.state, 'done', task.error);
+  assert.doesNotMatch(worker.output(), / warn /, 'the worker warned while it waited');
 });
