@@ -45,7 +45,7 @@ export const PLATFORM_SERVICES: PlatformService[] = [
   { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal', after: ['logservice', 'events'] },
   { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT, after: ['logservice', 'events'] },
   { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT, after: ['logservice', 'events'] },
-  // The worker waits quietly for its first master and storage node, so it starts beside them.
+  // The worker waits quietly for its first master, so it starts beside it.
   { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT, after: ['logservice', 'events'] },
   { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend', after: ['logservice', 'events'] },
 ];

@@ -120,6 +120,13 @@ test('npm start runs the platform; the CLI processes images; a request is traced
     250,
   );
   assert.ok(traced!.every((e) => e.requestId === requestId));
+  // The traced image finished too, so the Ctrl-C below finds no worker holding a task (it would finish it first).
+  await waitFor(
+    async () => ((JSON.parse((await runCli(['--json', 'tasks', 'list'], { REGISTRY_URL: registryUrl })).stdout) as { counts: Record<string, number> }).counts.done === 3 ? true : undefined),
+    'the traced task to be done',
+    60_000,
+    250,
+  );
 
   // Ctrl-C with the log viewer's live tail open (a kept-alive connection, as a browser holds it): everything goes within 2 s.
   assert.ok(pids.length >= 9, `expected the launcher's processes, found ${pids.length}`);
@@ -138,7 +145,17 @@ test('npm start runs the platform; the CLI processes images; a request is traced
   await waitFor(async () => ((await getJson(`${urlOf('log')}/logs/stats`)).body.liveTails === 1 ? true : undefined), 'the tail to be open');
   const stopping = performance.now();
   process.kill(-launcher.child.pid!, 'SIGINT');
-  await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit within 2 s of Ctrl-C', 2000, 20);
+  await waitFor(() => pids.every((pid) => !alive(pid)), 'every process to exit within 2 s of Ctrl-C', 2000, 20).catch((err: Error) => {
+    const command = (pid: number) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      } catch {
+        return '(gone)';
+      }
+    };
+    const left = pids.filter(alive).map((pid) => `${pid} ${command(pid)}`);
+    throw new Error(`${err.message}; still running: ${left.join('; ')}`);
+  });
   assert.ok(performance.now() - stopping <= 2000);
   assert.match(await tailEnded, /event: disconnect\ndata: .*"reason":"shutdown"/, 'the tail is told the service is stopping');
   const code = await Promise.race([launcher.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 60_000))]);

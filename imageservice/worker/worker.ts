@@ -164,18 +164,16 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
 
   const inFlight = new Set<Promise<void>>();
 
-  // Until a master and a storage node have registered there is nothing to claim, nor anywhere to put a
-  // result: the slots wait for them quietly (one info line), so a worker started beside them (as the
-  // launcher does) warns of nothing. Once both were seen, a missing one is a failure and warns as any other.
-  const peers = ['imagemaster', 'imagestorage'];
-  const peersKnown = new Promise<void>((resolve) => {
-    const known = () => peers.every((name) => svc.providers.has(name));
-    if (known()) return resolve();
-    log.info(`waiting for ${peers.filter((name) => !svc.providers.has(name)).join(' and ')} to register before claiming tasks`);
-    const offs = peers.map((name) => svc.onChange(name, () => known() && done()));
+  // Until a master has registered there is nothing to claim: the slots wait for the first one quietly (one
+  // info line), so a worker started beside it (as the launcher does) warns of nothing. Once one was seen, a
+  // missing master is a failure and warns as any other; a missing storage node is found on the first task.
+  const masterKnown = new Promise<void>((resolve) => {
+    if (svc.providers.has('imagemaster')) return resolve();
+    log.info('waiting for an imagemaster to register before claiming tasks');
+    const off = svc.onChange('imagemaster', (urls) => urls.length > 0 && done());
     stopping.signal.addEventListener('abort', () => done(), { once: true });
     function done() {
-      for (const off of offs) off();
+      off();
       resolve();
     }
   });
@@ -183,7 +181,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   async function slot(index: number): Promise<void> {
     const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 3000 });
     let failures = 0;
-    await peersKnown;
+    await masterKnown;
     while (!stopping.signal.aborted) {
       let task: ClaimedTask | undefined;
       try {
