@@ -10,16 +10,28 @@ import { waitFor } from '../test/helpers.ts';
 
 const silent = winston.createLogger({ silent: true });
 
-async function heartbeatServer(): Promise<{ url: string; hits: Map<string, number>; status: { code: number }; close: () => Promise<void> }> {
+/** Answers every check and counts them per path; with a clock, also notes when (on that clock) each came. */
+async function heartbeatServer(clock?: { now: number }): Promise<{ url: string; hits: Map<string, number>; times: Map<string, number[]>; status: { code: number }; close: () => Promise<void> }> {
   const hits = new Map<string, number>();
+  const times = new Map<string, number[]>();
   const status = { code: 200 };
   const server = http.createServer((req, res) => {
     hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+    if (clock) times.set(req.url ?? '', [...(times.get(req.url ?? '') ?? []), clock.now]);
     res.writeHead(status.code).end('ok');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  return { url, hits, status, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+  return { url, hits, times, status, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+}
+
+/** Drives a checker on a clock of our own in ticks, each tick's checks finished before the next. */
+async function ticks(checker: HealthChecker, clock: { now: number }, count: number, tickMs: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    clock.now += tickMs;
+    checker.checkDue();
+    await checker.whenIdle();
+  }
 }
 
 const heartbeat = (url: string, name = 'echo') => ({ serviceName: name, serviceURL: url, heartbeatURL: `${url}/heartbeat`, serviceUpdateURL: undefined, requiredServices: [] });
@@ -28,22 +40,18 @@ test('every instance is checked once per interval (a clock of our own, no sleepi
   const server = await heartbeatServer();
   const registry = new Registry();
   const outbound = new Outbound();
-  let now = 1_000_000;
+  const clock = { now: 1_000_000 };
   const intervalMs = 1000;
-  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent, {}, () => now);
+  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent, {}, () => clock.now);
   t.after(async () => {
     outbound.destroy();
     await server.close();
   });
-  const ids = Array.from({ length: 20 }, (_, i) => registry.register(heartbeat(`${server.url}/${i}`), now).record.instanceId);
-  registry.register({ serviceName: 'worker', serviceURL: `${server.url}/lease`, requiredServices: [], heartbeatURL: undefined, serviceUpdateURL: undefined, ttlSeconds: 1 }, now);
+  const ids = Array.from({ length: 20 }, (_, i) => registry.register(heartbeat(`${server.url}/${i}`), clock.now).record.instanceId);
+  registry.register({ serviceName: 'worker', serviceURL: `${server.url}/lease`, requiredServices: [], heartbeatURL: undefined, serviceUpdateURL: undefined, ttlSeconds: 1 }, clock.now);
   registry.remove(ids[0]);
-  // Ten intervals in ticks of 20 ms of our clock, each tick's checks finished before the next.
-  for (let tick = 0; tick < (10 * intervalMs) / 20; tick++) {
-    now += 20;
-    checker.checkDue();
-    await checker.whenIdle();
-  }
+  // Ten intervals in ticks of 20 ms of our clock.
+  await ticks(checker, clock, (10 * intervalMs) / 20, 20);
   // The first check comes within the first interval, then one per interval (±5 % jitter).
   for (let i = 1; i < 20; i++) {
     const hits = server.hits.get(`/${i}/heartbeat`) ?? 0;
@@ -135,4 +143,65 @@ test('the schedule wakes only for checks that are due: none while nothing is reg
   checker.checkSoon(registry.list()[0].instanceId);
   await waitFor(() => checks() > before, 'the urgent check');
   assert.ok(performance.now() - started < 200, `the urgent check came after ${(performance.now() - started).toFixed(0)} ms`);
+});
+
+test('checks made out of turn (a start-up, a takeover) do not stay one burst: the next turns spread over an interval', async (t) => {
+  const clock = { now: 1_000_000 };
+  const server = await heartbeatServer(clock);
+  const registry = new Registry();
+  const outbound = new Outbound();
+  const intervalMs = 1000;
+  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 64 }, silent, {}, () => clock.now);
+  t.after(async () => {
+    outbound.destroy();
+    await server.close();
+  });
+  const ids = Array.from({ length: 200 }, (_, i) => registry.register(heartbeat(`${server.url}/${i}`), clock.now).record.instanceId);
+  for (const id of ids) checker.checkSoon(id);
+  await ticks(checker, clock, (2 * intervalMs) / 10, 10);
+  const first = ids.map((_, i) => server.times.get(`/${i}/heartbeat`)![0]);
+  const second = ids.map((_, i) => server.times.get(`/${i}/heartbeat`)![1]);
+  assert.ok(first.every((at) => at === first[0]), 'every out-of-turn check at the first tick');
+  const gaps = second.map((at, i) => at - first[i]);
+  assert.ok(Math.min(...gaps) >= intervalMs / 2, `the next turn no sooner than half an interval (${Math.min(...gaps)} ms)`);
+  // On the usual ±5 % the 200 would come back within 100 ms of each other; spread over an interval, the
+  // span is nearly the whole of it, and no tenth of the interval holds more than a fifth of them.
+  assert.ok(Math.max(...gaps) - Math.min(...gaps) >= 0.8 * intervalMs, `the next turns span ${Math.max(...gaps) - Math.min(...gaps)} ms`);
+  const perTenth = new Map<number, number>();
+  for (const gap of gaps) perTenth.set(Math.floor(gap / 100), (perTenth.get(Math.floor(gap / 100)) ?? 0) + 1);
+  assert.ok(Math.max(...perTenth.values()) <= 40, `at most ${Math.max(...perTenth.values())} of 200 in one tenth of the interval`);
+});
+
+test("a replica's schedule holds only what it owns; what it adopts is checked at once and stays on it", async (t) => {
+  const server = await heartbeatServer();
+  const registry = new Registry();
+  const outbound = new Outbound();
+  const clock = { now: 1_000_000 };
+  const mine = new Set<string>();
+  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8, owns: (id) => mine.has(id) }, silent, {}, () => clock.now);
+  t.after(async () => {
+    outbound.destroy();
+    await server.close();
+  });
+  const ids = Array.from({ length: 40 }, (_, i) => {
+    const id = `instance-${i}`;
+    if (i % 2 === 0) mine.add(id);
+    return registry.register({ ...heartbeat(`${server.url}/${i}`), instanceId: id }, clock.now).record.instanceId;
+  });
+  assert.equal(checker.scheduled, 20, 'the other replica’s 20 are not on this schedule');
+  await ticks(checker, clock, 150, 20);
+  const hits = (i: number) => server.hits.get(`/${i}/heartbeat`) ?? 0;
+  assert.ok(ids.every((_, i) => (i % 2 === 0 ? hits(i) >= 2 : hits(i) === 0)), 'its own checked, the others not');
+  // The other replica is gone: this one adopts its instances (as Takeover.rebalance does) and checks them at once.
+  for (const id of ids) mine.add(id);
+  for (const [i, id] of ids.entries()) if (i % 2 === 1) checker.checkSoon(id);
+  await ticks(checker, clock, 1, 20);
+  assert.ok(ids.every((_, i) => i % 2 === 0 || hits(i) === 1), 'each adopted instance checked at the next tick');
+  assert.equal(checker.scheduled, 40);
+  await ticks(checker, clock, 100, 20);
+  assert.ok(ids.every((_, i) => hits(i) >= 2), 'and on the schedule from then on');
+  // Handed back: off the schedule at its next turn.
+  for (const [i, id] of ids.entries()) if (i % 2 === 1) mine.delete(id);
+  await ticks(checker, clock, 100, 20);
+  assert.equal(checker.scheduled, 20);
 });

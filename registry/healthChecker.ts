@@ -32,6 +32,8 @@ export interface CheckObserver {
  */
 export class HealthChecker {
   private readonly nextCheckAt = new Map<string, number>();
+  /** Instances checked out of turn (checkSoon), whose next turn is spread over an interval. */
+  private readonly outOfTurn = new Set<string>();
   private due = new DueQueue();
   /** The least time between two wakes (see start()). */
   private tickMs = 100;
@@ -83,6 +85,11 @@ export class HealthChecker {
     this.timerAt = Infinity;
   }
 
+  /** How many instances are on the schedule: every one with a heartbeat URL, or on a replica, the ones it owns. */
+  get scheduled(): number {
+    return this.nextCheckAt.size;
+  }
+
   get checksInFlight(): number {
     return this.inFlight.size;
   }
@@ -93,18 +100,29 @@ export class HealthChecker {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  /** Schedules an instance's next check right away (after start-up). */
+  /**
+   * Schedules an instance's check right away (at start-up, a takeover, a peer that closed our connection).
+   * The turn after it falls at a random point between half an interval and one and a half: a start-up or a
+   * takeover checks hundreds at once, and on the usual ±5 % they would stay one burst, interval after interval.
+   */
   checkSoon(instanceId: string): void {
+    this.outOfTurn.add(instanceId);
     this.schedule(instanceId, 0, true);
   }
 
-  /** A new instance: its first check comes at a random point within one interval, so a fleet's checks spread out. */
+  /**
+   * A new instance: its first check comes at a random point within one interval, so a fleet's checks spread out.
+   * Another replica's instance is not scheduled at all (a takeover schedules it with checkSoon), so a replica's
+   * schedule, and its wakes, cost what it checks, not the size of the whole catalog.
+   */
   track(instanceId: string): void {
+    if (this.options.owns && !this.options.owns(instanceId)) return;
     if (!this.nextCheckAt.has(instanceId)) this.schedule(instanceId, this.now() + Math.random() * this.options.intervalMs);
   }
 
   forget(instanceId: string): void {
     this.nextCheckAt.delete(instanceId);
+    this.outOfTurn.delete(instanceId);
   }
 
   private follow({ type, instance }: RegistryChange): void {
@@ -195,15 +213,19 @@ export class HealthChecker {
       if (this.nextCheckAt.get(id) !== at) continue; // rescheduled or forgotten since
       const record = this.registry.get(id);
       if (!record?.heartbeatURL) {
-        this.nextCheckAt.delete(id); // gone, or a lease: the ExpiryWatcher watches it
+        this.forget(id); // gone, or a lease: the ExpiryWatcher watches it
         continue;
       }
       if (this.inFlight.has(id)) {
         this.schedule(id, now + this.tickMs); // still being checked: look again next tick
         continue;
       }
-      this.schedule(id, now + jitter(this.options.intervalMs, 0.05));
-      if (this.options.owns && !this.options.owns(id)) continue; // another replica's: kept on the schedule for a takeover
+      if (this.options.owns && !this.options.owns(id)) {
+        this.forget(id); // handed over to another replica: off our schedule until a takeover
+        continue;
+      }
+      const interval = this.options.intervalMs;
+      this.schedule(id, now + (this.outOfTurn.delete(id) ? interval * (0.5 + Math.random()) : jitter(interval, 0.05)));
       this.startedInWindow++;
       if (this.inFlight.size < this.options.maxConcurrent) void this.check(record);
       else this.waiting.add(record);

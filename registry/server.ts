@@ -121,7 +121,10 @@ export class RegistryServer {
         this.checker.checkSoon(record.instanceId);
         this.announcer.adopt(record);
       },
-      release: (id) => this.notifier.forget(id),
+      release: (id) => {
+        this.checker.forget(id);
+        this.notifier.forget(id);
+      },
     });
     this.registry.on('change', (change) => this.stream.onChange(change));
     this.events = new RegistryEventsPublisher(this.registry, this.metrics, this.logger);
