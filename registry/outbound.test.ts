@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Outbound } from './outbound.ts';
+import { MAX_CONNECTIONS_PER_ORIGIN, Outbound } from './outbound.ts';
 
 async function listen(server: net.Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -58,4 +58,23 @@ test('an endless answer body is not read to its end: the status comes back, well
   const result = await outbound.request('GET', `${url}/heartbeat`, 5000);
   assert.equal(result.ok, true);
   assert.ok(performance.now() - started < 2000, 'not held until the deadline');
+});
+
+test('a burst to one origin opens at most MAX_CONNECTIONS_PER_ORIGIN connections, and every request is answered', async (t) => {
+  const outbound = new Outbound();
+  t.after(() => outbound.destroy());
+  let open = 0;
+  let peak = 0;
+  const server = http.createServer((_req, res) => setTimeout(() => res.writeHead(200).end('{}'), 20));
+  server.on('connection', (socket) => {
+    peak = Math.max(peak, ++open);
+    socket.on('close', () => open--);
+  });
+  t.after(() => server.close());
+  const url = await listen(server);
+  const burst = 2 * MAX_CONNECTIONS_PER_ORIGIN;
+  const results = await Promise.all(Array.from({ length: burst }, (_, i) => outbound.request('GET', `${url}/i/${i}/heartbeat`, 10_000)));
+  assert.equal(results.filter((r) => r.ok).length, burst, 'every request answered');
+  assert.ok(peak <= MAX_CONNECTIONS_PER_ORIGIN, `${peak} connections at once`);
+  assert.ok(peak > 1, 'the burst did go out in parallel');
 });
