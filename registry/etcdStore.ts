@@ -48,6 +48,8 @@ export class EtcdStore implements CatalogStore {
   private readonly pending = new Map<string, Slot>();
   private readonly writing = new Map<string, Slot>();
   private readonly failed = new Map<string, Slot>();
+  /** Batch commits on their way to etcd (see commitTogether). */
+  private committing = 0;
   private watcher?: Watcher;
   private listedAt = 0;
   private retryTimer?: NodeJS.Timeout;
@@ -168,21 +170,20 @@ export class EtcdStore implements CatalogStore {
   }
 
   /**
-   * Group commit: the unconditional writes that arrive together (one per instance at a time) go to etcd as one
-   * transaction, as the file store covers them with one fsync; resolves with the revision that committed them.
+   * Group commit: the unconditional writes that arrive while a batch is on its way to etcd (one per instance at a
+   * time) go as the next transaction once it is answered, as the file store covers them with one fsync; a write
+   * that finds nothing on its way goes at once, so an idle replica adds no wait to a registration (nor to the
+   * patches the other replicas send once its watch brings it). Resolves with the revision that committed them.
    */
   private commitTogether(keys: string[], ops: Op[]): Promise<string> {
     // A key may appear once in a transaction: one already in this batch starts the next.
     if (this.batch && (keys.some((key) => this.batch!.keys.has(key)) || this.batch.ops.length + ops.length > MAX_BATCH_OPS)) this.commitBatch();
-    if (!this.batch) {
-      const fresh: Batch = { keys: new Set(), ops: [], done: [] };
-      this.batch = fresh;
-      setImmediate(() => this.batch === fresh && this.commitBatch());
-    }
-    const batch = this.batch;
+    const batch = (this.batch ??= { keys: new Set(), ops: [], done: [] });
     for (const key of keys) batch.keys.add(key);
     batch.ops.push(...ops);
-    return new Promise((resolve, reject) => batch.done.push({ resolve, reject }));
+    const committed = new Promise<string>((resolve, reject) => batch.done.push({ resolve, reject }));
+    if (this.committing === 0) this.commitBatch();
+    return committed;
   }
 
   private commitBatch(): void {
@@ -190,10 +191,19 @@ export class EtcdStore implements CatalogStore {
     this.batch = undefined;
     if (!batch?.ops.length) return;
     const [first] = batch.keys;
-    this.client.if(first, 'Mod', '>', -1).then(...batch.ops).commit().then(
-      (answer) => batch.done.forEach((d) => d.resolve(answer.header.revision)),
-      (err: Error) => batch.done.forEach((d) => d.reject(err)),
-    );
+    this.committing++;
+    this.client
+      .if(first, 'Mod', '>', -1)
+      .then(...batch.ops)
+      .commit()
+      .then(
+        (answer) => batch.done.forEach((d) => d.resolve(answer.header.revision)),
+        (err: Error) => batch.done.forEach((d) => d.reject(err)),
+      )
+      .finally(() => {
+        // The calls have a deadline (replication.ts), so a batch waiting here is not held for ever.
+        if (--this.committing === 0 && this.batch) this.commitBatch();
+      });
   }
 
   private async list(): Promise<{ saved: Saved[]; revision: number }> {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getJson, providersOf, startFixture, startRegistry, startStub, waitFor, type Proc } from './helpers.ts';
-import { instanceIdOf, replicaCount, takeoverResyncsIn, startReplicas, upUrls } from './registryReplicas.ts';
+import { instanceIdOf, listed, register, replicaCount, takeoverResyncsIn, startReplicas, upUrls } from './registryReplicas.ts';
 import { skipUnlessEngine, startEtcd, type EtcdCluster } from '../harness/etcd.ts';
 import { rendezvousOwner } from '../registry/replicaSet.ts';
 
@@ -104,4 +104,33 @@ test('a service with REGISTRY_URL=a,b registers, renews and gets patches with ei
   // The lease keeps being renewed through a: after several lease lengths the watcher is still up.
   await new Promise((resolve) => setTimeout(resolve, 4000));
   assert.deepEqual(await upUrls(a, 'watcher'), [watcher.url], 'the lease is renewed through a');
+});
+
+test('registrations that arrive while a commit is on its way share the next transaction (group commit), and every one is kept', { skip }, async (t) => {
+  const etcd = await startEtcd();
+  t.after(() => etcd.stop());
+  const [replica] = await replicas(etcd, ['a']);
+  t.after(() => replica.stop());
+  await waitFor(async () => (await replicaCount(replica)) === 1, 'the replica to join');
+  const stub = await startStub();
+  t.after(() => stub.close());
+  const proposals = async () => {
+    const text = await (await fetch(`${etcd.members[0].clientUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    return Number(/^etcd_server_proposals_committed_total (\d+)/m.exec(text)![1]);
+  };
+  const before = await proposals();
+  const count = 256;
+  let next = 0;
+  const statuses: number[] = [];
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < count) {
+      const i = next++;
+      statuses.push((await register(replica, { serviceName: 'grouped', serviceURL: `${stub.url}/g/${i}`, heartbeatURL: `${stub.url}/heartbeat`, requiredServices: [] })).status);
+    }
+  }));
+  const committed = (await proposals()) - before;
+  assert.deepEqual([...new Set(statuses)], [200]);
+  assert.equal((await listed(replica, 'grouped')).length, count, 'every acknowledged registration is listed');
+  // One transaction each would be 256 proposals (plus a few of the replica's own); 32 in flight share them.
+  assert.ok(committed < count / 2, `${committed} proposals for ${count} registrations`);
 });
