@@ -38,6 +38,8 @@ async function twoReplicasAndAWatcher(t: TestContext) {
   await waitFor(async () => (await replicaCount(a)) === 2 && (await replicaCount(b)) === 2, 'both replicas to see each other');
   const watcher = await startFixture('watcher', `${a.url},${b.url}`, ['pool']);
   t.after(() => watcher.stop());
+  // "listening on" comes before the registration: wait until both replicas list the watcher.
+  await waitFor(async () => (await listed(a, 'watcher')).length === 1 && (await listed(b, 'watcher')).length === 1, 'both replicas to list the watcher');
   return { etcd, a, b, watcher };
 }
 
