@@ -237,7 +237,10 @@ export class EtcdStore implements CatalogStore {
     watcher.on('connected', () => this.reachable());
     watcher.on('disconnected', (err) => this.lost(`watch disconnected: ${err.message}`));
     watcher.on('error', (err) => {
-      // Cancelled, most often because the revision it would resume from was compacted away.
+      // Cancelled, most often because the revision it would resume from was compacted away. The client has
+      // detached it already: cancelling it again would make etcd answer for a watch id the client no longer
+      // knows, and etcd3 throws on that answer outside any promise, which ends the process.
+      if (this.watcher === watcher) this.watcher = undefined;
       this.logger.warn(`the etcd watch ended (${err.message}); listing the registrations again`);
       void this.relist();
     });
@@ -264,8 +267,6 @@ export class EtcdStore implements CatalogStore {
   /** Lists again (until etcd answers), applies the difference to memory, and watches from there. */
   private relist(): Promise<void> {
     this.relisting ??= (async () => {
-      void this.watcher?.cancel().catch(() => undefined);
-      this.watcher = undefined;
       for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 5000)) {
         try {
           const { saved, revision } = await this.list();

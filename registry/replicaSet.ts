@@ -70,13 +70,42 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   async start(): Promise<void> {
     this.watchForStalls();
     await this.announce();
-    const answer = await this.client.getAll().prefix(this.key('')).exec();
-    for (const kv of answer.kvs) this.put(kv.value.toString());
-    this.watcher = await this.client.watch().prefix(this.key('')).startRevision(String(Number(answer.header.revision) + 1)).create();
-    this.watcher.on('put', (kv) => this.put(kv.value.toString()));
-    this.watcher.on('delete', (kv) => this.gone(kv.key.toString().slice(this.key('').length)));
-    this.watcher.on('error', (err) => this.logger.warn(`the replica watch ended (${err.message})`));
+    await this.follow();
     this.changed();
+  }
+
+  /** Lists the replicas, applies the difference, and watches every change after the listing. */
+  private async follow(): Promise<void> {
+    const answer = await this.client.getAll().prefix(this.key('')).exec();
+    const listed = new Set<string>();
+    for (const kv of answer.kvs) {
+      listed.add(kv.key.toString().slice(this.key('').length));
+      this.put(kv.value.toString());
+    }
+    for (const id of [...this.live.keys()]) if (!listed.has(id)) this.gone(id);
+    const watcher = await this.client.watch().prefix(this.key('')).startRevision(String(Number(answer.header.revision) + 1)).create();
+    if (this.closed) return void watcher.cancel().catch(() => undefined);
+    this.watcher = watcher;
+    watcher.on('put', (kv) => this.put(kv.value.toString()));
+    watcher.on('delete', (kv) => this.gone(kv.key.toString().slice(this.key('').length)));
+    watcher.on('error', (err) => {
+      // Cancelled (its revision compacted away while etcd was out of reach). The client has detached it: it is
+      // not cancelled again (see EtcdStore.watchFrom), only replaced.
+      if (this.watcher === watcher) this.watcher = undefined;
+      this.logger.warn(`the replica watch ended (${err.message}); listing the replicas again`);
+      void this.followAgain();
+    });
+  }
+
+  private async followAgain(): Promise<void> {
+    for (let delay = ANNOUNCE_RETRY_MS; !this.closed; delay = Math.min(delay * 2, 5000)) {
+      try {
+        return await this.follow();
+      } catch (err) {
+        this.logger.debug(`could not list the replicas: ${(err as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** The replica that owns an instance: the highest hash of (replica, instance) among the live ones. */

@@ -129,7 +129,7 @@ test('etcd unreachable: reads answer from memory, writes answer 503 with Retry-A
   t.diagnostic(`writes kept again ${Date.now() - restartedAt} ms after etcd was restarted (convergence included)`);
 });
 
-test("compaction while one replica's watch is cut off: it lists again and its subscribers converge", { skip }, async (t) => {
+test("compaction while one replica's watches are cut off: it lists again, its subscribers converge, it follows the replica set", { skip }, async (t) => {
   const etcd = await startEtcd();
   t.after(() => etcd.stop());
   const proxy = await startTcpProxy(etcd.members[0].clientUrl);
@@ -172,6 +172,10 @@ test("compaction while one replica's watch is cut off: it lists again and its su
   for (const watcher of watchers) {
     await waitFor(async () => same([...((await providersOf(watcher)).pool ?? [])].sort(), truth), 'every subscriber to converge', 5000);
   }
+  // Its watch of the replica set was compacted away too: it lists the set again and follows it from there.
+  const c = await startReplica(etcd, 'c', env);
+  t.after(() => c.stop('SIGKILL'));
+  await waitFor(async () => same(await replicaIds(a), ['a', 'b', 'c']), 'a to see a replica that joined after the compaction', 10_000);
 });
 
 test('a 3-member etcd: kill the leader during registrations; they resume after the election and no watch event is missed', { skip }, async (t) => {
