@@ -55,6 +55,8 @@ export const leaseTokenSchema = z.string().min(1).max(128);
 
 export const claimBody = z.object({ workerId: workerIdSchema, waitMs: z.number().int().min(0).max(120_000).default(0) });
 export const leaseBody = z.object({ leaseToken: leaseTokenSchema });
+/** A shutting-down worker's slots (each claims as a worker id of its own). */
+export const releaseHeldBody = z.object({ workerIds: z.array(workerIdSchema).min(1).max(1024) });
 export const completeBody = z.object({ leaseToken: leaseTokenSchema, resultBytes: z.number().int().nonnegative().optional() });
 export const failBody = z.object({ leaseToken: leaseTokenSchema, error: z.string().min(1).max(2000), retryable: z.boolean().default(true) });
 

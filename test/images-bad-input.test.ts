@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, getJson, waitForProviders } from './fixtures/pipeline.ts';
+import { startMasterWithStorage, startWorkerProc, stopAll, submit, waitForTask, getJson } from './fixtures/pipeline.ts';
 import { rgbaImage, chunk, ihdr } from './fixtures/pngs.ts';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -12,11 +12,7 @@ const post = (url: string, body: object) =>
 const storedImages = (dir: string) => fs.readdirSync(path.join(dir, 'working')).length;
 
 test('bad uploads fail at once with their reason and store nothing; an undecodable image fails once, never retried', async (t) => {
-  const registry = await startRegistry();
-  const storage = await startStorageProc(registry.url);
-  const master = await startMasterProc(registry.url, { MAX_PIXELS: '1000000', MAX_UPLOAD_BYTES: String(512 * 1024) });
-  t.after(() => stopAll(master, storage, registry));
-  await waitForProviders(master, 'imagestorage');
+  const { registry, storage, master } = await startMasterWithStorage(t, { MAX_PIXELS: '1000000', MAX_UPLOAD_BYTES: String(512 * 1024) });
   const { png } = rgbaImage(40, 30);
 
   const refusals: [string, Buffer, number, string, RegExp][] = [
@@ -67,12 +63,37 @@ test('bad uploads fail at once with their reason and store nothing; an undecodab
   assert.equal((await getJson(`${master.url}/tasks/${failed.id}`)).body.attempts, 1);
 });
 
+test('POST /tasks/release: a worker shutting down gives back what its slots were granted unread; bad bodies change nothing', async (t) => {
+  const { master } = await startMasterWithStorage(t, { LEASE_MS: '60000' });
+  const { png } = rgbaImage(10, 10);
+  const { body: task } = await submit(master.url, png);
+  // Granted to slot w/1, whose answer (and token) the worker never read.
+  const granted = await post(`${master.url}/tasks/claim`, { workerId: 'w/1', waitMs: 0 });
+  assert.equal(granted.body.id, task.id);
+
+  for (const body of [{}, { workerIds: [] }, { workerIds: 'w/1' }, { workerIds: [''] }, { workerIds: [42] }]) {
+    const bad = await post(`${master.url}/tasks/release`, body);
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.equal(bad.body.error.code, 'invalid_body');
+    assert.match(bad.body.error.message, /workerIds/);
+  }
+  assert.equal((await getJson(`${master.url}/tasks/release`, { method: 'PUT' })).status, 405);
+  assert.equal((await getJson(`${master.url}/tasks/${task.id}`)).body.state, 'running', 'nothing changed');
+
+  const released = await post(`${master.url}/tasks/release`, { workerIds: ['w/0', 'w/1'] });
+  assert.equal(released.status, 200);
+  assert.deepEqual(released.body, { released: [task.id] });
+  const back = (await getJson(`${master.url}/tasks/${task.id}`)).body;
+  assert.equal(back.state, 'pending');
+  assert.equal(back.attempts, 0, 'not counted as an attempt');
+  assert.deepEqual((await post(`${master.url}/tasks/release`, { workerIds: ['w/1'] })).body, { released: [] });
+  const again = await post(`${master.url}/tasks/claim`, { workerId: 'other/0', waitMs: 0 });
+  assert.equal(again.body.id, task.id);
+  assert.equal(again.body.attempt, 1);
+});
+
 test('leases: a lapsed lease returns the task, MAX_ATTEMPTS lapses fail it, completion is idempotent and late ones are refused', async (t) => {
-  const registry = await startRegistry();
-  const storage = await startStorageProc(registry.url);
-  const master = await startMasterProc(registry.url, { LEASE_MS: '600', MAX_ATTEMPTS: '2' });
-  t.after(() => stopAll(master, storage, registry));
-  await waitForProviders(master, 'imagestorage');
+  const { master } = await startMasterWithStorage(t, { LEASE_MS: '600', MAX_ATTEMPTS: '2' });
   const { png } = rgbaImage(10, 10);
   const { body: task } = await submit(master.url, png);
 

@@ -1,14 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, waitFor, getJson, waitForProviders } from './fixtures/pipeline.ts';
+import { startMasterWithStorage, startRegistry, startStorageProc, startMasterProc, startWorkerProc, stopAll, submit, waitForTask, waitFor, getJson, waitForProviders } from './fixtures/pipeline.ts';
 import { rgbaImage, firstMismatch } from './fixtures/pngs.ts';
 
 test('a worker killed with SIGKILL mid-task: another worker finishes the task once the lease lapses', async (t) => {
-  const registry = await startRegistry();
-  const storage = await startStorageProc(registry.url);
-  const master = await startMasterProc(registry.url, { LEASE_MS: '2000' });
-  t.after(() => stopAll(master, storage, registry));
-  await waitForProviders(master, 'imagestorage');
+  const { registry, master } = await startMasterWithStorage(t, { LEASE_MS: '2000' });
   const { png, kind } = rgbaImage(1200, 900, 9);
   const { body: task } = await submit(master.url, png, 'invert');
 
@@ -78,11 +74,7 @@ test('master and storage restarts lose nothing, and task ids are never reused', 
 });
 
 test('SIGTERM: a worker finishes the task it holds within the grace period, or releases it after; it deregisters and exits 0', async (t) => {
-  const registry = await startRegistry();
-  const storage = await startStorageProc(registry.url);
-  const master = await startMasterProc(registry.url, { LEASE_MS: '60000' });
-  t.after(() => stopAll(master, storage, registry));
-  await waitForProviders(master, 'imagestorage');
+  const { registry, master } = await startMasterWithStorage(t, { LEASE_MS: '60000' });
   const { png } = rgbaImage(1000, 800, 4);
   const running = async (id: number) =>
     waitFor(async () => (await getJson(`${master.url}/tasks/${id}`)).body.state === 'running', `task ${id} running`, 30_000, 10);

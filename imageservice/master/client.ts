@@ -94,4 +94,9 @@ export class MasterClient {
   async release(id: number, leaseToken: string): Promise<TaskView> {
     return (await call(this.http.post<TaskView>(`/tasks/${id}/release`, { leaseToken }, { timeout: this.timeoutMs }))).data;
   }
+
+  /** Gives back every task still leased to these worker ids (a claim granted whose answer was never read); which ones. */
+  async releaseHeldBy(workerIds: string[], timeoutMs = this.timeoutMs): Promise<number[]> {
+    return (await call(this.http.post<{ released: number[] }>('/tasks/release', { workerIds }, { timeout: timeoutMs }))).data.released;
+  }
 }

@@ -20,6 +20,9 @@ const NOW = 'tasks_now_ms()';
 /** The reason a lapsed lease leaves, as the SQLite store words it; `t` qualifies the columns where the statement needs it. */
 const lapsed = (t = '') => `'lease lapsed on attempt ' || ${t}attempts || COALESCE(' (worker ' || ${t}worker_id || ')', '')`;
 const who = `COALESCE(' (worker ' || worker_id || ')', '')`;
+/** A task given back by its worker: pending again, the attempt not counted. */
+const GIVE_BACK = `UPDATE tasks SET state = 'pending', attempts = GREATEST(attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL,
+                    worker_id = NULL, updated_at = ${NOW}`;
 
 const SQL = {
   insert: `INSERT INTO tasks (state, op, image_key, width, height, bytes, trace_id, job_id, idempotency_key, created_at, updated_at)
@@ -47,9 +50,8 @@ const SQL = {
          WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING *`,
   retry: `UPDATE tasks SET state = 'pending', error = $3, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = ${NOW}
           WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING *`,
-  release: `UPDATE tasks SET state = 'pending', attempts = GREATEST(attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL,
-              worker_id = NULL, updated_at = ${NOW}
-            WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING *`,
+  release: `${GIVE_BACK} WHERE id = $1 AND state = 'running' AND lease_token = $2 RETURNING *`,
+  releaseHeldBy: `${GIVE_BACK} WHERE state = 'running' AND worker_id = ANY($1::text[]) RETURNING id`,
   lapseToFailed: `UPDATE tasks SET state = 'failed', lease_expires_at = NULL, finished_at = ${NOW}, updated_at = ${NOW},
                     error = 'gave up after ' || attempts || ' attempts: the lease lapsed each time' || ${who}
                   WHERE state = 'running' AND lease_expires_at <= ${NOW} AND attempts >= $1 RETURNING id`,
@@ -163,6 +165,10 @@ export class PgTaskStore implements TaskStore {
   async release(id: number, token: string): Promise<{ outcome: LeaseOutcome; task?: TaskView }> {
     const [row] = await this.query(SQL.release, [id, token]);
     return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: await this.refusal(id) };
+  }
+
+  async releaseHeldBy(workerIds: string[]): Promise<number[]> {
+    return (await this.query<{ id: number }>(SQL.releaseHeldBy, [workerIds])).map((r) => r.id).sort((x, y) => x - y);
   }
 
   async expireLeases(): Promise<{ returned: number[]; failed: number[] }> {

@@ -13,7 +13,7 @@ import { MASTER_DEFAULT_PORT, MASTER_SERVICE, masterDefaults, type MasterOptions
 import { HttpError, methodNotAllowed } from '../../shared/errors.ts';
 import { parseBody, parseWith } from '../../shared/validate.ts';
 import { masterMetrics } from './masterMetrics.ts';
-import { claimBody, completeBody, failBody, leaseBody, listQuery, taskIdParams } from '../protocol.ts';
+import { claimBody, completeBody, failBody, leaseBody, listQuery, releaseHeldBody, taskIdParams } from '../protocol.ts';
 import { StorageClient } from '../storage/client.ts';
 import { openTaskStore, type LeaseOutcome } from './taskStore.ts';
 import { redactUrl } from '../../shared/postgres.ts';
@@ -212,6 +212,18 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
         res.json(task);
       });
 
+      // A worker shutting down gives back what its slots may hold without knowing it: a claim the master granted
+      // while the worker was hanging up, whose answer (and lease token) it never read.
+      router.post('/tasks/release', async (req, res) => {
+        const { workerIds } = parseBody(releaseHeldBody, req.body);
+        const released = await tasks.releaseHeldBy(workerIds);
+        if (released.length) {
+          log.info(`task(s) ${released.join(', ')} released by the worker shutting down that held them unread: back to pending`);
+          claims.wake();
+        }
+        res.json({ released });
+      });
+
       router.post('/tasks/:id/renew', async (req, res) => {
         const { id } = parseWith(taskIdParams, req.params, 'invalid_task_id');
         const { leaseToken } = parseBody(leaseBody, req.body);
@@ -273,6 +285,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
 
       router.all('/tasks', methodNotAllowed(['GET', 'POST']));
       router.all('/tasks/claim', methodNotAllowed(['POST']));
+      router.all('/tasks/release', methodNotAllowed(['POST']));
       router.all('/tasks/:id', methodNotAllowed(['GET']));
       router.all('/tasks/:id/result', methodNotAllowed(['GET']));
       for (const action of ['renew', 'complete', 'fail', 'release']) router.all(`/tasks/:id/${action}`, methodNotAllowed(['POST']));

@@ -15,6 +15,10 @@ import { toClaimedTask, toTaskView, iso, type TaskRow } from './taskRow.ts';
 import type { CompleteOutcome, LeaseOutcome, NewTask, TaskStore, TaskStoreOptions } from './taskStore.ts';
 import { migrateJobs } from './sqliteJobs.ts';
 
+/** A task given back by its worker: pending again, the attempt not counted. */
+const GIVE_BACK = `UPDATE tasks SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL,
+  worker_id = NULL, updated_at = @now`;
+
 export class SqliteTaskStore implements TaskStore {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
@@ -99,11 +103,8 @@ export class SqliteTaskStore implements TaskStore {
         `UPDATE tasks SET state = 'pending', error = @error, lease_token = NULL, lease_expires_at = NULL, worker_id = NULL, updated_at = @now
          WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
       ),
-      release: db.prepare(
-        `UPDATE tasks SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL,
-           worker_id = NULL, updated_at = @now
-         WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`,
-      ),
+      release: db.prepare(`${GIVE_BACK} WHERE id = @id AND state = 'running' AND lease_token = @token RETURNING *`),
+      releaseHeldBy: db.prepare(`${GIVE_BACK} WHERE state = 'running' AND worker_id IN (SELECT value FROM json_each(@workerIds)) RETURNING id`),
       lapsed: db.prepare(`SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at <= ?`),
       lapseToPending: db.prepare(
         `UPDATE tasks SET state = 'pending', lease_token = NULL, lease_expires_at = NULL, worker_id = NULL,
@@ -205,6 +206,11 @@ export class SqliteTaskStore implements TaskStore {
   async release(id: number, token: string): Promise<{ outcome: LeaseOutcome; task?: TaskView }> {
     const row = this.statements.release.get({ id, token, now: this.now() }) as TaskRow | undefined;
     return row ? { outcome: 'ok', task: toTaskView(row) } : { outcome: this.refusal(id) };
+  }
+
+  async releaseHeldBy(workerIds: string[]): Promise<number[]> {
+    const rows = this.statements.releaseHeldBy.all({ workerIds: JSON.stringify(workerIds), now: this.now() }) as { id: number }[];
+    return rows.map((r) => r.id).sort((x, y) => x - y);
   }
 
   async expireLeases(): Promise<{ returned: number[]; failed: number[] }> {

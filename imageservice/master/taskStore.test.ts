@@ -110,6 +110,29 @@ for (const backend of backends) {
       assert.equal(released.task!.attempts, 0);
     });
 
+    test('releaseHeldBy gives back, uncounted, only what those worker ids still hold', async () => {
+      const store = await fresh();
+      const [a, b, c, d] = [await store.create(image(1)), await store.create(image(2)), await store.create(image(3)), await store.create(image(4))];
+      const unread = (await store.claim('w/0'))!;
+      const kept = (await store.claim('w/1'))!;
+      const other = (await store.claim('x/0'))!;
+      const finished = (await store.claim('w/2'))!;
+      assert.deepEqual([unread.id, kept.id, other.id, finished.id], [a.id, b.id, c.id, d.id]);
+      assert.equal((await store.complete(d.id, finished.leaseToken, 1)).outcome, 'completed');
+      assert.deepEqual(await store.releaseHeldBy(['w/0', 'w/2', 'nobody']), [a.id]);
+      const back = (await store.get(a.id))!;
+      assert.equal(back.state, 'pending');
+      assert.equal(back.attempts, 0);
+      assert.equal(back.workerId, null);
+      // The given-back lease is dead; the others are untouched.
+      assert.equal((await store.complete(a.id, unread.leaseToken, 1)).outcome, 'lease_expired');
+      assert.equal((await store.get(b.id))!.state, 'running');
+      assert.equal((await store.get(c.id))!.state, 'running');
+      assert.equal((await store.get(d.id))!.state, 'done');
+      assert.deepEqual(await store.releaseHeldBy(['w/0']), []);
+      assert.equal((await store.claim('y/0'))!.id, a.id);
+    });
+
     test('a lapsed lease is claimed again, and the old token is refused everywhere', async () => {
       const store = await fresh({ leaseMs: 150 });
       const task = await store.create(image(1));

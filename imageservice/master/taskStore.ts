@@ -52,6 +52,11 @@ export interface TaskStore {
   fail(id: number, token: string, error: string, retryable: boolean): Promise<{ outcome: LeaseOutcome; task?: TaskView }>;
   /** Gives a task back without counting the attempt (a worker shutting down). */
   release(id: number, token: string): Promise<{ outcome: LeaseOutcome; task?: TaskView }>;
+  /**
+   * Gives back, uncounted, every task still leased to these worker ids, and says which: a worker shutting down
+   * whose claim was granted but whose answer it stopped reading holds a lease it has no token for.
+   */
+  releaseHeldBy(workerIds: string[]): Promise<number[]>;
   /** Returns tasks whose lease lapsed to pending, or fails those out of attempts. */
   expireLeases(): Promise<{ returned: number[]; failed: number[] }>;
   /** When the next lease lapses, on this process's clock (ms since epoch), if any task is running. */

@@ -47,6 +47,9 @@ function describe(err: unknown): string {
 
 class LeaseLost extends Error {}
 
+/** How long a shutting-down worker waits for the master to give back what its cut claims may hold. */
+const RELEASE_UNREAD_TIMEOUT_MS = 2000;
+
 export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
   const concurrency = Math.max(1, options.concurrency ?? os.availableParallelism());
   const prefetch = Math.max(0, options.prefetch ?? workerDefaults.prefetch);
@@ -163,6 +166,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   }
 
   const inFlight = new Set<Promise<void>>();
+  /** Each slot's claim while it waits for the answer, by the slot's worker id. */
+  const claiming = new Map<string, Promise<ClaimedTask | undefined>>();
 
   // Until a master has registered there is nothing to claim: the slots wait for the first one quietly (one
   // info line), so a worker started beside it (as the launcher does) warns of nothing. Once one was seen, a
@@ -182,10 +187,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 3000 });
     let failures = 0;
     await masterKnown;
+    const slotId = `${workerId}/${index}`;
     while (!stopping.signal.aborted) {
       let task: ClaimedTask | undefined;
+      const claim = master.claim(slotId, claimWaitMs, stopping.signal);
+      claiming.set(slotId, claim);
       try {
-        task = await master.claim(`${workerId}/${index}`, claimWaitMs, stopping.signal);
+        task = await claim;
         backoff.reset();
         failures = 0;
       } catch (err) {
@@ -194,6 +202,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
         if (failures === 1 || failures % 20 === 0) log.warn(`slot ${index}: cannot claim (${describe(err)}); backing off`);
         await backoff.wait(stopping.signal);
         continue;
+      } finally {
+        claiming.delete(slotId);
       }
       if (!task) continue;
       // The task's calls and lines carry its upload's request id, so one trace follows the image.
@@ -212,7 +222,21 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      const cut = [...claiming];
       stopping.abort();
+      // A claim cut short may have been granted already, its answer (and lease token) unread: whatever is still
+      // leased to those slots goes back now rather than when its lease lapses. A claim that was answered in time
+      // is held like any other task.
+      const settled = await Promise.allSettled(cut.map(([, claim]) => claim));
+      const unread = cut.filter((_, i) => settled[i].status === 'rejected').map(([slotId]) => slotId);
+      if (unread.length) {
+        // Bounded: a master stopping beside us (the launcher stops both at once) must not hold up the exit.
+        await master.releaseHeldBy(unread, RELEASE_UNREAD_TIMEOUT_MS).then(
+          (ids) => ids.length > 0 && log.info(`released task(s) ${ids.join(', ')}, granted to a claim the shutdown cut short`),
+          // Most often nothing was granted; if something was, its lease lapses as for a crash.
+          (err) => log.info(`could not ask the master to give back what claims cut short may hold: ${describe(err)}`),
+        );
+      }
       if (held.size) log.info(`finishing ${held.size} task(s) before exiting (up to ${graceMs} ms)`);
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.all([...inFlight]), grace]);
