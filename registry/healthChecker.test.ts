@@ -205,3 +205,39 @@ test("a replica's schedule holds only what it owns; what it adopts is checked at
   await ticks(checker, clock, 100, 20);
   assert.equal(checker.scheduled, 20);
 });
+
+test('checks leave in batches of about a hundred, each within half a tick of its turn, and every instance is checked once per interval', async (t) => {
+  const server = await heartbeatServer();
+  const registry = new Registry();
+  const outbound = new Outbound();
+  const intervalMs = 1000;
+  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 128 }, silent);
+  let wakes = 0;
+  const checkDue = checker.checkDue.bind(checker);
+  checker.checkDue = () => {
+    wakes++;
+    checkDue();
+  };
+  t.after(async () => {
+    checker.stop();
+    outbound.destroy();
+    await server.close();
+  });
+  for (let i = 0; i < 500; i++) registry.register(heartbeat(`${server.url}/${i}`), Date.now());
+  checker.start();
+  const checks = () => [...server.hits.values()].reduce((n, h) => n + h, 0);
+  // The first interval sets the tick (500 a second: 200 ms); count over the three after it.
+  await waitFor(() => checks() >= 500, 'the first interval', 10_000);
+  const [wakesBefore, checksBefore, hitsBefore] = [wakes, checks(), new Map(server.hits)];
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 3 * intervalMs));
+  const seconds = (performance.now() - started) / 1000;
+  const [wokeFor, checked] = [wakes - wakesBefore, checks() - checksBefore];
+  // 20 a wake (the old tick) would be 25 wakes a second here.
+  t.diagnostic(`${wokeFor} wakes for ${checked} checks in ${seconds.toFixed(1)} s`);
+  assert.ok(wokeFor <= checked / 50, `${wokeFor} wakes for ${checked} checks in ${seconds.toFixed(1)} s`);
+  // Half a tick early or late at most, on ±5 % jitter: 3 intervals hold 2 to 4 checks of each instance.
+  const counts = [...server.hits].map(([path, n]) => n - (hitsBefore.get(path) ?? 0));
+  assert.equal(counts.length, 500);
+  assert.ok(counts.every((n) => n >= 2 && n <= 4), `checks per instance in 3 intervals: ${Math.min(...counts)} to ${Math.max(...counts)}`);
+});
