@@ -34,6 +34,17 @@ async function ticks(checker: HealthChecker, clock: { now: number }, count: numb
   }
 }
 
+/** Counts the schedule's wakes (calls of checkDue from its timer). */
+function countWakes(checker: HealthChecker): { count: number } {
+  const wakes = { count: 0 };
+  const checkDue = checker.checkDue.bind(checker);
+  checker.checkDue = () => {
+    wakes.count++;
+    checkDue();
+  };
+  return wakes;
+}
+
 const heartbeat = (url: string, name = 'echo') => ({ serviceName: name, serviceURL: url, heartbeatURL: `${url}/heartbeat`, serviceUpdateURL: undefined, requiredServices: [] });
 
 test('every instance is checked once per interval (a clock of our own, no sleeping); a deregistered one and a lease are not', async (t) => {
@@ -116,12 +127,7 @@ test('the schedule wakes only for checks that are due: none while nothing is reg
   const registry = new Registry();
   const outbound = new Outbound();
   const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent);
-  let wakes = 0;
-  const checkDue = checker.checkDue.bind(checker);
-  checker.checkDue = () => {
-    wakes++;
-    checkDue();
-  };
+  const wakes = countWakes(checker);
   t.after(async () => {
     checker.stop();
     outbound.destroy();
@@ -130,13 +136,13 @@ test('the schedule wakes only for checks that are due: none while nothing is reg
   checker.start();
   // Nothing registered: a tick of 20 ms would have woken 25 times by now.
   await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal(wakes, 0, 'no wake while nothing is due');
+  assert.equal(wakes.count, 0, 'no wake while nothing is due');
   registry.register(heartbeat(`${server.url}/one`), Date.now());
   registry.register(heartbeat(`${server.url}/two`), Date.now());
   const checks = () => [...server.hits.values()].reduce((n, h) => n + h, 0);
   await waitFor(() => checks() >= 6, 'three checks of each instance', 10_000);
   // Each check its own wake at most (two may share one), where a fixed tick woke 50 times a second.
-  assert.ok(wakes <= checks() + 1, `${wakes} wakes for ${checks()} checks`);
+  assert.ok(wakes.count <= checks() + 1, `${wakes.count} wakes for ${checks()} checks`);
   // A peer closing our connection gets its instance checked at once, not a tick later.
   const before = checks();
   const started = performance.now();
@@ -212,12 +218,7 @@ test('checks leave in batches of about a hundred, each within half a tick of its
   const outbound = new Outbound();
   const intervalMs = 1000;
   const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 128 }, silent);
-  let wakes = 0;
-  const checkDue = checker.checkDue.bind(checker);
-  checker.checkDue = () => {
-    wakes++;
-    checkDue();
-  };
+  const wakes = countWakes(checker);
   t.after(async () => {
     checker.stop();
     outbound.destroy();
@@ -228,11 +229,11 @@ test('checks leave in batches of about a hundred, each within half a tick of its
   const checks = () => [...server.hits.values()].reduce((n, h) => n + h, 0);
   // The first interval sets the tick (500 a second: 200 ms); count over the three after it.
   await waitFor(() => checks() >= 500, 'the first interval', 10_000);
-  const [wakesBefore, checksBefore, hitsBefore] = [wakes, checks(), new Map(server.hits)];
+  const [wakesBefore, checksBefore, hitsBefore] = [wakes.count, checks(), new Map(server.hits)];
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 3 * intervalMs));
   const seconds = (performance.now() - started) / 1000;
-  const [wokeFor, checked] = [wakes - wakesBefore, checks() - checksBefore];
+  const [wokeFor, checked] = [wakes.count - wakesBefore, checks() - checksBefore];
   // 20 a wake (the old tick) would be 25 wakes a second here.
   t.diagnostic(`${wokeFor} wakes for ${checked} checks in ${seconds.toFixed(1)} s`);
   assert.ok(wokeFor <= checked / 50, `${wokeFor} wakes for ${checked} checks in ${seconds.toFixed(1)} s`);
