@@ -119,13 +119,18 @@ export class HealthChecker {
    * schedule, and its wakes, cost what it checks, not the size of the whole catalog.
    */
   track(instanceId: string): void {
-    if (this.options.owns && !this.options.owns(instanceId)) return;
+    if (!this.ours(instanceId)) return;
     if (!this.nextCheckAt.has(instanceId)) this.schedule(instanceId, this.now() + Math.random() * this.options.intervalMs);
   }
 
   forget(instanceId: string): void {
     this.nextCheckAt.delete(instanceId);
     this.outOfTurn.delete(instanceId);
+  }
+
+  /** Whether this checker checks the instance: every one, or on a replica, the ones it owns. */
+  private ours(instanceId: string): boolean {
+    return !this.options.owns || this.options.owns(instanceId);
   }
 
   private follow({ type, instance }: RegistryChange): void {
@@ -169,7 +174,7 @@ export class HealthChecker {
     const matches: string[] = [];
     for (const record of this.registry.all()) {
       if (!record.heartbeatURL || record.state !== 'up' || heartbeatHostPort(record.heartbeatURL) !== hostPort) continue;
-      if (this.options.owns && !this.options.owns(record.instanceId)) continue;
+      if (!this.ours(record.instanceId)) continue;
       matches.push(record.instanceId);
       if (matches.length > 2) return;
     }
@@ -178,7 +183,7 @@ export class HealthChecker {
 
   /** Checks every instance now, within the concurrency bound; resolves when all are done. */
   async sweep(): Promise<void> {
-    const records = [...this.registry.all()].filter((r) => r.heartbeatURL && (!this.options.owns || this.options.owns(r.instanceId)));
+    const records = [...this.registry.all()].filter((r) => r.heartbeatURL && this.ours(r.instanceId));
     let next = 0;
     const lane = async () => {
       while (next < records.length) {
@@ -229,7 +234,7 @@ export class HealthChecker {
         this.schedule(id, now + this.tickMs); // still being checked: look again next tick
         continue;
       }
-      if (this.options.owns && !this.options.owns(id)) {
+      if (!this.ours(id)) {
         this.forget(id); // handed over to another replica: off our schedule until a takeover
         continue;
       }
