@@ -5,6 +5,7 @@ import type { ChangeType, InstanceRecord, Registry } from './registry.ts';
 import type { CatalogStore, StoreChange } from './catalogStore.ts';
 import { persisted } from './store.ts';
 import { within } from '../shared/timeout.ts';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 
 type Kind = ChangeType | 'lease';
 interface Saved {
@@ -267,7 +268,8 @@ export class EtcdStore implements CatalogStore {
   /** Lists again (until etcd answers), applies the difference to memory, and watches from there. */
   private relist(): Promise<void> {
     this.relisting ??= (async () => {
-      for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 5000)) {
+      const backoff = new EqualJitterBackoff({ initialMs: 200, maxMs: 5000 });
+      while (!this.closed) {
         try {
           const { saved, revision } = await this.list();
           this.applyListing(saved);
@@ -276,7 +278,7 @@ export class EtcdStore implements CatalogStore {
           return;
         } catch (err) {
           this.lost((err as Error).message);
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await backoff.wait();
         }
       }
     })().finally(() => (this.relisting = undefined));

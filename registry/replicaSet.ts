@@ -3,6 +3,7 @@ import http from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'winston';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
+import { EqualJitterBackoff } from '../shared/backoff.ts';
 
 export interface Replica {
   id: string;
@@ -98,12 +99,13 @@ export class ReplicaSet extends EventEmitter<{ changed: [] }> {
   }
 
   private async followAgain(): Promise<void> {
-    for (let delay = ANNOUNCE_RETRY_MS; !this.closed; delay = Math.min(delay * 2, 5000)) {
+    const backoff = new EqualJitterBackoff({ initialMs: ANNOUNCE_RETRY_MS, maxMs: 5000 });
+    while (!this.closed) {
       try {
         return await this.follow();
       } catch (err) {
         this.logger.debug(`could not list the replicas: ${(err as Error).message}`);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await backoff.wait();
       }
     }
   }
