@@ -69,7 +69,12 @@ test('dependents are told of add, remove (SIGTERM deregisters), down (SIGKILL) a
   t.diagnostic(`SIGKILL → dependents told in ${elapsed} ms (bound ${INTERVAL_MS + 1000} ms)`);
   assert.ok(elapsed <= INTERVAL_MS + 1000, `told after ${elapsed} ms, bound ${INTERVAL_MS + 1000} ms`);
   await waitFor(async () => (await providersOf(consumer)).echo?.length === 0, 'the consumer to drop the dead echo');
-  const view = (await getJson(`${reg.url}/services?name=echo`)).body.instances[0];
+  // The check that found it dead may have connected while the dying process still held its listening socket
+  // (read ECONNRESET); the checks after it, on a port nobody listens on, are refused.
+  const view = await waitFor(async () => {
+    const [instance] = (await getJson(`${reg.url}/services?name=echo`)).body.instances;
+    return /ECONNREFUSED/.test(instance.lastError ?? '') && instance;
+  }, 'a refused check of the dead echo', 5000);
   assert.equal(view.state, 'down');
   assert.match(view.lastError, /ECONNREFUSED/);
 });
