@@ -18,6 +18,12 @@ async function instancesOf(registryUrl: string, name: string): Promise<any[]> {
   return (await getJson(`${registryUrl}/services?name=${name}`)).body.instances;
 }
 
+/**
+ * The reason a SIGKILLed process is down for: refused, or reset when the check that found it connected while
+ * the dying process still held its listening socket (seen under load).
+ */
+const KILLED = /^connection_(refused|reset)$/;
+
 const post = (url: string, body: unknown) =>
   getJson(`${url}/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -40,7 +46,7 @@ test('kill -9 of an image worker: down on GET /services within 1 s, with the rea
   const elapsed = Date.now() - killedAt;
   t.diagnostic(`kill -9 of the worker → down on GET /services in ${elapsed} ms`);
   assert.ok(elapsed <= 1000, `down after ${elapsed} ms (bound 1000)`);
-  assert.equal(down.downReason.code, 'connection_refused');
+  assert.match(down.downReason.code, KILLED);
   assert.equal(typeof down.downReason.message, 'string');
   assert.match(down.downSince, ISO_UTC);
 });
@@ -72,7 +78,7 @@ test('a crashed service started again (a new process at a new port) leaves exact
   assert.equal(history.status, 200);
   const transitions = history.body.transitions as any[];
   assert.deepEqual(transitions.map((h) => h.event), ['registered', 'down', 'restarted']);
-  assert.equal(transitions[1].reason.code, 'connection_refused');
+  assert.match(transitions[1].reason.code, KILLED);
   assert.deepEqual(transitions[2].previous, { instanceId: old.instanceId, serviceURL: first.url });
   for (const h of transitions) assert.match(h.at, ISO_UTC);
   assert.equal((await getJson(`${reg.url}/services/${list[0].instanceId}`)).body.serviceURL, second.url);
