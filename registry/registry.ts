@@ -6,6 +6,7 @@ import type { Health } from './healthPolicy.ts';
 import { appendTransition, type HistoryEntry } from './history.ts';
 import { downPredecessor, inherit, inheritance, mayTakeId, reRegistration, successorOf } from './succession.ts';
 import { checkFailure } from './downReason.ts';
+import { instanceRecord } from './instanceRecord.ts';
 
 /** One registered instance, as the registry keeps it, with its state history. Times are epoch milliseconds. */
 export type InstanceRecord = InstanceFields<number> & { history?: HistoryEntry[] };
@@ -112,7 +113,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       const instanceId = registration.instanceId ?? randomUUID();
       const predecessor = downPredecessor(this.records(this.downIdsByName.get(registration.serviceName)), registration.serviceURL);
       if (predecessor) this.remove(predecessor.instanceId, 'evicted', false, instanceId);
-      const record: InstanceRecord = {
+      const record = instanceRecord({
         instanceId,
         serviceName: registration.serviceName,
         serviceURL: registration.serviceURL,
@@ -128,7 +129,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         lastSeenAt: now,
         consecutiveFailures: 0,
         ...(predecessor ? inheritance(predecessor, now) : { restarts: 0, history: [{ at: now, event: 'registered', state: 'up' }] }),
-      };
+      });
       this.index(record);
       this.emit('change', { type: 'registered', instance: record });
       return { record, created: true };
@@ -166,7 +167,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   restore(record: InstanceRecord, now = Date.now()): boolean {
     this.restoredAt ??= now;
     if (this.byId.has(record.instanceId) || this.idByUrl.has(record.serviceURL)) return false;
-    this.index(record);
+    this.index(instanceRecord(record));
     this.unconfirmed.add(record.instanceId);
     return true;
   }
@@ -187,7 +188,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   applyRemote(saved: InstanceRecord, kind: ChangeType | 'lease'): void {
     const existing = this.byId.get(saved.instanceId) ?? this.getByUrl(saved.serviceURL);
     if (!existing) {
-      const record: InstanceRecord = { ...saved, consecutiveFailures: 0 };
+      const record = instanceRecord({ ...saved, consecutiveFailures: 0 });
       const urlHolder = this.getByUrl(record.serviceURL);
       if (urlHolder) this.remove(urlHolder.instanceId, 'deregistered', true);
       this.index(record);
