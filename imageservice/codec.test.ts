@@ -210,11 +210,17 @@ test('a 4000x3000 image takes a few copies of its raw pixels at the peak (measur
       "const r = await transformPng(png, 'swap-rg', codec);",
       'console.log(JSON.stringify({ grownKiB: process.resourceUsage().maxRSS - before, width: r.width }));',
     ].join('\n');
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: path.resolve(import.meta.dirname, '..'), encoding: 'utf8' });
-    const { grownKiB, width: got } = JSON.parse(out.trim().split('\n').pop()!);
-    assert.equal(got, width);
-    const copies = (grownKiB * 1024) / raw;
-    assert.ok(copies <= allowed, `${name}: the peak grew by ${copies.toFixed(2)} copies of the raw pixels (at most ${allowed})`);
+    // The least of two fresh processes: garbage buffers freed late on a busy machine (another suite running
+    // beside this one) lift a single peak by a tenth or so; a copy the codec keeps shows in both.
+    const peaks: number[] = [];
+    for (let run = 0; run < 2; run++) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: path.resolve(import.meta.dirname, '..'), encoding: 'utf8' });
+      const { grownKiB, width: got } = JSON.parse(out.trim().split('\n').pop()!);
+      assert.equal(got, width);
+      peaks.push((grownKiB * 1024) / raw);
+    }
+    const copies = Math.min(...peaks);
+    assert.ok(copies <= allowed, `${name}: the peak grew by ${peaks.map((p) => p.toFixed(2)).join(' and ')} copies of the raw pixels (at most ${allowed})`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 });
