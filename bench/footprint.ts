@@ -10,7 +10,7 @@ import { writeReport } from './report.ts';
 import { measureStart, measureStop } from './footprint/measure.ts';
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
-// Warm: compiled once beforehand, so the runs measure a start, not a build.
+// Warm: built once beforehand, so the runs measure a start, not a build.
 const build = spawnSync(process.execPath, ['platform/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
 if (build.status !== 0 && build.status !== null) process.exit(1);
 
@@ -34,7 +34,7 @@ writeReport(
   'footprint',
   'Platform footprint: npm start to the table, memory of the whole tree, Ctrl-C',
   `BENCH_RUNS=${runs} npm run bench:footprint`,
-  `Each run: \`npm start -- --ephemeral\` in a fresh data directory (dist/ already compiled), timed from the spawn to the
+  `Each run: \`npm start -- --ephemeral\` in a fresh data directory (dist/ already built: a bundle per service), timed from the spawn to the
 "Switchboard is running" table; memory summed over npm and every process below it 3 s after the table (the largest
 of 3 samples, 0.5 s apart); then SIGINT to the process group (a terminal's Ctrl-C) and the time until none is left.
 RSS counts shared pages once per process; PSS divides them among their sharers. Load: the 1-minute load average
