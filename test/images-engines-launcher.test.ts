@@ -5,13 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { startPostgres } from '../harness/postgres.ts';
 import { skipUnlessEngine, startSwift } from '../harness/swift.ts';
 import { launch } from '../harness/processes.ts';
 import { rgbaImage } from './fixtures/pngs.ts';
 import { submit, waitForTask } from './fixtures/pipeline.ts';
-import { ROOT, freePort, getJson, tempDir, waitFor } from './helpers.ts';
+import { ROOT, builtPlatform, freePort, getJson, tempDir, waitFor } from './helpers.ts';
 
 const skip = skipUnlessEngine('postgres') || skipUnlessEngine('swift');
 
@@ -25,7 +24,7 @@ test('npm start -- --masters 2 --storage-nodes 2 on PostgreSQL and S3: every ima
   const launcher = launch(
     process.execPath,
     [
-      '--import', 'tsx', path.join(ROOT, 'cmd/platform.ts'),
+      builtPlatform(),
       '--services', 'registry,logservice,storage,master,worker', '--masters', '2', '--storage-nodes', '2', '--worker-concurrency', '2',
       '--ephemeral', '--port', `registry=${registryPort}`, '--data-dir', dataDir,
     ],

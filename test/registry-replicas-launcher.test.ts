@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, getJson, tempDir, waitFor, freePort } from './helpers.ts';
+import { ROOT, builtPlatform, getJson, tempDir, waitFor, freePort } from './helpers.ts';
 import { launch } from '../harness/processes.ts';
 import { skipUnlessEngine, startEtcd } from '../harness/etcd.ts';
 
@@ -17,7 +17,7 @@ test('the launcher runs two registry replicas on etcd and gives every service bo
   const urls = [`http://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`];
   const launcher = launch(
     process.execPath,
-    ['--import', 'tsx', PLATFORM, '--services', 'registry,grades', '--ephemeral', '--port', `registry=${port}`, '--registry-replicas', '2', '--data-dir', tempDir('launcher-')],
+    [builtPlatform(), '--services', 'registry,grades', '--ephemeral', '--port', `registry=${port}`, '--registry-replicas', '2', '--data-dir', tempDir('launcher-')],
     { cwd: ROOT, env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints, HEARTBEAT_INTERVAL_MS: '200' } },
   );
   t.after(() => launcher.kill());
