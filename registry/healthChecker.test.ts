@@ -1,10 +1,10 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import winston from 'winston';
 import { Registry } from './registry.ts';
 import { Outbound } from './outbound.ts';
-import { HealthChecker } from './healthChecker.ts';
+import { HealthChecker, type HealthCheckOptions } from './healthChecker.ts';
 import { ExpiryWatcher } from './expiryWatcher.ts';
 import { waitFor } from '../test/helpers.ts';
 
@@ -23,6 +23,23 @@ async function heartbeatServer(clock?: { now: number }): Promise<{ url: string; 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return { url, hits, times, status, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+}
+
+/**
+ * A checker on a registry of its own, with a heartbeat server for its instances (checked every 1 s, down
+ * after 3 failures, unless `options` say otherwise); on `clock` when one is given. Stopped after the test.
+ */
+async function checkerRig(t: TestContext, options: Partial<HealthCheckOptions> = {}, clock?: { now: number }) {
+  const server = await heartbeatServer(clock);
+  const registry = new Registry();
+  const outbound = new Outbound();
+  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8, ...options }, silent, {}, clock ? () => clock.now : undefined);
+  t.after(async () => {
+    checker.stop();
+    outbound.destroy();
+    await server.close();
+  });
+  return { server, registry, checker };
 }
 
 /** Drives a checker on a clock of our own in ticks, each tick's checks finished before the next. */
@@ -48,16 +65,9 @@ function countWakes(checker: HealthChecker): { count: number } {
 const heartbeat = (url: string, name = 'echo') => ({ serviceName: name, serviceURL: url, heartbeatURL: `${url}/heartbeat`, serviceUpdateURL: undefined, requiredServices: [] });
 
 test('every instance is checked once per interval (a clock of our own, no sleeping); a deregistered one and a lease are not', async (t) => {
-  const server = await heartbeatServer();
-  const registry = new Registry();
-  const outbound = new Outbound();
   const clock = { now: 1_000_000 };
   const intervalMs = 1000;
-  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent, {}, () => clock.now);
-  t.after(async () => {
-    outbound.destroy();
-    await server.close();
-  });
+  const { server, registry, checker } = await checkerRig(t, { intervalMs }, clock);
   const ids = Array.from({ length: 20 }, (_, i) => registry.register(heartbeat(`${server.url}/${i}`), clock.now).record.instanceId);
   registry.register({ serviceName: 'worker', serviceURL: `${server.url}/lease`, requiredServices: [], heartbeatURL: undefined, serviceUpdateURL: undefined, ttlSeconds: 1 }, clock.now);
   registry.remove(ids[0]);
@@ -74,14 +84,7 @@ test('every instance is checked once per interval (a clock of our own, no sleepi
 });
 
 test('bad statuses go through the policy and the registry: down on the threshold, up on the next answer', async (t) => {
-  const server = await heartbeatServer();
-  const registry = new Registry();
-  const outbound = new Outbound();
-  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 2, maxConcurrent: 8 }, silent);
-  t.after(async () => {
-    outbound.destroy();
-    await server.close();
-  });
+  const { server, registry, checker } = await checkerRig(t, { heartbeatFailures: 2 });
   const { record } = registry.register(heartbeat(`${server.url}/sick`, 'sick'));
   const changes: string[] = [];
   registry.on('change', (change) => changes.push(change.type));
@@ -123,16 +126,8 @@ test('a lapsed lease is down, and an instance down for evictAfterMs is evicted (
 });
 
 test('the schedule wakes only for checks that are due: none while nothing is registered, about one per check for a few instances', async (t) => {
-  const server = await heartbeatServer();
-  const registry = new Registry();
-  const outbound = new Outbound();
-  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8 }, silent);
+  const { server, registry, checker } = await checkerRig(t);
   const wakes = countWakes(checker);
-  t.after(async () => {
-    checker.stop();
-    outbound.destroy();
-    await server.close();
-  });
   checker.start();
   // Nothing registered: a tick of 20 ms would have woken 25 times by now.
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -153,15 +148,8 @@ test('the schedule wakes only for checks that are due: none while nothing is reg
 
 test('checks made out of turn (a start-up, a takeover) do not stay one burst: the next turns spread over an interval', async (t) => {
   const clock = { now: 1_000_000 };
-  const server = await heartbeatServer(clock);
-  const registry = new Registry();
-  const outbound = new Outbound();
   const intervalMs = 1000;
-  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 64 }, silent, {}, () => clock.now);
-  t.after(async () => {
-    outbound.destroy();
-    await server.close();
-  });
+  const { server, registry, checker } = await checkerRig(t, { intervalMs, maxConcurrent: 64 }, clock);
   const ids = Array.from({ length: 200 }, (_, i) => registry.register(heartbeat(`${server.url}/${i}`), clock.now).record.instanceId);
   for (const id of ids) checker.checkSoon(id);
   await ticks(checker, clock, (2 * intervalMs) / 10, 10);
@@ -179,16 +167,9 @@ test('checks made out of turn (a start-up, a takeover) do not stay one burst: th
 });
 
 test("a replica's schedule holds only what it owns; what it adopts is checked at once and stays on it", async (t) => {
-  const server = await heartbeatServer();
-  const registry = new Registry();
-  const outbound = new Outbound();
   const clock = { now: 1_000_000 };
   const mine = new Set<string>();
-  const checker = new HealthChecker(registry, outbound, { intervalMs: 1000, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 8, owns: (id) => mine.has(id) }, silent, {}, () => clock.now);
-  t.after(async () => {
-    outbound.destroy();
-    await server.close();
-  });
+  const { server, registry, checker } = await checkerRig(t, { owns: (id) => mine.has(id) }, clock);
   const ids = Array.from({ length: 40 }, (_, i) => {
     const id = `instance-${i}`;
     if (i % 2 === 0) mine.add(id);
@@ -213,17 +194,9 @@ test("a replica's schedule holds only what it owns; what it adopts is checked at
 });
 
 test('checks leave in batches of about a hundred, each within half a tick of its turn, and every instance is checked once per interval', async (t) => {
-  const server = await heartbeatServer();
-  const registry = new Registry();
-  const outbound = new Outbound();
   const intervalMs = 1000;
-  const checker = new HealthChecker(registry, outbound, { intervalMs, timeoutMs: 500, heartbeatFailures: 3, maxConcurrent: 128 }, silent);
+  const { server, registry, checker } = await checkerRig(t, { intervalMs, maxConcurrent: 128 });
   const wakes = countWakes(checker);
-  t.after(async () => {
-    checker.stop();
-    outbound.destroy();
-    await server.close();
-  });
   for (let i = 0; i < 500; i++) registry.register(heartbeat(`${server.url}/${i}`), Date.now());
   checker.start();
   const checks = () => [...server.hits.values()].reduce((n, h) => n + h, 0);
