@@ -5,8 +5,9 @@ import type { InstanceRecord } from './registry.ts';
  * replica's write read from etcd, the file store): every record then has one hidden class in V8, and the
  * reads of the check path, the expiry scan and the views stay monomorphic. A record spread from a parsed
  * one (`{ ...saved }`) gets a map of its own that the fields added later (lastCheckAt, lastError) don't
- * share: 1,000 records read from etcd had 957 maps, and the replica holding them spent about a fifth more
- * CPU than its peer on the same number of checks (see docs/benchmarks.md, registry replicas).
+ * share: 1,000 records applied from another replica's saved JSON (as etcd's watch brings them) and then
+ * checked had 957 maps, and the replica holding such records spent about a fifth more CPU than its peer on
+ * the same number of checks (see docs/benchmarks.md, registry replicas).
  */
 export function instanceRecord(fields: InstanceRecord): InstanceRecord {
   return {
