@@ -22,6 +22,7 @@ test('a service refuses a bad variable at start: exit 1, one line naming it, no 
     ['cmd/master.ts', { LEASE_MS: 'abc' }, /^imagemaster: could not start: LEASE_MS must be a non-negative integer, got "abc"\n$/],
     ['cmd/grades.ts', { PORT: '-1' }, /^grades: could not start: PORT must be a non-negative integer, got "-1"\n$/],
     ['cmd/worker.ts', { IMAGE_CODEC: 'gif' }, /^imageworker: could not start: IMAGE_CODEC must be one of sharp, pngjs, got "gif"\n$/],
+    ['cmd/worker.ts', { WORKER_NICE: '20' }, /^imageworker: could not start: WORKER_NICE must be a whole number from 0 to 19, got "20"\n$/],
   ];
   for (const [entry, env, pattern] of cases) {
     const result = await run(entry, env);
@@ -37,7 +38,8 @@ test('fromEnv reads a service\'s variables over its defaults, and the launcher t
   assert.equal(master.maxAttempts, masterDefaults.maxAttempts);
   assert.equal(master.config?.port, 0);
   assert.equal(masterFromEnv({}).config?.port, MASTER_DEFAULT_PORT);
-  assert.deepEqual({ ...workerFromEnv({ CONCURRENCY: '3', IMAGE_CODEC: 'pngjs' }), config: undefined }, { ...workerFromEnv({}), concurrency: 3, codec: 'pngjs', config: undefined });
+  assert.deepEqual({ ...workerFromEnv({ CONCURRENCY: '3', IMAGE_CODEC: 'pngjs', WORKER_NICE: '0' }), config: undefined }, { ...workerFromEnv({}), concurrency: 3, codec: 'pngjs', nice: 0, config: undefined });
+  assert.equal(workerFromEnv({}).nice, 10);
   const port = (id: string) => PLATFORM_SERVICES.find((s) => s.id === id)?.defaultPort;
   assert.equal(port('master'), MASTER_DEFAULT_PORT);
   assert.equal(port('logservice'), LOG_SERVICE_PORT);

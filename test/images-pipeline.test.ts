@@ -4,6 +4,7 @@ import { startRegistry, startStorageProc, startMasterProc, startWorkerProc, stop
 import { allKinds, encodeKind, firstMismatch, rgbaImage } from './fixtures/pngs.ts';
 import { OPS } from '../imageservice/ops.ts';
 import { PNG } from 'pngjs';
+import fs from 'node:fs';
 
 for (const codec of ['sharp', 'pngjs']) test(`every PNG kind (colour types, 1-16 bits, tRNS, interlaced) through master, storage and a worker (IMAGE_CODEC=${codec}), pixel-exact, for every op`, async (t) => {
   const registry = await startRegistry();
@@ -43,6 +44,14 @@ for (const codec of ['sharp', 'pngjs']) test(`every PNG kind (colour types, 1-16
   assert.equal(list.body.counts.done, submitted.length);
   const workers = (await getJson(`${registry.url}/services?name=imageworker`)).body.instances as { metadata?: Record<string, string> }[];
   assert.equal(workers[0]?.metadata?.codec, codec, 'the worker says which codec it runs');
+  assert.equal(workers[0]?.metadata?.nice, '10');
+  if (process.platform === 'linux') {
+    // Every thread, the pool's and the codec's (made after the start) included, transforms at the default nice 10.
+    const threads = fs.readdirSync(`/proc/${worker.child.pid}/task`);
+    const nice = threads.map((tid) => Number(fs.readFileSync(`/proc/${worker.child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]));
+    assert.ok(threads.length > 4, `the pool's threads exist: ${threads.length}`);
+    assert.deepEqual(nice.filter((n) => n !== 10), [], `threads not at nice 10 among ${nice.length}`);
+  }
 });
 
 test('a worker claims one task ahead (--prefetch 1): a second task is held while its only thread transforms', async (t) => {

@@ -28,14 +28,22 @@ export interface WorkerOptions {
   encoder?: EncoderSettings;
   /** Images with more pixels are failed before they are decoded (the master's MAX_PIXELS). */
   maxPixels?: number;
+  /** The CPU priority of the worker's threads (nice, 0-19): transforms yield the cores to the services that answer uploads. */
+  nice?: number;
 }
 
-export const workerDefaults = { claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1 };
+export const workerDefaults = { claimWaitMs: 20_000, shutdownGraceMs: 20_000, prefetch: 1, nice: 10 };
 
 function codecFrom(env: NodeJS.ProcessEnv): CodecName {
   const name = envString('IMAGE_CODEC', DEFAULT_CODEC, env);
   if (!(CODECS as readonly string[]).includes(name)) throw new Error(`IMAGE_CODEC must be one of ${CODECS.join(', ')}, got "${name}"`);
   return name as CodecName;
+}
+
+function niceFrom(env: NodeJS.ProcessEnv): number {
+  const nice = envInt('WORKER_NICE', workerDefaults.nice, env);
+  if (nice > 19) throw new Error(`WORKER_NICE must be a whole number from 0 to 19, got "${env.WORKER_NICE}"`);
+  return nice;
 }
 
 /** The worker's settings from the environment. */
@@ -48,6 +56,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): WorkerOptions {
     maxPixels: envInt('MAX_PIXELS', DEFAULT_MAX_PIXELS, env),
     claimWaitMs: envInt('CLAIM_WAIT_MS', workerDefaults.claimWaitMs, env),
     shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', workerDefaults.shutdownGraceMs, env),
+    nice: niceFrom(env),
   };
 }
 
@@ -58,6 +67,12 @@ const wholeNumberFlag = (min: number) => (value: string) => {
   return n;
 };
 
+const niceFlag = (value: string) => {
+  const n = parseWholeNumber(value, 0);
+  if (n === undefined || n > 19) throw new InvalidArgumentError('must be a whole number from 0 to 19');
+  return n;
+};
+
 /** The worker's settings: its flags (--concurrency, --prefetch, --codec) over the environment's. */
 export function fromCommandLine(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): WorkerOptions {
   const base = fromEnv(env);
@@ -65,8 +80,9 @@ export function fromCommandLine(argv: string[] = process.argv, env: NodeJS.Proce
     .description('image worker: claims tasks from the master and transforms them')
     .option('-c, --concurrency <n>', 'tasks transformed at once (threads)', wholeNumberFlag(1), base.concurrency)
     .option('--prefetch <n>', 'tasks claimed and downloaded ahead while every thread is busy', wholeNumberFlag(0), base.prefetch)
+    .option('--nice <n>', 'CPU priority of the transforms, 0-19 (higher yields more to the other services)', niceFlag, base.nice)
     .addOption(new Option('--codec <name>', 'PNG codec (pngjs is the portable one; env IMAGE_CODEC)').choices(CODECS).default(base.codec))
     .parse(argv)
-    .opts<{ concurrency: number; prefetch: number; codec: CodecName }>();
+    .opts<{ concurrency: number; prefetch: number; nice: number; codec: CodecName }>();
   return { ...base, ...flags };
 }

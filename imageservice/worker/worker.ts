@@ -22,6 +22,7 @@ import { DEFAULT_CODEC } from '../codec.ts';
 import { WORKER_SERVICE, workerDefaults, type WorkerOptions } from './config.ts';
 import { resolveCodec } from '../codecs.ts';
 import { withRequestId } from '../../shared/requestContext.ts';
+import { lowerPriority } from './priority.ts';
 
 export interface RunningWorker {
   svc: Service;
@@ -56,6 +57,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const claimWaitMs = options.claimWaitMs ?? workerDefaults.claimWaitMs;
   const graceMs = options.shutdownGraceMs ?? workerDefaults.shutdownGraceMs;
   const workerId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const nice = options.nice ?? workerDefaults.nice;
+  // Before the pool and the codec make their threads, so that they start at this priority.
+  const priorityWarning = lowerPriority(nice);
   const { codec, warning: codecWarning } = await resolveCodec(options.codec ?? DEFAULT_CODEC);
   const pool = new TransformPool({ threads: concurrency, codec, encoder: options.encoder, maxPixels: options.maxPixels });
   const stopping = new AbortController();
@@ -64,10 +68,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     name: WORKER_SERVICE,
     requiredServices: ['imagemaster', 'imagestorage', 'log'],
     config: options.config,
-    metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId, codec },
+    metadata: { concurrency: String(concurrency), prefetch: String(prefetch), workerId, codec, nice: String(nice) },
   }));
   const log = svc.logger;
   if (codecWarning) log.warn(codecWarning);
+  if (priorityWarning) log.warn(priorityWarning);
   const master = new MasterClient(svc.client('imagemaster'));
   const storage = new StorageClient(svc.client('imagestorage'));
 
@@ -216,7 +221,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   }
 
   await svc.registered;
-  log.info(`worker ${workerId}: ${concurrency + prefetch} slot(s) (${prefetch} ahead), pool of ${pool.threads} thread(s), ${codec} codec`);
+  log.info(`worker ${workerId}: ${concurrency + prefetch} slot(s) (${prefetch} ahead), pool of ${pool.threads} thread(s), ${codec} codec, nice ${nice}`);
   const slots = Array.from({ length: concurrency + prefetch }, (_, i) => slot(i));
 
   let stopped: Promise<void> | undefined;
