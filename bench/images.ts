@@ -12,7 +12,8 @@ import { transformPng } from '../imageservice/worker/transform.ts';
 import { createCodec } from '../imageservice/codecs.ts';
 import { CODECS, type CodecName, type EncoderSettings } from '../imageservice/codec.ts';
 import { OPS } from '../imageservice/ops.ts';
-import { startProcess, startRegistry, tempDir, type Proc } from '../harness/processes.ts';
+import { builtEntry, startProcess, tempDir, type Proc } from '../harness/processes.ts';
+import { IMAGE_SERVICE_NODE_OPTIONS, platformService } from '../platform/services.ts';
 import { writeReport, percentile, procStats } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
 import { bulkSection } from './images/bulk.ts';
@@ -23,6 +24,8 @@ const LARGE = { width: 4000, height: 3000 };
 const PIPELINE_IMAGES = Number(process.env.BENCH_IMAGES ?? 48);
 const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 25);
 const SEQUENTIAL_UPLOADS = 100;
+/** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services without their node options). */
+const SIDE_BY_SIDE_ROUNDS = Number(process.env.BENCH_SIDE_ROUNDS ?? 2);
 /** Uploads open at once in the throughput run (48 at once made the registry miss the master's health checks on a loaded machine). */
 const UPLOADS_IN_FLIGHT = 8;
 
@@ -73,15 +76,27 @@ const ENCODER_ROWS: [string, CodecName, EncoderSettings | undefined][] = [
 /** BENCH_CPU_PROF=<dir>: each service of the pipeline writes a V8 CPU profile under <dir>/<service> when it stops. */
 const profiled = (service: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${service}`] : []);
 
-async function pipeline(images: Buffer[]) {
-  const quiet = { LOG_LEVEL: 'info' };
-  const registry = await startRegistry(quiet);
+/** A change from the defaults, for the side-by-side rows: the worker's environment, or the image services without their node options. */
+interface Variant {
+  workerEnv?: Record<string, string>;
+  noNodeOptions?: boolean;
+}
+
+/** A service as `npm start` runs it: its bundle, with the node options the launcher gives it (platform/services.ts). */
+function startBuilt(id: string, env: Record<string, string>, variant: Variant = {}): Promise<Proc> {
+  const nodeOptions = variant.noNodeOptions ? [] : (platformService(id).nodeOptions ?? []);
+  return startProcess(builtEntry(id), { nodeArgs: [...nodeOptions, ...profiled(id)], env: { LOG_LEVEL: 'info', ...env } });
+}
+
+async function pipeline(images: Buffer[], variant: Variant = {}) {
+  // The registry at its defaults (heartbeats every second), as npm start runs it, not the tests' fast checks.
+  const registry = await startBuilt('registry', { DATA_DIR: tempDir('bench-registry-') });
   const procs: Proc[] = [registry];
   try {
-    const storage = await startProcess('cmd/storage.ts', { nodeArgs: profiled('storage'), env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-storage-') } });
-    const master = await startProcess('cmd/master.ts', { nodeArgs: profiled('master'), env: { ...quiet, REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-master-') } });
-    const worker = await startProcess('cmd/worker.ts', { nodeArgs: profiled('worker'), env: { ...quiet, REGISTRY_URL: registry.url } });
-    const frontend = await startProcess('cmd/frontend.ts', { nodeArgs: profiled('frontend'), env: { ...quiet, REGISTRY_URL: registry.url } });
+    const storage = await startBuilt('storage', { REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-storage-') }, variant);
+    const master = await startBuilt('master', { REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-master-') }, variant);
+    const worker = await startBuilt('worker', { REGISTRY_URL: registry.url, ...variant.workerEnv }, variant);
+    const frontend = await startBuilt('frontend', { REGISTRY_URL: registry.url }, variant);
     procs.push(storage, master, worker, frontend);
     // Ready when warm-up images go all the way through (and every path has run once).
     for (let i = 0; i < 4; i++) await waitOne(master.url, await upload(frontend.url, images[i % images.length]));
@@ -189,6 +204,24 @@ async function main() {
     cpuNotes.push(`${label}: ${names.map((n, i) => `${n} ${fmt(perImage[i] * 1000, 1)}`).join(', ')} ms`);
   }
 
+  // What the worker's nice and the image services' node options buy: alternating runs, so load drifts alike for each.
+  const variants: [string, Variant][] = [
+    ['defaults', {}],
+    ['worker at nice 0 (WORKER_NICE=0)', { workerEnv: { WORKER_NICE: '0' } }],
+    [`image services without \`${IMAGE_SERVICE_NODE_OPTIONS.join(' ')}\``, { noNodeOptions: true }],
+  ];
+  const sideRows: string[] = [];
+  for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
+    for (const [name, variant] of variants) {
+      process.stdout.write(`side by side, round ${round}: ${name}...\n`);
+      const run = await pipeline(sets.RGB, variant);
+      const perImage = run.cpuByService.map((cpu) => (cpu / sets.RGB.length) * 1000);
+      const others = perImage.reduce((a, b) => a + b, 0) - perImage[3];
+      sideRows.push(`| ${round} | ${name} | ${fmt(run.rate)} | ${fmt(others, 1)} | ${fmt(perImage[1], 1)} | ${fmt(perImage[3], 1)} | ${fmt(run.p50, 0)} / ${fmt(run.p99, 0)} | ${fmt(run.sequentialRate, 1)} |`);
+      process.stdout.write(`  ${sideRows.at(-1)}\n`);
+    }
+  }
+
   const report = `
 Inputs: seeded 1024x768 images, ${PIPELINE_IMAGES} of each kind: RGB as in the issue (a smooth gradient, a sinusoid and Gaussian noise of σ 6, opaque; ${mib(sets.RGB[0].length)} MiB each) and the RGBA ones used before (gradients, a soft blob, ±10 uniform noise, opaque alpha; ${mib(sets.RGBA[0].length)} MiB each); 4000x3000 RGB for the large rows. ${cores} cores of a shared virtual machine: figures vary by some 15 % from run to run, and more when other work runs (1-minute load average ${fmt(loadAtStart, 1)} at the start of this run, ${fmt(os.loadavg()[0], 1)} at the end; 2 or less means the machine was otherwise idle).
 
@@ -216,13 +249,19 @@ ${opRows.join('\n')}
 | --- | --- | --- | --- | --- |
 ${poolRows.join('\n')}
 
-### Pipeline (registry, storage with fsync, master, one worker at its defaults (sharp, ${cores} threads, one task prefetched) and the frontend, as processes; ${PIPELINE_IMAGES} images uploaded through the frontend's /submitTask, ${UPLOADS_IN_FLIGHT} at a time)
+### Pipeline (registry, storage with fsync, master, one worker at its defaults (sharp, ${cores} threads, one task prefetched, nice 10) and the frontend, as \`npm start\` runs them: the bundles in dist/, each with its node options from platform/services.ts (\`${platformService('storage').nodeOptions?.join(' ') ?? ''}\` for the image services), the registry at its defaults; ${PIPELINE_IMAGES} images uploaded through the frontend's /submitTask, ${UPLOADS_IN_FLIGHT} at a time)
 
 | images | figure | measured | target | |
 | --- | --- | --- | --- | --- |
 ${pipelineRows.join('\n')}
 
 CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Uploads answered 503 and retried (no master listed for a moment): ${retried503.count}.
+
+### What the defaults buy: side by side (RGB, the runs above again, ${SIDE_BY_SIDE_ROUNDS} rounds alternating)
+
+| round | run | images/s | CPU ms per image, all but the worker | storage | worker | idle p50 / p99 ms | sequential uploads/s |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${sideRows.join('\n')}
 `;
   writeReport('images', 'Image pipeline', 'npm run bench:images', report);
   process.stdout.write('bulk submit of a folder...\n');

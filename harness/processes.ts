@@ -2,7 +2,7 @@
  * The process harness that the tests (test/) and the benchmarks (bench/) share on purpose: our services
  * run as real processes on ephemeral ports, and everything waits for a condition, never for a time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,9 +36,16 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** Starts `node --import tsx <script>` and waits until it says where it listens. */
+/** A service's bundle as `npm start` runs it, `dist/cmd/<name>.js`, with dist/ built by platform/build.mjs (or found current). */
+export function builtEntry(name: string): string {
+  execFileSync(process.execPath, [path.join(ROOT, 'platform/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+  return path.join('dist/cmd', `${name}.js`);
+}
+
+/** Starts `node --import tsx <script>` (a built `.js` without tsx, as `npm start` runs it) and waits until it says where it listens. */
 export async function startProcess(script: string, options: StartOptions = {}): Promise<Proc> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.resolve(ROOT, script), ...(options.args ?? [])], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, path.resolve(ROOT, script), ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import fs from 'node:fs';
 import { ROOT } from './helpers.ts';
 import { PLATFORM_SERVICES } from '../platform/services.ts';
 import { LOG_SERVICE_PORT } from '../logservice/config.ts';
@@ -43,4 +44,13 @@ test('fromEnv reads a service\'s variables over its defaults, and the launcher t
   const port = (id: string) => PLATFORM_SERVICES.find((s) => s.id === id)?.defaultPort;
   assert.equal(port('master'), MASTER_DEFAULT_PORT);
   assert.equal(port('logservice'), LOG_SERVICE_PORT);
+});
+
+test("a service's npm script runs it with the node options the launcher gives it (platform/services.ts)", () => {
+  const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const withOptions = PLATFORM_SERVICES.filter((s) => s.nodeOptions?.length);
+  assert.ok(withOptions.some((s) => s.id === 'storage'), 'the image services have node options');
+  for (const service of withOptions) {
+    assert.equal(scripts[service.id], `tsx ${service.nodeOptions!.join(' ')} ${service.entry}`, `npm run ${service.id}`);
+  }
 });

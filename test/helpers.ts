@@ -1,7 +1,6 @@
 /** The tests' helpers: the shared harness (harness/, which the benchmarks use too) plus what only tests need. */
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, startProcess, type Proc } from '../harness/processes.ts';
+import { ROOT, builtEntry, startProcess, type Proc } from '../harness/processes.ts';
 import { getJson } from '../harness/http.ts';
 
 export { ROOT, startProcess, startRegistry, waitFor, tempDir, freePort, FAST_REGISTRY_ENV, type Proc, type StartOptions } from '../harness/processes.ts';
@@ -9,8 +8,7 @@ export { getJson, rawRequest, startStub, type ReceivedPatch, type Stub } from '.
 
 /** The launcher as `npm start` runs it, with its services bundled: dist/ built by platform/build.mjs (or found current). */
 export function builtPlatform(): string {
-  execFileSync(process.execPath, [path.join(ROOT, 'platform/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-  return path.join(ROOT, 'dist/cmd/platform.js');
+  return path.join(ROOT, builtEntry('platform'));
 }
 
 export async function startFixture(name: string, registryUrl: string, requires: string[] = [], env: Record<string, string> = {}): Promise<Proc> {
