@@ -7,6 +7,7 @@ import { StoreUnavailableError, toGrade, toStudent, type GradeRow, type GradeSto
 import { EqualJitterBackoff } from '../shared/backoff.ts';
 import { createPool, isUnavailable, redactUrl } from '../shared/postgres.ts';
 import type { HousekeepingJob } from '../shared/housekeeping.ts';
+import { postgresDefaults } from './config.ts';
 
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database (DATABASE_URL). */
@@ -22,7 +23,6 @@ export interface PostgresStoreOptions {
   logger?: Logger;
 }
 
-export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, statementTimeoutMs: 5000, startTimeoutMs: 30_000 };
 
 const STUDENTS_WITH_GRADES = `
   SELECT s.id, s.first_name, s.last_name, g.id AS grade_id, g.title, g.type, g.score, g.created_at

@@ -12,7 +12,7 @@ function driver(): typeof import('pg') {
   return (pgModule ??= createRequire(import.meta.url)('pg') as typeof import('pg'));
 }
 
-/** How a service reaches PostgreSQL (the master reads them from PG_POOL_SIZE, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS). */
+/** How a service reaches PostgreSQL (grades and the master read them from PG_POOL_SIZE, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS, each with its own defaults). */
 export interface PoolSettings {
   /** postgres://user:password@host:port/database (DATABASE_URL). */
   url: string;

@@ -9,6 +9,7 @@ import { PLATFORM_SERVICES } from '../platform/services.ts';
 import { LOG_SERVICE_PORT } from '../logservice/config.ts';
 import { fromEnv as masterFromEnv, masterDefaults, MASTER_DEFAULT_PORT } from '../imageservice/master/config.ts';
 import { fromEnv as workerFromEnv } from '../imageservice/worker/config.ts';
+import { storeFromEnv as gradesStoreFromEnv } from '../grades/config.ts';
 
 function run(entry: string, env: Record<string, string>): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) =>
@@ -23,6 +24,7 @@ test('a service refuses a bad variable at start: exit 1, one line naming it, no 
     ['cmd/master.ts', { LEASE_MS: 'abc' }, /^imagemaster: could not start: LEASE_MS must be a non-negative integer, got "abc"\n$/],
     ['cmd/grades.ts', { PORT: '-1' }, /^grades: could not start: PORT must be a non-negative integer, got "-1"\n$/],
     ['cmd/worker.ts', { IMAGE_CODEC: 'gif' }, /^imageworker: could not start: IMAGE_CODEC must be one of sharp, pngjs, got "gif"\n$/],
+    ['cmd/grades.ts', { GRADES_STORE: 'postgres', DATABASE_URL: 'postgres://grades@127.0.0.1:1/grades', PG_POOL_SIZE: 'many' }, /^grades: could not start: PG_POOL_SIZE must be a non-negative integer, got "many"\n$/],
     ['cmd/worker.ts', { WORKER_NICE: '20' }, /^imageworker: could not start: WORKER_NICE must be a whole number from 0 to 19, got "20"\n$/],
   ];
   for (const [entry, env, pattern] of cases) {
@@ -41,6 +43,9 @@ test('fromEnv reads a service\'s variables over its defaults, and the launcher t
   assert.equal(masterFromEnv({}).config?.port, MASTER_DEFAULT_PORT);
   assert.deepEqual({ ...workerFromEnv({ CONCURRENCY: '3', IMAGE_CODEC: 'pngjs', WORKER_NICE: '0' }), config: undefined }, { ...workerFromEnv({}), concurrency: 3, codec: 'pngjs', nice: 0, config: undefined });
   assert.equal(workerFromEnv({}).nice, 10);
+  const pg = { GRADES_STORE: 'postgres', DATABASE_URL: 'postgres://grades@127.0.0.1:5432/grades' };
+  assert.deepEqual(gradesStoreFromEnv({ ...pg, PG_POOL_SIZE: '3', PG_QUERY_TIMEOUT_MS: '1500', PG_CONNECT_TIMEOUT_MS: '700' }), { kind: 'postgres', url: pg.DATABASE_URL, poolSize: 3, statementTimeoutMs: 1500, connectTimeoutMs: 700 });
+  assert.deepEqual(gradesStoreFromEnv(pg), { kind: 'postgres', url: pg.DATABASE_URL, poolSize: 10, statementTimeoutMs: 5000, connectTimeoutMs: 2000 });
   const port = (id: string) => PLATFORM_SERVICES.find((s) => s.id === id)?.defaultPort;
   assert.equal(port('master'), MASTER_DEFAULT_PORT);
   assert.equal(port('logservice'), LOG_SERVICE_PORT);
