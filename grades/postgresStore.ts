@@ -23,7 +23,6 @@ export interface PostgresStoreOptions {
   logger?: Logger;
 }
 
-
 const STUDENTS_WITH_GRADES = `
   SELECT s.id, s.first_name, s.last_name, g.id AS grade_id, g.title, g.type, g.score, g.created_at
   FROM grades.students s LEFT JOIN grades.grades g ON g.student_id = s.id`;
