@@ -101,35 +101,93 @@ export function assertPixelLimit(header: PngHeader, maxPixels: number): void {
 }
 
 /**
- * Walks every chunk of a whole PNG: lengths in bounds, checksums right, at least one IDAT,
- * and IEND at the end. A body cut short anywhere is reported as truncated.
+ * The chunk structure of a PNG as its bytes arrive, in pieces of any size: lengths in bounds,
+ * checksums right, at least one IDAT, and IEND at the end (what follows IEND is not read). A bad
+ * chunk throws as soon as its checksum is in; `end()` says whether the body stopped short.
+ * The signature and header are readPngHeader's to check: the walk starts after the signature.
+ */
+export class PngStructureCheck {
+  /** Bytes seen so far, the signature included. */
+  private seen = 0;
+  /** The chunk header (length and type) or checksum being gathered. */
+  private readonly pending = Buffer.alloc(8);
+  private pendingBytes = 0;
+  private chunkStart = PNG_SIGNATURE.length;
+  private chunkType = '';
+  private chunkLength = 0;
+  /** Data bytes of the current chunk still to come; -1 while its header is being read. */
+  private dataLeft = -1;
+  private crc = 0;
+  private sawIdat = false;
+  private done = false;
+
+  push(bytes: Uint8Array): void {
+    let buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // The signature is readPngHeader's: skip whatever of it this piece holds.
+    const signatureLeft = Math.max(0, PNG_SIGNATURE.length - this.seen);
+    this.seen += buf.length;
+    buf = buf.subarray(Math.min(signatureLeft, buf.length));
+    while (buf.length > 0 && !this.done) {
+      if (this.dataLeft < 0) {
+        buf = this.gather(buf, 8);
+        if (this.pendingBytes < 8) return;
+        this.pendingBytes = 0;
+        this.chunkLength = this.pending.readUInt32BE(0);
+        this.chunkType = this.pending.toString('latin1', 4, 8);
+        if (this.chunkLength > 2 ** 31 - 1 || !/^[A-Za-z]{4}$/.test(this.chunkType)) {
+          throw new PngError(415, 'invalid_png', `the PNG has a malformed chunk at byte ${this.chunkStart}`);
+        }
+        this.crc = zlib.crc32(this.pending.subarray(4, 8));
+        this.dataLeft = this.chunkLength;
+      } else if (this.dataLeft > 0) {
+        const data = buf.subarray(0, Math.min(this.dataLeft, buf.length));
+        this.crc = zlib.crc32(data, this.crc);
+        this.dataLeft -= data.length;
+        buf = buf.subarray(data.length);
+      } else {
+        buf = this.gather(buf, 4);
+        if (this.pendingBytes < 4) return;
+        this.pendingBytes = 0;
+        if (this.crc !== this.pending.readUInt32BE(0)) {
+          throw new PngError(415, 'invalid_png', `the PNG is corrupt: the checksum of chunk ${this.chunkType} at byte ${this.chunkStart} does not match`);
+        }
+        if (this.chunkType === 'IDAT') this.sawIdat = true;
+        if (this.chunkType === 'IEND') this.done = true;
+        this.chunkStart += 12 + this.chunkLength;
+        this.dataLeft = -1;
+      }
+    }
+  }
+
+  /** The body has ended: throws when it stopped before IEND or held no image data. */
+  end(): void {
+    if (!this.done) {
+      if (this.dataLeft < 0) {
+        throw new PngError(400, 'truncated_png', `the PNG is truncated: it ends after ${this.seen} bytes, before its IEND chunk`);
+      }
+      throw new PngError(400, 'truncated_png', `the PNG is truncated: chunk ${this.chunkType} at byte ${this.chunkStart} needs ${this.chunkLength} bytes, the body ends first`);
+    }
+    if (!this.sawIdat) throw new PngError(415, 'invalid_png', 'the PNG has no image data (IDAT chunk)');
+  }
+
+  /** Fills `pending` up to `size` bytes from the front of `buf`; returns the rest of `buf`. */
+  private gather(buf: Buffer, size: number): Buffer {
+    const take = Math.min(size - this.pendingBytes, buf.length);
+    buf.copy(this.pending, this.pendingBytes, 0, take);
+    this.pendingBytes += take;
+    return buf.subarray(take);
+  }
+}
+
+/**
+ * Walks every chunk of a whole PNG (PngStructureCheck on all of it at once). A body cut short
+ * anywhere is reported as truncated.
  */
 export function checkPngStructure(bytes: Uint8Array): PngHeader {
   const header = readPngHeader(bytes);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = PNG_SIGNATURE.length;
-  let sawIdat = false;
-  for (;;) {
-    if (offset + 8 > buf.length) {
-      throw new PngError(400, 'truncated_png', `the PNG is truncated: it ends after ${buf.length} bytes, before its IEND chunk`);
-    }
-    const length = buf.readUInt32BE(offset);
-    const type = buf.toString('latin1', offset + 4, offset + 8);
-    if (length > 2 ** 31 - 1 || !/^[A-Za-z]{4}$/.test(type)) {
-      throw new PngError(415, 'invalid_png', `the PNG has a malformed chunk at byte ${offset}`);
-    }
-    const end = offset + 12 + length;
-    if (end > buf.length) {
-      throw new PngError(400, 'truncated_png', `the PNG is truncated: chunk ${type} at byte ${offset} needs ${length} bytes, the body ends first`);
-    }
-    if (zlib.crc32(buf.subarray(offset + 4, offset + 8 + length)) !== buf.readUInt32BE(offset + 8 + length)) {
-      throw new PngError(415, 'invalid_png', `the PNG is corrupt: the checksum of chunk ${type} at byte ${offset} does not match`);
-    }
-    if (type === 'IDAT') sawIdat = true;
-    offset = end;
-    if (type === 'IEND') break;
-  }
-  if (!sawIdat) throw new PngError(415, 'invalid_png', 'the PNG has no image data (IDAT chunk)');
+  const check = new PngStructureCheck();
+  check.push(bytes);
+  check.end();
   return header;
 }
 

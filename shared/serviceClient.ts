@@ -37,6 +37,10 @@ export interface ServiceClientOptions {
   maxFailovers?: number;
 }
 
+function isReadable(data: unknown): boolean {
+  return typeof (data as { pipe?: unknown } | null)?.pipe === 'function';
+}
+
 const keepAliveAgent = () => new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /**
@@ -71,12 +75,19 @@ export function createServiceClient(service: string, providers: ProviderTable, o
     // A pooled connection that the instance closed (its idle timeout) just as this request went out on it: the
     // instance is not at fault, so it gets the request once more, on a new connection, before any failover.
     const reused = (err.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
-    if (reused && !refused && !state.resent && config.baseURL) {
-      state.resent = true;
-      state.resendTo = config.baseURL;
-      return instance.request(config as AxiosRequestConfig);
+    // A body sent as a stream has been read (part of it, or all): sent again, it would arrive empty or cut short.
+    // The caller hears of the failure instead (one that holds the bytes can send them again).
+    const replayable = !isReadable(config.data);
+    if (reused && !refused && config.baseURL) {
+      if (!replayable) throw err;
+      if (!state.resent) {
+        state.resent = true;
+        state.resendTo = config.baseURL;
+        return instance.request(config as AxiosRequestConfig);
+      }
     }
     if (config.baseURL) providers.markSuspect(config.baseURL);
+    if (!replayable) throw err;
     const limit = options.maxFailovers ?? Infinity;
     if (state.tried.size > limit || !providers.has(service, state.tried)) throw err;
     return instance.request(config as AxiosRequestConfig);

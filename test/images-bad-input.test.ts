@@ -3,13 +3,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startMasterWithStorage, startWorkerProc, stopAll, submit, waitForTask, getJson } from './fixtures/pipeline.ts';
+import { startMasterWithStorage, startWorkerProc, stopAll, submit, waitForTask, getJson, waitFor } from './fixtures/pipeline.ts';
+import { PNG } from 'pngjs';
 import { rgbaImage, chunk, ihdr } from './fixtures/pngs.ts';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const post = (url: string, body: object) =>
   getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const storedImages = (dir: string) => fs.readdirSync(path.join(dir, 'working')).length;
+
+/** A PNG of noise, some 260 KB: large enough that the master is streaming it into storage when its end arrives. */
+function noisePng(): Buffer {
+  const image = new PNG({ width: 256, height: 256 });
+  let x = 2463534242;
+  for (let i = 0; i < image.data.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    image.data[i] = x & 0xff;
+  }
+  return PNG.sync.write(image, { deflateLevel: 1 });
+}
 
 test('bad uploads fail at once with their reason and store nothing; an undecodable image fails once, never retried', async (t) => {
   const { registry, storage, master } = await startMasterWithStorage(t, { MAX_PIXELS: '1000000', MAX_UPLOAD_BYTES: String(512 * 1024) });
@@ -27,6 +41,16 @@ test('bad uploads fail at once with their reason and store nothing; an undecodab
     ['bad colour type and depth', Buffer.concat([SIGNATURE, ihdr(10, 10, 3, 2), chunk('IEND')]), 415, 'invalid_png', /bit depth 3/],
     ['larger than MAX_UPLOAD_BYTES', Buffer.concat([png, Buffer.alloc(600 * 1024)]), 413, 'payload_too_large', /limit/],
   ];
+  // Refused once storage has begun to receive them: the master abandons the write, and storage keeps nothing.
+  const large = noisePng();
+  assert.ok(large.length > 200_000, `${large.length} bytes`);
+  const lastIdat = large.lastIndexOf('IDAT') - 4;
+  const corruptLate = Buffer.from(large);
+  corruptLate[large.length - 40] ^= 0xff;
+  refusals.push(
+    ['a large one with a bad checksum near its end', corruptLate, 415, 'invalid_png', new RegExp(`checksum of chunk IDAT at byte ${lastIdat}`)],
+    ['a large one cut short before IEND', large.subarray(0, large.length - 100), 400, 'truncated_png', /truncated/],
+  );
   for (const [what, body, status, code, words] of refusals) {
     const res = await submit(master.url, body);
     assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
@@ -40,6 +64,9 @@ test('bad uploads fail at once with their reason and store nothing; an undecodab
   assert.equal(badOp.status, 400);
   assert.match(badOp.body.error.message, /swap-rg/);
   assert.equal(storedImages(storage.dataDir), 0, 'nothing refused reached storage');
+  // The abandoned writes leave no temporary file, and storage says why at info, not as an error.
+  await waitFor(() => fs.readdirSync(path.join(storage.dataDir, 'tmp')).length === 0, 'storage to drop the abandoned writes');
+  assert.doesNotMatch(storage.output(), /\berror\b.*unhandled|ERROR/i);
   assert.equal((await getJson(`${master.url}/tasks`)).body.tasks.length, 0, 'nothing refused became a task');
   const metrics = await (await fetch(`${master.url}/metrics`)).text();
   assert.match(metrics, /imagemaster_uploads_rejected_total\{code="not_png"/);

@@ -5,6 +5,7 @@
  * failure leaves it failed with the reason. Completion is idempotent: the first one wins.
  */
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import express, { type Response } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
 import { withLogShipping } from '../../logservice/client.ts';
@@ -30,6 +31,7 @@ import { withEvents, eventsOf } from '../../events/client.ts';
 import type { TaskView } from '../protocol.ts';
 import { currentRequestId } from '../../shared/requestContext.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { classifyUpstream } from '../../shared/apiError.ts';
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -142,9 +144,20 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           res.status(200).location(`/tasks/${existingTaskId}`).json(await tasks.get(existingTaskId));
           return;
         }
+        const imageKey = randomUUID();
+        // Into storage as it arrives, once its header has passed: storage writes while the rest comes in.
+        let streamed: Promise<void> | undefined;
         let upload;
         try {
-          upload = await readPngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels });
+          upload = await readPngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels }, () => {
+            const body = new PassThrough({ highWaterMark: 1 << 20 });
+            // Destroyed (the upload refused or cut short): the request into storage is abandoned at whatever stage it is.
+            const abandon = new AbortController();
+            body.on('error', () => abandon.abort());
+            streamed = storage.putStream('working', imageKey, body, abandon.signal);
+            streamed.catch(() => undefined); // awaited below; a refused upload abandons it
+            return body;
+          });
         } catch (err) {
           if (err instanceof HttpError) {
             rejected.inc({ code: err.code });
@@ -152,8 +165,14 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           }
           throw err;
         }
-        const imageKey = randomUUID();
-        await storage.put('working', imageKey, upload.png);
+        await streamed!.catch(async (err: unknown) => {
+          // Storage answered (a refusal, or away for now), or none is listed: that is the answer. A node that refused
+          // the connection, went away or went quiet mid-way: the upload is whole here, so it goes again, to any node up.
+          const kind = classifyUpstream(err)?.kind;
+          if (kind !== 'refused' && kind !== 'lost' && kind !== 'timeout') throw err;
+          log.info(`the upload's stream into storage failed (${(err as Error).message}); storing it again`);
+          await storage.put('working', imageKey, upload.png);
+        });
         // The upload's request id becomes the task's trace id: the worker's calls about it carry it on.
         const task = await tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId(), jobId, idempotencyKey });
         if (idempotencyKey && (await tasks.imageKey(task.id)) !== imageKey) {

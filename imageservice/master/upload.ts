@@ -1,12 +1,14 @@
 /**
  * Reads an uploaded PNG body with its checks up front: the size on Content-Length before a byte
  * is read, the signature and header as soon as 33 bytes are in (a non-PNG or a huge image is
- * refused then, without reading the rest), then the whole chunk structure.
+ * refused then, without reading the rest), then the chunk structure as the rest arrives. Once the
+ * header has passed, the body can be forwarded as it arrives (the master streams it into storage).
  */
 import type { Request } from 'express';
+import type { Writable } from 'node:stream';
 import { HttpError } from '../../shared/errors.ts';
 import { discardBody } from '../discard.ts';
-import { PNG_HEADER_BYTES, PNG_SIGNATURE, PngError, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
+import { PNG_HEADER_BYTES, PNG_SIGNATURE, PngError, PngStructureCheck, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
 
 export interface UploadLimits {
   maxBytes: number;
@@ -17,7 +19,13 @@ function toHttp(err: PngError): HttpError {
   return new HttpError(err.status, err.code, err.message);
 }
 
-export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png: Buffer; header: PngHeader }> {
+/**
+ * The upload, checked. With `forward`, once the header has passed, every byte (those already in, then each
+ * piece as it arrives) is also written to the stream it returns, which ends when the whole body has passed
+ * its checks and is destroyed when the upload is refused or cut short: it never ends on a body that fails.
+ * A forward that reads slowly pauses the upload. The whole body is still gathered, for the caller's answer.
+ */
+export function readPngUpload(req: Request, limits: UploadLimits, forward?: (header: PngHeader) => Writable): Promise<{ png: Buffer; header: PngHeader }> {
   const declared = Number(req.get('content-length') ?? NaN);
   if (declared > limits.maxBytes) {
     discardBody(req, Math.min(declared, 2 * limits.maxBytes));
@@ -32,20 +40,37 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
     let received = 0;
     let checked = false;
     let settled = false;
+    /** The chunk walk, from the moment the header has passed; and where the body goes on to. */
+    let structure: PngStructureCheck | undefined;
+    let header: PngHeader | undefined;
+    let sink: Writable | undefined;
     const refuse = (err: HttpError) => {
       if (settled) return;
       settled = true;
+      sink?.destroy(new Error(`the upload was refused: ${err.message}`));
       discardBody(req, limits.maxBytes);
       reject(err);
     };
+    const refusePng = (err: unknown) => refuse(err instanceof PngError ? toHttp(err) : new HttpError(400, 'invalid_png', (err as Error).message));
     const head = () => (whole ? whole.subarray(0, received) : Buffer.concat(chunks));
+    const pass = (piece: Buffer) => {
+      structure?.push(piece);
+      if (sink && !sink.write(piece)) {
+        req.pause();
+        sink.once('drain', () => req.resume());
+      }
+    };
     const checkHeader = () => {
       checked = true;
       try {
-        assertPixelLimit(readPngHeader(head().subarray(0, PNG_HEADER_BYTES)), limits.maxPixels);
+        const bytes = head();
+        header = readPngHeader(bytes.subarray(0, PNG_HEADER_BYTES));
+        assertPixelLimit(header, limits.maxPixels);
+        structure = new PngStructureCheck();
+        sink = forward?.(header);
+        pass(bytes);
       } catch (err) {
-        if (err instanceof PngError) refuse(toHttp(err));
-        else refuse(new HttpError(400, 'invalid_png', (err as Error).message));
+        refusePng(err);
       }
     };
     req.on('data', (chunk: Buffer) => {
@@ -54,14 +79,23 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
         refuse(new HttpError(413, 'payload_too_large', `the upload is larger than the limit of ${limits.maxBytes} bytes`));
         return;
       }
+      // What goes on is the copy in `whole` when there is one: the socket's chunk is not held past this event.
+      let piece = chunk;
       if (whole) {
         // node's parser gives no more than Content-Length; this only guards the copy.
         if (received + chunk.length > whole.length) return refuse(new HttpError(400, 'bad_length', 'the body is longer than its Content-Length'));
         chunk.copy(whole, received);
+        piece = whole.subarray(received, received + chunk.length);
       } else chunks.push(chunk);
       received += chunk.length;
+      if (checked) {
+        try {
+          pass(piece);
+        } catch (err) {
+          refusePng(err);
+        }
       // A byte that already breaks the signature is enough to say "not a PNG".
-      if (!checked && (received >= PNG_HEADER_BYTES || !head().subarray(0, 8).equals(PNG_SIGNATURE.subarray(0, Math.min(received, 8))))) {
+      } else if (received >= PNG_HEADER_BYTES || !head().subarray(0, 8).equals(PNG_SIGNATURE.subarray(0, Math.min(received, 8)))) {
         checkHeader();
       }
     });
@@ -70,18 +104,23 @@ export function readPngUpload(req: Request, limits: UploadLimits): Promise<{ png
       try {
         const png = whole ? whole.subarray(0, received) : Buffer.concat(chunks, received);
         if (received === 0) throw new PngError(415, 'not_png', 'the body is empty: send the PNG image as the request body');
-        const header = checkPngStructure(png);
-        assertPixelLimit(header, limits.maxPixels);
+        // A body shorter than its header was never walked: the whole-body check says what is wrong with it.
+        if (!structure || !header) checkPngStructure(png);
+        structure!.end();
         settled = true;
-        resolve({ png, header });
+        sink?.end();
+        resolve({ png, header: header! });
       } catch (err) {
+        if (err instanceof PngError) return refuse(toHttp(err));
         settled = true;
-        reject(err instanceof PngError ? toHttp(err) : err);
+        sink?.destroy(err as Error);
+        reject(err);
       }
     });
     const interrupted = (why: string) => {
       if (settled) return;
       settled = true;
+      sink?.destroy(new Error(`the upload was interrupted: ${why}`));
       reject(new HttpError(400, 'request_aborted', `the upload was interrupted: ${why}`));
     };
     req.on('error', (err) => interrupted(err.message));

@@ -7,12 +7,19 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** The body stopped before its end: the client hung up or gave up on it (a master abandoning a refused upload). */
+export class BodyInterruptedError extends Error {
+  constructor() {
+    super('the upload was interrupted before its end');
+  }
+}
+
 /** Writes are gathered into batches of about this many bytes. */
 const BATCH_BYTES = 1 << 20;
 
 /**
  * A body's chunks in batches of about BATCH_BYTES (the last one smaller), read as they arrive;
- * past `limit` bytes it throws BodyTooLargeError. A body that ends early (the client hung up) throws.
+ * past `limit` bytes it throws BodyTooLargeError. A body that ends early (the client hung up) throws BodyInterruptedError.
  */
 export async function* batches(body: Readable, limit: number): AsyncGenerator<{ chunks: Buffer[]; bytes: number }> {
   let chunks: Buffer[] = [];
@@ -20,8 +27,8 @@ export async function* batches(body: Readable, limit: number): AsyncGenerator<{ 
   let total = 0;
   const ended = new Promise<void>((resolve, reject) => {
     body.once('end', resolve);
-    body.once('error', reject);
-    body.once('close', () => (body.readableEnded ? resolve() : reject(new Error('the upload was interrupted'))));
+    body.once('error', () => reject(new BodyInterruptedError()));
+    body.once('close', () => (body.readableEnded ? resolve() : reject(new BodyInterruptedError())));
   });
   ended.catch(() => undefined);
   // Read with 'readable' events rather than async iteration: a refused body must not be destroyed

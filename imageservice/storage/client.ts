@@ -1,5 +1,6 @@
 /** The typed client of the storage service, over an axios instance (svc.client('imagestorage') or a fixed URL). */
 import axios, { type AxiosInstance } from 'axios';
+import type { Readable } from 'node:stream';
 import { classifyUpstream } from '../../shared/apiError.ts';
 import type { ImageState } from '../protocol.ts';
 
@@ -25,6 +26,23 @@ export class StorageClient {
       headers: { 'content-type': 'image/png' },
       timeout: this.timeoutMs,
       maxBodyLength: Infinity,
+      maxContentLength: Infinity,
+    });
+  }
+
+  /**
+   * Stores a body as it is produced. It goes chunked, without a Content-Length: only the stream's end ends
+   * it, so a stream destroyed at its last byte still stores nothing. Aborting `signal` (the caller does when
+   * it destroys the stream) abandons the write at any stage. A stream cannot be sent twice, so this call
+   * never fails over to another instance; a caller that holds the bytes can put() them after a connection error.
+   */
+  async putStream(state: ImageState, id: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    await this.http.put(`/images/${state}/${encodeURIComponent(id)}`, body, {
+      signal,
+      headers: { 'content-type': 'image/png' },
+      timeout: this.timeoutMs,
+      // -1: no limit, and no counting stage between the stream and the socket.
+      maxBodyLength: -1,
       maxContentLength: Infinity,
     });
   }

@@ -19,7 +19,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { IMAGE_STATES, imageIdSchema, type ImageState } from '../protocol.ts';
 import { BlobStoreError, BlobStoreUnavailableError, type BlobStore, type ListedImage, type StoredImage } from './blobStore.ts';
-import { batches, BodyTooLargeError } from './body.ts';
+import { batches, BodyInterruptedError, BodyTooLargeError } from './body.ts';
 
 export interface S3Settings {
   endpoint: string;
@@ -167,7 +167,7 @@ export class S3ImageStore implements BlobStore {
       await upload.done();
     } catch (err) {
       source.destroy();
-      if (err instanceof BodyTooLargeError) throw err;
+      if (err instanceof BodyTooLargeError || err instanceof BodyInterruptedError) throw err;
       throw this.failure('upload', err);
     }
     return bytes;

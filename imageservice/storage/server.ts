@@ -15,7 +15,7 @@ import { prom } from '../../shared/metrics.ts';
 import { z } from 'zod';
 import { imagePathParams, imageStateSchema } from '../protocol.ts';
 import { ImageStore } from './store.ts';
-import { BodyTooLargeError } from './body.ts';
+import { BodyInterruptedError, BodyTooLargeError } from './body.ts';
 import { BlobStoreError, BlobStoreUnavailableError, type BlobStore } from './blobStore.ts';
 import { discardBody } from '../discard.ts';
 
@@ -89,6 +89,10 @@ export async function startStorage(options: StorageOptions = {}): Promise<Servic
           if (err instanceof BodyTooLargeError) {
             operations.inc({ method: 'PUT', result: 'too_large' });
             throw new HttpError(413, 'payload_too_large', err.message);
+          }
+          if (err instanceof BodyInterruptedError) {
+            operations.inc({ method: 'PUT', result: 'interrupted' });
+            throw new HttpError(400, 'request_aborted', `${err.message}: nothing was stored`);
           }
           throw err;
         }
