@@ -17,13 +17,15 @@ import { IMAGE_SERVICE_NODE_OPTIONS, platformService } from '../platform/service
 import { writeReport, percentile, procStats } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
 import { bulkSection } from './images/bulk.ts';
-import { retried503, upload, uploadAll, waitDone, waitOne } from './images/drive.ts';
+import { retried503, upload, uploadAll, uploadToMaster, waitDone, waitOne } from './images/drive.ts';
 
 const SMALL = { width: 1024, height: 768 };
 const LARGE = { width: 4000, height: 3000 };
 const PIPELINE_IMAGES = Number(process.env.BENCH_IMAGES ?? 48);
 const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 25);
 const SEQUENTIAL_UPLOADS = 100;
+/** Large uploads timed in each main pipeline run, one at a time, each after the last one's task is done. */
+const LARGE_UPLOADS = 6;
 /** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services without their node options). */
 const SIDE_BY_SIDE_ROUNDS = Number(process.env.BENCH_SIDE_ROUNDS ?? 2);
 /** Uploads open at once in the throughput run (48 at once made the registry miss the master's health checks on a loaded machine). */
@@ -88,7 +90,7 @@ function startBuilt(id: string, env: Record<string, string>, variant: Variant = 
   return startProcess(builtEntry(id), { nodeArgs: [...nodeOptions, ...profiled(id)], env: { LOG_LEVEL: 'info', ...env } });
 }
 
-async function pipeline(images: Buffer[], variant: Variant = {}) {
+async function pipeline(images: Buffer[], variant: Variant = {}, large?: Buffer) {
   // The registry at its defaults (heartbeats every second), as npm start runs it, not the tests' fast checks.
   const registry = await startBuilt('registry', { DATA_DIR: tempDir('bench-registry-') });
   const procs: Proc[] = [registry];
@@ -120,7 +122,15 @@ async function pipeline(images: Buffer[], variant: Variant = {}) {
     for (let i = 0; i < SEQUENTIAL_UPLOADS; i++) await upload(frontend.url, images[i % images.length]);
     const sequentialRate = SEQUENTIAL_UPLOADS / ((performance.now() - t0) / 1000);
     await waitDone(master.url, 50);
-    return { rate: images.length / seconds, cpuByService, p50: percentile(latencies, 50), p99: percentile(latencies, 99), sequentialRate };
+    // A large image straight to the master (as the CLI sends it): the master streams it into storage as it arrives.
+    const largeMs: number[] = [];
+    for (let i = 0; large && i < LARGE_UPLOADS; i++) {
+      const started = performance.now();
+      const id = await uploadToMaster(master.url, large);
+      largeMs.push(performance.now() - started);
+      await waitOne(master.url, id);
+    }
+    return { rate: images.length / seconds, cpuByService, p50: percentile(latencies, 50), p99: percentile(latencies, 99), sequentialRate, largeMs };
   } finally {
     for (const p of procs.reverse()) await p.stop().catch(() => undefined);
   }
@@ -186,9 +196,10 @@ async function main() {
   const names = ['registry', 'imagestorage', 'imagemaster', 'imageworker', 'imagefrontend'];
   const pipelineRows: string[] = [];
   const cpuNotes: string[] = [];
+  const largeNotes: string[] = [];
   for (const [label, images] of Object.entries(sets)) {
     process.stdout.write(`pipeline, ${label}...\n`);
-    const run = await pipeline(images);
+    const run = await pipeline(images, {}, large[0]);
     const perImage = run.cpuByService.map((s) => s / images.length);
     const total = perImage.reduce((a, b) => a + b, 0);
     const others = total - perImage[3];
@@ -202,6 +213,7 @@ async function main() {
     );
     process.stdout.write(`  ${pipelineRows.slice(-5).join('\n  ')}\n`);
     cpuNotes.push(`${label}: ${names.map((n, i) => `${n} ${fmt(perImage[i] * 1000, 1)}`).join(', ')} ms`);
+    largeNotes.push(`${fmt(percentile(run.largeMs, 50), 0)} ms (fastest ${fmt(Math.min(...run.largeMs), 0)}) in the ${label} run`);
   }
 
   // What the worker's nice and the image services' node options buy: alternating runs, so load drifts alike for each.
@@ -256,6 +268,8 @@ ${poolRows.join('\n')}
 ${pipelineRows.join('\n')}
 
 CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Uploads answered 503 and retried (no master listed for a moment): ${retried503.count}.
+
+A 4000x3000 RGB image (${mib(large[0].length)} MiB) uploaded straight to the master, ${LARGE_UPLOADS} times one at a time (each after the last one's task was done), median time to its 201: ${largeNotes.join(', ')}.
 
 ### What the defaults buy: side by side (RGB, the runs above again, ${SIDE_BY_SIDE_ROUNDS} rounds alternating)
 
