@@ -5,7 +5,6 @@
  * failure leaves it failed with the reason. Completion is idempotent: the first one wins.
  */
 import { randomUUID } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import express, { type Response } from 'express';
 import { startService, type Service } from '../../shared/service.ts';
 import { withLogShipping } from '../../logservice/client.ts';
@@ -20,7 +19,7 @@ import { openTaskStore, type LeaseOutcome } from './taskStore.ts';
 import { redactUrl } from '../../shared/postgres.ts';
 import { ClaimQueue } from './claims.ts';
 import { LeaseReaper } from './leases.ts';
-import { readPngUpload } from './upload.ts';
+import { storePngUpload } from './upload.ts';
 import { discardBody } from '../discard.ts';
 import { openJobStore } from './jobStore.ts';
 import { jobRoutes, uploadTarget } from './jobRoutes.ts';
@@ -31,7 +30,6 @@ import { withEvents, eventsOf } from '../../events/client.ts';
 import type { TaskView } from '../protocol.ts';
 import { currentRequestId } from '../../shared/requestContext.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { classifyUpstream } from '../../shared/apiError.ts';
 
 function leaseRefused(outcome: LeaseOutcome, id: number): HttpError {
   switch (outcome) {
@@ -145,19 +143,9 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           return;
         }
         const imageKey = randomUUID();
-        // Into storage as it arrives, once its header has passed: storage writes while the rest comes in.
-        let streamed: Promise<void> | undefined;
         let upload;
         try {
-          upload = await readPngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels }, () => {
-            const body = new PassThrough({ highWaterMark: 1 << 20 });
-            // Destroyed (the upload refused or cut short): the request into storage is abandoned at whatever stage it is.
-            const abandon = new AbortController();
-            body.on('error', () => abandon.abort());
-            streamed = storage.putStream('working', imageKey, body, abandon.signal);
-            streamed.catch(() => undefined); // awaited below; a refused upload abandons it
-            return body;
-          });
+          upload = await storePngUpload(req, { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxPixels }, storage, imageKey, log);
         } catch (err) {
           if (err instanceof HttpError) {
             rejected.inc({ code: err.code });
@@ -165,14 +153,6 @@ export async function startMaster(options: MasterOptions = {}): Promise<Service>
           }
           throw err;
         }
-        await streamed!.catch(async (err: unknown) => {
-          // Storage answered (a refusal, or away for now), or none is listed: that is the answer. A node that refused
-          // the connection, went away or went quiet mid-way: the upload is whole here, so it goes again, to any node up.
-          const kind = classifyUpstream(err)?.kind;
-          if (kind !== 'refused' && kind !== 'lost' && kind !== 'timeout') throw err;
-          log.info(`the upload's stream into storage failed (${(err as Error).message}); storing it again`);
-          await storage.put('working', imageKey, upload.png);
-        });
         // The upload's request id becomes the task's trace id: the worker's calls about it carry it on.
         const task = await tasks.create({ op, imageKey, width: upload.header.width, height: upload.header.height, bytes: upload.png.length, traceId: currentRequestId(), jobId, idempotencyKey });
         if (idempotencyKey && (await tasks.imageKey(task.id)) !== imageKey) {

@@ -5,7 +5,10 @@
  * header has passed, the body can be forwarded as it arrives (the master streams it into storage).
  */
 import type { Request } from 'express';
-import type { Writable } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
+import type { Logger } from '../../shared/logger.ts';
+import { classifyUpstream } from '../../shared/apiError.ts';
+import type { StorageClient } from '../storage/client.ts';
 import { HttpError } from '../../shared/errors.ts';
 import { discardBody } from '../discard.ts';
 import { PNG_HEADER_BYTES, PNG_SIGNATURE, PngError, PngStructureCheck, assertPixelLimit, checkPngStructure, readPngHeader, type PngHeader } from '../png.ts';
@@ -105,11 +108,11 @@ export function readPngUpload(req: Request, limits: UploadLimits, forward?: (hea
         const png = whole ? whole.subarray(0, received) : Buffer.concat(chunks, received);
         if (received === 0) throw new PngError(415, 'not_png', 'the body is empty: send the PNG image as the request body');
         // A body shorter than its header was never walked: the whole-body check says what is wrong with it.
-        if (!structure || !header) checkPngStructure(png);
-        structure!.end();
+        if (!structure || !header) header = checkPngStructure(png);
+        else structure.end();
         settled = true;
         sink?.end();
-        resolve({ png, header: header! });
+        resolve({ png, header });
       } catch (err) {
         if (err instanceof PngError) return refuse(toHttp(err));
         settled = true;
@@ -128,4 +131,32 @@ export function readPngUpload(req: Request, limits: UploadLimits, forward?: (hea
       if (!req.complete) interrupted('the client hung up');
     });
   });
+}
+
+/**
+ * The upload, checked, and streamed into storage's `working` under `imageKey` as it arrives, once its header
+ * has passed: storage writes while the rest comes in. A refused upload abandons the write (storage keeps
+ * nothing). A node that refused the stream, went away or went quiet mid-way never answered: the upload is
+ * whole here by then, so it is put again, to any node that is up. An answer from storage (a refusal, or away
+ * for now) is the answer.
+ */
+export async function storePngUpload(req: Request, limits: UploadLimits, storage: StorageClient, imageKey: string, log: Logger): Promise<{ png: Buffer; header: PngHeader }> {
+  let streamed: Promise<void> | undefined;
+  const upload = await readPngUpload(req, limits, () => {
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    // Destroyed (the upload refused or cut short): the request into storage is abandoned at whatever stage it is.
+    const abandon = new AbortController();
+    body.on('error', () => abandon.abort());
+    streamed = storage.putStream('working', imageKey, body, abandon.signal);
+    streamed.catch(() => undefined); // awaited below; a refused upload abandons it
+    return body;
+  });
+  // A body that passed its checks had its header pass first, so the stream was opened.
+  await streamed!.catch(async (err: unknown) => {
+    const kind = classifyUpstream(err)?.kind;
+    if (kind !== 'refused' && kind !== 'lost' && kind !== 'timeout') throw err;
+    log.info(`the upload's stream into storage failed (${(err as Error).message}); storing it again`);
+    await storage.put('working', imageKey, upload.png);
+  });
+  return upload;
 }
