@@ -4,26 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { startMasterWithStorage, startWorkerProc, stopAll, submit, waitForTask, getJson, waitFor } from './fixtures/pipeline.ts';
-import { PNG } from 'pngjs';
-import { rgbaImage, chunk, ihdr } from './fixtures/pngs.ts';
+import { rgbaImage, chunk, ihdr, noisePng } from './fixtures/pngs.ts';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const post = (url: string, body: object) =>
   getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const storedImages = (dir: string) => fs.readdirSync(path.join(dir, 'working')).length;
-
-/** A PNG of noise, some 260 KB: large enough that the master is streaming it into storage when its end arrives. */
-function noisePng(): Buffer {
-  const image = new PNG({ width: 256, height: 256 });
-  let x = 2463534242;
-  for (let i = 0; i < image.data.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    image.data[i] = x & 0xff;
-  }
-  return PNG.sync.write(image, { deflateLevel: 1 });
-}
 
 test('bad uploads fail at once with their reason and store nothing; an undecodable image fails once, never retried', async (t) => {
   const { registry, storage, master } = await startMasterWithStorage(t, { MAX_PIXELS: '1000000', MAX_UPLOAD_BYTES: String(512 * 1024) });
@@ -42,7 +28,7 @@ test('bad uploads fail at once with their reason and store nothing; an undecodab
     ['larger than MAX_UPLOAD_BYTES', Buffer.concat([png, Buffer.alloc(600 * 1024)]), 413, 'payload_too_large', /limit/],
   ];
   // Refused once storage has begun to receive them: the master abandons the write, and storage keeps nothing.
-  const large = noisePng();
+  const large = noisePng(256, 256);
   assert.ok(large.length > 200_000, `${large.length} bytes`);
   const lastIdat = large.lastIndexOf('IDAT') - 4;
   const corruptLate = Buffer.from(large);

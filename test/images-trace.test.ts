@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFrontendProc, startMasterProc, startRegistry, startStorageProc, startWorkerProc, stopAll, waitFor, waitForProviders, waitForTask, getJson } from './fixtures/pipeline.ts';
 import { startLogService } from './fixtures/logs.ts';
-import { rgbaImage } from './fixtures/pngs.ts';
+import { noisePng } from './fixtures/pngs.ts';
 
 interface Line {
   time: string;
@@ -30,7 +30,9 @@ test('the log service returns one upload\'s lines from frontend, master, worker 
   ]);
 
   const form = new FormData();
-  form.append('uploadfile', new Blob([new Uint8Array(rgbaImage(32, 24, 3).png)], { type: 'image/png' }), 'traced.png');
+  // Large enough to arrive in many pieces: the master streams it into storage from the body's events, and the
+  // request id must still come along.
+  form.append('uploadfile', new Blob([new Uint8Array(noisePng(256, 256))], { type: 'image/png' }), 'traced.png');
   const res = await fetch(`${frontend.url}/submitTask`, { method: 'POST', body: form, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
   assert.equal(res.status, 201);
   const requestId = res.headers.get('x-request-id')!;
