@@ -4,8 +4,7 @@ import type { Grade, NewGrade, Student } from './protocol.ts';
 import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
 import { migrate } from './postgresSchema.ts';
 import { StoreUnavailableError, toGrade, toStudent, type GradeRow, type GradeStore, type StudentRow } from './store.ts';
-import { EqualJitterBackoff } from '../shared/backoff.ts';
-import { createPool, isUnavailable, redactUrl } from '../shared/postgres.ts';
+import { createPool, isUnavailable, redactUrl, untilAvailable } from '../shared/postgres.ts';
 import type { HousekeepingJob } from '../shared/housekeeping.ts';
 import { postgresDefaults } from './config.ts';
 
@@ -70,20 +69,15 @@ export class PostgresGradeStore implements GradeStore {
       // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
       (err) => options.logger?.warn(`grades database connection lost: ${err.message}`),
     );
-    const deadline = Date.now() + settings.startTimeoutMs;
-    const backoff = new EqualJitterBackoff({ initialMs: 100, maxMs: 2000 });
     try {
-      for (;;) {
-        try {
-          const applied = await migrate(pool, settings.seed ?? SEED_STUDENTS);
-          if (applied.length > 0) options.logger?.info(`grades database migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})`);
-          return new PostgresGradeStore(pool);
-        } catch (err) {
-          if (!isUnavailable(err) || Date.now() > deadline) throw err;
-          options.logger?.warn(`grades database not reachable yet (${(err as Error).message}); trying again`);
-          await backoff.wait();
-        }
-      }
+      const applied = await untilAvailable(() => migrate(pool, settings.seed ?? SEED_STUDENTS), {
+        initialMs: 100,
+        maxMs: 2000,
+        deadline: Date.now() + settings.startTimeoutMs,
+        waiting: (err) => options.logger?.warn(`grades database not reachable yet (${err.message}); trying again`),
+      });
+      if (applied.length > 0) options.logger?.info(`grades database migrated to version ${applied.at(-1)} (applied ${applied.join(', ')})`);
+      return new PostgresGradeStore(pool);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw new Error(`grades database at ${redactUrl(settings.url)}: ${(err as Error).message}`);

@@ -5,6 +5,8 @@ export interface TcpProxy {
   url: string;
   /** Drops every relayed connection and refuses new ones until restore(). */
   cut(): void;
+  /** Connections refused while cut, so far: a test can wait until a process has tried. */
+  refused(): number;
   restore(): void;
   close(): Promise<void>;
 }
@@ -13,8 +15,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port, protocol } = new URL(target);
   const open = new Set<net.Socket>();
   let cut = false;
+  let refused = 0;
   const server = net.createServer((client) => {
-    if (cut) return void client.destroy();
+    if (cut) {
+      refused++;
+      return void client.destroy();
+    }
     const upstream = net.connect(Number(port), hostname);
     for (const socket of [client, upstream]) {
       open.add(socket);
@@ -33,6 +39,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       cut = true;
       for (const socket of open) socket.destroy();
     },
+    refused: () => refused,
     restore() {
       cut = false;
     },

@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type pg from 'pg';
+import { EqualJitterBackoff } from './backoff.ts';
 
 let pgModule: typeof import('pg') | undefined;
 /** pg on first use, not on import: a service on its embedded store never pays for the client (about 100 ms). */
@@ -87,6 +88,28 @@ export function isUnavailable(err: unknown): boolean {
   // Connecting to a name with several addresses fails with one error per address.
   if (err instanceof AggregateError) return err.errors.some(isUnavailable);
   return typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message);
+}
+
+/**
+ * Runs `open` until it succeeds, waiting out a database that is away (isUnavailable) with jittered backoff
+ * between `initialMs` and `maxMs`: any other error is thrown at once, and so is one past `deadline` (ms since
+ * the epoch; without one it waits as long as it takes). `waiting` hears of each wait, to say so as often as the
+ * caller likes. The start-up of every service that keeps its state in PostgreSQL.
+ */
+export async function untilAvailable<T>(
+  open: () => Promise<T>,
+  options: { initialMs: number; maxMs: number; deadline?: number; waiting: (err: Error, attempt: number) => void },
+): Promise<T> {
+  const backoff = new EqualJitterBackoff({ initialMs: options.initialMs, maxMs: options.maxMs });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!isUnavailable(err) || (options.deadline !== undefined && Date.now() > options.deadline)) throw err;
+      options.waiting(err as Error, attempt);
+      await backoff.wait();
+    }
+  }
 }
 
 /** The connection URL without its password (in the userinfo or as a `password` parameter), for messages. */

@@ -7,8 +7,7 @@
  * (or failed, after MAX_ATTEMPTS). Ids are never handed out twice. Every change that needs a lease
  * takes the current lease token, so a stale worker's late call changes nothing.
  */
-import { EqualJitterBackoff } from '../../shared/backoff.ts';
-import { isUnavailable, redactUrl } from '../../shared/postgres.ts';
+import { redactUrl, untilAvailable } from '../../shared/postgres.ts';
 import type { HousekeepingJob } from '../../shared/housekeeping.ts';
 import type { SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
 import type { Op } from '../ops.ts';
@@ -103,14 +102,17 @@ export async function openTaskStore(settings: TaskStoreSettings, options: TaskSt
   if (!settings.pg?.url) throw new Error('TASK_STORE=postgres needs DATABASE_URL=postgres://user:password@host:port/database');
   // Loaded only when asked for: the default store never pays for the PostgreSQL client.
   const { PgTaskStore } = await import('./pgTasks.ts');
-  const backoff = new EqualJitterBackoff({ initialMs: 250, maxMs: 5_000 });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await PgTaskStore.open(settings.pg, options, warn);
-    } catch (err) {
-      if (!isUnavailable(err)) throw new Error(`the task database at ${redactUrl(settings.pg.url)} refused: ${(err as Error).message}`);
-      if (attempt === 1 || attempt % 10 === 0) warn(`the task database at ${redactUrl(settings.pg.url)} is unavailable (${(err as Error).message}); waiting for it`);
-      await backoff.wait();
-    }
+  const pgSettings = settings.pg;
+  try {
+    return await untilAvailable(() => PgTaskStore.open(pgSettings, options, warn), {
+      initialMs: 250,
+      maxMs: 5_000,
+      waiting: (err, attempt) => {
+        if (attempt === 1 || attempt % 10 === 0) warn(`the task database at ${redactUrl(pgSettings.url)} is unavailable (${err.message}); waiting for it`);
+      },
+    });
+  } catch (err) {
+    // Without a deadline, only what is not the database being away ends the wait.
+    throw new Error(`the task database at ${redactUrl(pgSettings.url)} refused: ${(err as Error).message}`);
   }
 }
