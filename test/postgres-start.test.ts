@@ -1,7 +1,7 @@
 /**
  * A service that keeps its state in PostgreSQL and starts while the database is away waits for it
  * (shared/postgres.ts untilAvailable), says so on its console, and starts by itself once it is back:
- * the master (waits as long as it takes) and grades (up to GRADES_START_TIMEOUT_MS).
+ * the master (waits as long as it takes) and grades (for up to 30 s, its start deadline).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
