@@ -71,8 +71,7 @@ export class PostgresGradeStore implements GradeStore {
     );
     try {
       const applied = await untilAvailable(() => migrate(pool, settings.seed ?? SEED_STUDENTS), {
-        initialMs: 100,
-        maxMs: 2000,
+        backoff: { initialMs: 100, maxMs: 2000 },
         deadline: Date.now() + settings.startTimeoutMs,
         waiting: (err) => options.logger?.warn(`grades database not reachable yet (${err.message}); trying again`),
       });

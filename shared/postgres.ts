@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type pg from 'pg';
-import { EqualJitterBackoff } from './backoff.ts';
+import { EqualJitterBackoff, type BackoffOptions } from './backoff.ts';
 
 let pgModule: typeof import('pg') | undefined;
 /** pg on first use, not on import: a service on its embedded store never pays for the client (about 100 ms). */
@@ -92,15 +92,15 @@ export function isUnavailable(err: unknown): boolean {
 
 /**
  * Runs `open` until it succeeds, waiting out a database that is away (isUnavailable) with jittered backoff
- * between `initialMs` and `maxMs`: any other error is thrown at once, and so is one past `deadline` (ms since
+ * (`backoff`, the shared EqualJitterBackoff's settings): any other error is thrown at once, and so is one past `deadline` (ms since
  * the epoch; without one it waits as long as it takes). `waiting` hears of each wait, to say so as often as the
  * caller likes. The start-up of every service that keeps its state in PostgreSQL.
  */
 export async function untilAvailable<T>(
   open: () => Promise<T>,
-  options: { initialMs: number; maxMs: number; deadline?: number; waiting: (err: Error, attempt: number) => void },
+  options: { backoff: BackoffOptions; deadline?: number; waiting: (err: Error, attempt: number) => void },
 ): Promise<T> {
-  const backoff = new EqualJitterBackoff({ initialMs: options.initialMs, maxMs: options.maxMs });
+  const backoff = new EqualJitterBackoff(options.backoff);
   for (let attempt = 1; ; attempt++) {
     try {
       return await open();

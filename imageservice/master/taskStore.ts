@@ -105,8 +105,7 @@ export async function openTaskStore(settings: TaskStoreSettings, options: TaskSt
   const pgSettings = settings.pg;
   try {
     return await untilAvailable(() => PgTaskStore.open(pgSettings, options, warn), {
-      initialMs: 250,
-      maxMs: 5_000,
+      backoff: { initialMs: 250, maxMs: 5_000 },
       waiting: (err, attempt) => {
         if (attempt === 1 || attempt % 10 === 0) warn(`the task database at ${redactUrl(pgSettings.url)} is unavailable (${err.message}); waiting for it`);
       },
