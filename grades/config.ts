@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
-import { envInt, envOptional, envString, serviceConfig, type ServiceConfig } from '../shared/config.ts';
+import { envString, serviceConfig, type ServiceConfig } from '../shared/config.ts';
+import { poolSettingsFromEnv, type PoolSettings } from '../shared/postgres.ts';
 import { sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../shared/sqliteBackup.ts';
 import { GRADE_STORES, type GradeStoreKind } from './store.ts';
 
@@ -9,10 +10,10 @@ export const GRADES_DEFAULT_PORT = 6000;
 /** Where grades keeps its data: SQLite under DATA_DIR, or the PostgreSQL at DATABASE_URL that instances share. */
 export type GradesStoreSettings =
   | { kind: 'sqlite' }
-  | { kind: 'postgres'; url: string; poolSize?: number; connectTimeoutMs?: number; statementTimeoutMs?: number; startTimeoutMs?: number };
+  | ({ kind: 'postgres'; url: string; startTimeoutMs?: number } & Partial<PoolSettings>);
 
 /** The PostgreSQL store's defaults: grades' own bounds, tighter than the master's (imageservice/master/config.ts). */
-export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, statementTimeoutMs: 5000, startTimeoutMs: 30_000 };
+export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, queryTimeoutMs: 5000, startTimeoutMs: 30_000 };
 
 /** The grades service's settings: the common ones (port, host, registry, DATA_DIR for its database), its store and its database's housekeeping. */
 export interface GradesOptions {
@@ -24,20 +25,12 @@ export interface GradesOptions {
   sqlite?: SqliteHousekeepingSettings;
 }
 
-/** GRADES_STORE and, for postgres, DATABASE_URL (required) and the pool's bounds (PG_POOL_SIZE, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS, as the master reads them). */
+/** GRADES_STORE and, for postgres, DATABASE_URL (required) and the pool's bounds (shared/postgres.ts poolSettingsFromEnv, as the master reads them). */
 export function storeFromEnv(env: NodeJS.ProcessEnv = process.env): GradesStoreSettings {
   const kind = envString('GRADES_STORE', 'sqlite', env) as GradeStoreKind;
   if (!GRADE_STORES.includes(kind)) throw new Error(`GRADES_STORE must be one of ${GRADE_STORES.join(', ')}, got "${kind}"`);
   if (kind === 'sqlite') return { kind };
-  const url = envOptional('DATABASE_URL', env);
-  if (!url || !/^postgres(ql)?:\/\//.test(url)) throw new Error('GRADES_STORE=postgres needs DATABASE_URL=postgres://user:password@host:port/database');
-  return {
-    kind,
-    url,
-    poolSize: Math.max(1, envInt('PG_POOL_SIZE', postgresDefaults.poolSize, env)),
-    statementTimeoutMs: envInt('PG_QUERY_TIMEOUT_MS', postgresDefaults.statementTimeoutMs, env),
-    connectTimeoutMs: envInt('PG_CONNECT_TIMEOUT_MS', postgresDefaults.connectTimeoutMs, env),
-  };
+  return { kind, ...poolSettingsFromEnv('GRADES_STORE=postgres', postgresDefaults, env) };
 }
 
 /** The grades service's settings from the environment. */

@@ -15,7 +15,7 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** Bounds on one connection attempt (also the wait for a free pooled connection) and on one statement (shared/postgres.ts). */
   connectTimeoutMs?: number;
-  statementTimeoutMs?: number;
+  queryTimeoutMs?: number;
   /** How long the first connection and migration may keep failing before the start gives up. */
   startTimeoutMs?: number;
   seed?: readonly SeedStudent[];
@@ -64,7 +64,7 @@ export class PostgresGradeStore implements GradeStore {
   static async open(options: PostgresStoreOptions): Promise<PostgresGradeStore> {
     const settings = { ...postgresDefaults, ...options };
     const pool = createPool(
-      { url: settings.url, poolSize: settings.poolSize, connectTimeoutMs: settings.connectTimeoutMs, queryTimeoutMs: settings.statementTimeoutMs },
+      { url: settings.url, poolSize: settings.poolSize, connectTimeoutMs: settings.connectTimeoutMs, queryTimeoutMs: settings.queryTimeoutMs },
       'switchboard-grades',
       // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
       (err) => options.logger?.warn(`grades database connection lost: ${err.message}`),

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { EqualJitterBackoff, type BackoffOptions } from './backoff.ts';
+import { envInt, envOptional } from './config.ts';
 
 let pgModule: typeof import('pg') | undefined;
 /** pg on first use, not on import: a service on its embedded store never pays for the client (about 100 ms). */
@@ -13,7 +14,7 @@ function driver(): typeof import('pg') {
   return (pgModule ??= createRequire(import.meta.url)('pg') as typeof import('pg'));
 }
 
-/** How a service reaches PostgreSQL (grades and the master read them from PG_POOL_SIZE, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS, each with its own defaults). */
+/** How a service reaches PostgreSQL (poolSettingsFromEnv reads them, over each service's own defaults). */
 export interface PoolSettings {
   /** postgres://user:password@host:port/database (DATABASE_URL). */
   url: string;
@@ -23,6 +24,31 @@ export interface PoolSettings {
   queryTimeoutMs: number;
   /** The longest to wait for a connection, a new one or one from the pool. */
   connectTimeoutMs: number;
+}
+
+/** The pool's bounds without the URL: what each service sets as its own defaults. */
+export type PoolBounds = Omit<PoolSettings, 'url'>;
+
+/** The shortest statement or connection bound accepted: below it nothing but a ping could finish. */
+const MIN_TIMEOUT_MS = 100;
+
+/**
+ * DATABASE_URL (required, postgres:// or postgresql://) and the pool's bounds, PG_POOL_SIZE (at least 1),
+ * PG_QUERY_TIMEOUT_MS and PG_CONNECT_TIMEOUT_MS (at least 100 ms each), over a service's own defaults: the one
+ * reading of these variables, for grades and the master alike. `selectedBy` names the setting that chose
+ * PostgreSQL (GRADES_STORE=postgres), for the message when the URL is missing.
+ */
+export function poolSettingsFromEnv(selectedBy: string, defaults: PoolBounds, env: NodeJS.ProcessEnv = process.env): PoolSettings {
+  const url = envOptional('DATABASE_URL', env);
+  if (!url || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new Error(`${selectedBy} needs DATABASE_URL=postgres://user:password@host:port/database${url ? `, got "${redactUrl(url)}"` : ''}`);
+  }
+  return {
+    url,
+    poolSize: Math.max(1, envInt('PG_POOL_SIZE', defaults.poolSize, env)),
+    queryTimeoutMs: Math.max(MIN_TIMEOUT_MS, envInt('PG_QUERY_TIMEOUT_MS', defaults.queryTimeoutMs, env)),
+    connectTimeoutMs: Math.max(MIN_TIMEOUT_MS, envInt('PG_CONNECT_TIMEOUT_MS', defaults.connectTimeoutMs, env)),
+  };
 }
 
 const INT8 = 20;

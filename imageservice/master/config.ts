@@ -1,4 +1,5 @@
-import { envInt, envOptional, envString, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { envInt, envString, serviceConfig, type ServiceConfig } from '../../shared/config.ts';
+import { poolSettingsFromEnv, type PoolSettings } from '../../shared/postgres.ts';
 import { envCron, envDuration } from '../../shared/housekeeping.ts';
 import { sqliteHousekeepingDefaults, sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../../shared/sqliteBackup.ts';
 import { TASK_STORE_KINDS, type TaskStoreKind } from './taskStore.ts';
@@ -33,16 +34,8 @@ export interface MasterHousekeeping {
   sqlite: SqliteHousekeepingSettings;
 }
 
-/** How a master reaches PostgreSQL (TASK_STORE=postgres); every query is bounded (pgPool.ts). */
-export interface PgSettings {
-  /** postgres://user:password@host:port/database */
-  url: string;
-  /** Connections per master (PG_POOL_SIZE). */
-  poolSize: number;
-  /** The longest a query may run, on the server (statement_timeout) and in the client (query_timeout). */
-  queryTimeoutMs: number;
-  /** The longest to wait for a connection, a new one or one from the pool. */
-  connectTimeoutMs: number;
+/** How a master reaches PostgreSQL (TASK_STORE=postgres): the pool's settings (shared/postgres.ts), every query bounded, and its poll. */
+export interface PgSettings extends PoolSettings {
   /** The backstop poll of waiting claims and lease expiries, for a lost notification (TASK_POLL_MS). */
   pollMs: number;
 }
@@ -64,15 +57,10 @@ export function storeFromEnv(env: NodeJS.ProcessEnv = process.env): NonNullable<
   const kind = envString('TASK_STORE', 'sqlite', env) as TaskStoreKind;
   if (!TASK_STORE_KINDS.includes(kind)) throw new Error(`TASK_STORE must be ${TASK_STORE_KINDS.join(' or ')}, got "${kind}"`);
   if (kind === 'sqlite') return { kind };
-  const url = envOptional('DATABASE_URL', env);
-  if (!url) throw new Error('TASK_STORE=postgres needs DATABASE_URL=postgres://user:password@host:port/database');
   return {
     kind,
     pg: {
-      url,
-      poolSize: Math.max(1, envInt('PG_POOL_SIZE', pgDefaults.poolSize, env)),
-      queryTimeoutMs: Math.max(100, envInt('PG_QUERY_TIMEOUT_MS', pgDefaults.queryTimeoutMs, env)),
-      connectTimeoutMs: Math.max(100, envInt('PG_CONNECT_TIMEOUT_MS', pgDefaults.connectTimeoutMs, env)),
+      ...poolSettingsFromEnv('TASK_STORE=postgres', pgDefaults, env),
       pollMs: Math.max(10, envInt('TASK_POLL_MS', pgDefaults.pollMs, env)),
     },
   };
