@@ -4,15 +4,13 @@
  * left; writes section footprint of docs/benchmarks.md. BENCH_RUNS (default 3) starts; the figures of each are listed.
  */
 import os from 'node:os';
-import { spawnSync } from 'node:child_process';
-import { ROOT } from '../harness/processes.ts';
+import { ensureBuilt } from '../harness/processes.ts';
 import { writeReport } from './report.ts';
 import { measureStart, measureStop } from './footprint/measure.ts';
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 // Warm: built once beforehand, so the runs measure a start, not a build.
-const build = spawnSync(process.execPath, ['platform/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
-if (build.status !== 0 && build.status !== null) process.exit(1);
+ensureBuilt('inherit');
 
 const rows: string[] = [];
 let last: Awaited<ReturnType<typeof measureStart>> | undefined;

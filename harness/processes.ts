@@ -38,15 +38,19 @@ process.on('exit', () => {
 
 let distChecked = false;
 
+/** dist/ built by platform/build.mjs (or found current), once per process; a failed build throws. */
+export function ensureBuilt(stdio: 'pipe' | 'inherit' = 'pipe'): void {
+  if (distChecked) return;
+  execFileSync(process.execPath, [path.join(ROOT, 'platform/build.mjs')], { cwd: ROOT, stdio });
+  distChecked = true;
+}
+
 /**
- * A service's bundle as `npm start` runs it, `dist/cmd/<name>.js`, with dist/ built by platform/build.mjs (or
- * found current) on the first call of this process: a benchmark starts dozens of services from one build.
+ * A service's bundle as `npm start` runs it, `dist/cmd/<name>.js`, with dist/ built on the first call of this
+ * process (ensureBuilt): a benchmark starts dozens of services from one build.
  */
 export function builtEntry(name: string): string {
-  if (!distChecked) {
-    execFileSync(process.execPath, [path.join(ROOT, 'platform/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    distChecked = true;
-  }
+  ensureBuilt();
   return path.join('dist/cmd', `${name}.js`);
 }
 
