@@ -4,18 +4,14 @@ import type { Grade, NewGrade, Student } from './protocol.ts';
 import { SEED_STUDENTS, type SeedStudent } from './seed.ts';
 import { migrate } from './postgresSchema.ts';
 import { StoreUnavailableError, toGrade, toStudent, type GradeRow, type GradeStore, type StudentRow } from './store.ts';
-import { createPool, isUnavailable, redactUrl, untilAvailable } from '../shared/postgres.ts';
+import { createPool, isUnavailable, redactUrl, untilAvailable, type PoolBounds } from '../shared/postgres.ts';
 import type { HousekeepingJob } from '../shared/housekeeping.ts';
 import { postgresDefaults } from './config.ts';
 
-export interface PostgresStoreOptions {
+/** The URL and, where given, the pool's bounds (shared/postgres.ts; grades' defaults in config.ts). */
+export interface PostgresStoreOptions extends Partial<PoolBounds> {
   /** postgres://user:password@host:port/database (DATABASE_URL). */
   url: string;
-  /** Connections this instance keeps at most. */
-  poolSize?: number;
-  /** Bounds on one connection attempt (also the wait for a free pooled connection) and on one statement (shared/postgres.ts). */
-  connectTimeoutMs?: number;
-  queryTimeoutMs?: number;
   /** How long the first connection and migration may keep failing before the start gives up. */
   startTimeoutMs?: number;
   seed?: readonly SeedStudent[];
@@ -64,7 +60,7 @@ export class PostgresGradeStore implements GradeStore {
   static async open(options: PostgresStoreOptions): Promise<PostgresGradeStore> {
     const settings = { ...postgresDefaults, ...options };
     const pool = createPool(
-      { url: settings.url, poolSize: settings.poolSize, connectTimeoutMs: settings.connectTimeoutMs, queryTimeoutMs: settings.queryTimeoutMs },
+      settings,
       'switchboard-grades',
       // A pooled connection the server closed (a restart) reports here; the pool drops it and opens a new one when needed.
       (err) => options.logger?.warn(`grades database connection lost: ${err.message}`),
