@@ -36,7 +36,7 @@ const MIN_TIMEOUT_MS = 100;
  * DATABASE_URL (required, postgres:// or postgresql://) and the pool's bounds, PG_POOL_SIZE (at least 1),
  * PG_QUERY_TIMEOUT_MS and PG_CONNECT_TIMEOUT_MS (at least 100 ms each), over a service's own defaults: the one
  * reading of these variables, for grades and the master alike. `selectedBy` names the setting that chose
- * PostgreSQL (GRADES_STORE=postgres), for the message when the URL is missing.
+ * PostgreSQL (GRADES_STORE=postgres), for the message when the URL is missing or not a PostgreSQL one.
  */
 export function poolSettingsFromEnv(selectedBy: string, defaults: PoolBounds, env: NodeJS.ProcessEnv = process.env): PoolSettings {
   const url = envOptional('DATABASE_URL', env);
