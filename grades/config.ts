@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import { envString, serviceConfig, type ServiceConfig } from '../shared/config.ts';
-import { poolSettingsFromEnv, type PoolSettings } from '../shared/postgres.ts';
+import { poolSettingsFromEnv, type PoolBounds } from '../shared/postgres.ts';
 import { sqliteHousekeepingFromEnv, type SqliteHousekeepingSettings } from '../shared/sqliteBackup.ts';
 import { GRADE_STORES, type GradeStoreKind } from './store.ts';
 
@@ -10,7 +10,7 @@ export const GRADES_DEFAULT_PORT = 6000;
 /** Where grades keeps its data: SQLite under DATA_DIR, or the PostgreSQL at DATABASE_URL that instances share. */
 export type GradesStoreSettings =
   | { kind: 'sqlite' }
-  | ({ kind: 'postgres'; url: string; startTimeoutMs?: number } & Partial<PoolSettings>);
+  | ({ kind: 'postgres'; url: string; startTimeoutMs?: number } & Partial<PoolBounds>);
 
 /** The PostgreSQL store's defaults: grades' own bounds, tighter than the master's (imageservice/master/config.ts). */
 export const postgresDefaults = { poolSize: 10, connectTimeoutMs: 2000, queryTimeoutMs: 5000, startTimeoutMs: 30_000 };
