@@ -13,7 +13,8 @@ import { createCodec } from '../imageservice/codecs.ts';
 import { CODECS, type CodecName, type EncoderSettings } from '../imageservice/codec.ts';
 import { OPS } from '../imageservice/ops.ts';
 import { builtEntry, startProcess, tempDir, type Proc } from '../harness/processes.ts';
-import { IMAGE_SERVICE_NODE_OPTIONS, platformService } from '../platform/services.ts';
+import { platformService } from '../platform/services.ts';
+import { IMAGE_HEAP_GROWTH } from '../imageservice/heapGrowth.ts';
 import { writeReport, percentile, procStats } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
 import { bulkSection } from './images/bulk.ts';
@@ -26,7 +27,7 @@ const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 25);
 const SEQUENTIAL_UPLOADS = 100;
 /** Large uploads timed in each main pipeline run, one at a time, each after the last one's task is done. */
 const LARGE_UPLOADS = 6;
-/** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services without their node options). */
+/** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services with their heap growth left to V8). */
 const SIDE_BY_SIDE_ROUNDS = Number(process.env.BENCH_SIDE_ROUNDS ?? 2);
 /** Uploads open at once in the throughput run (48 at once made the registry miss the master's health checks on a loaded machine). */
 const UPLOADS_IN_FLIGHT = 8;
@@ -78,15 +79,19 @@ const ENCODER_ROWS: [string, CodecName, EncoderSettings | undefined][] = [
 /** BENCH_CPU_PROF=<dir>: each service of the pipeline writes a V8 CPU profile under <dir>/<service> when it stops. */
 const profiled = (service: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${service}`] : []);
 
-/** A change from the defaults, for the side-by-side rows: the worker's environment, or the image services without their node options. */
+/** A change from the defaults, for the side-by-side rows: the worker's environment, or the image services' heap growth left to V8. */
 interface Variant {
   workerEnv?: Record<string, string>;
-  noNodeOptions?: boolean;
+  v8HeapGrowth?: boolean;
 }
+
+/** On node's command line, this leaves the heap's growth to V8 (imageservice/heapGrowth.ts). */
+const V8_HEAP_GROWTH = '--heap-growing-percent=0';
+const IMAGE_SERVICES = ['storage', 'master', 'worker', 'frontend'];
 
 /** A service as `npm start` runs it: its bundle, with the node options the launcher gives it (platform/services.ts). */
 function startBuilt(id: string, env: Record<string, string>, variant: Variant = {}): Promise<Proc> {
-  const nodeOptions = variant.noNodeOptions ? [] : (platformService(id).nodeOptions ?? []);
+  const nodeOptions = [...(platformService(id).nodeOptions ?? []), ...(variant.v8HeapGrowth && IMAGE_SERVICES.includes(id) ? [V8_HEAP_GROWTH] : [])];
   return startProcess(builtEntry(id), { nodeArgs: [...nodeOptions, ...profiled(id)], env: { LOG_LEVEL: 'info', ...env } });
 }
 
@@ -216,11 +221,11 @@ async function main() {
     largeNotes.push(`${fmt(percentile(run.largeMs, 50), 0)} ms (fastest ${fmt(Math.min(...run.largeMs), 0)}) in the ${label} run`);
   }
 
-  // What the worker's nice and the image services' node options buy: alternating runs, so load drifts alike for each.
+  // What the worker's nice and the image services' heap growth buy: alternating runs, so load drifts alike for each.
   const variants: [string, Variant][] = [
     ['defaults', {}],
     ['worker at nice 0 (WORKER_NICE=0)', { workerEnv: { WORKER_NICE: '0' } }],
-    [`image services without \`${IMAGE_SERVICE_NODE_OPTIONS.join(' ')}\``, { noNodeOptions: true }],
+    [`image services without \`${IMAGE_HEAP_GROWTH}\` (\`${V8_HEAP_GROWTH}\`)`, { v8HeapGrowth: true }],
   ];
   const sideRows: string[] = [];
   for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
@@ -261,7 +266,7 @@ ${opRows.join('\n')}
 | --- | --- | --- | --- | --- |
 ${poolRows.join('\n')}
 
-### Pipeline (registry, storage with fsync, master, one worker at its defaults (sharp, ${cores} threads, one task prefetched, nice 10) and the frontend, as \`npm start\` runs them: the bundles in dist/, each with its node options from platform/services.ts (\`${platformService('storage').nodeOptions?.join(' ') ?? ''}\` for the image services), the registry at its defaults; ${PIPELINE_IMAGES} images uploaded through the frontend's /submitTask, ${UPLOADS_IN_FLIGHT} at a time)
+### Pipeline (registry, storage with fsync, master, one worker at its defaults (sharp, ${cores} threads, one task prefetched, nice 10) and the frontend, as \`npm start\` runs them: the bundles in dist/, each with its node options from platform/services.ts, the image services with \`${IMAGE_HEAP_GROWTH}\` (set on themselves as they start), the registry at its defaults; ${PIPELINE_IMAGES} images uploaded through the frontend's /submitTask, ${UPLOADS_IN_FLIGHT} at a time)
 
 | images | figure | measured | target | |
 | --- | --- | --- | --- | --- |

@@ -32,19 +32,11 @@ export interface PlatformService {
  * again), and V8 grows its young generation to its 16 MB semi-space maximum under that. Since a batch
  * is let go before its fsync (logservice/ingest.ts), 8 MB semi-spaces measured peak RSS 145-152 MB in
  * bench:logs' intake against 187-188 MB at 4 MB, with no more CPU per line (more frequent scavenges
- * at 4 MB promoted batches still waiting for their fsync). Kept in step with the `logservice` npm script.
+ * at 4 MB promoted batches still waiting for their fsync). Kept in step with the `logservice` npm script. It
+ * can only go on node's command line (the semi-spaces are sized as the heap is made), where a V8 flag makes node
+ * compile its own modules at start (shared/v8Flags.ts): 20 ms or so of the log service's start.
  */
 export const LOG_SERVICE_NODE_OPTIONS = ['--max-semi-space-size=8'];
-
-/**
- * The image services (storage, master, worker, frontend) allocate a buffer of an image's size or so per
- * request while their heaps of JavaScript objects stay small. V8 counts those ArrayBuffers against the old
- * generation's limit and, its young generation being nearly empty (so no scavenge frees them), began a
- * full mark-compact every 2-3 images: 80-89 in a bench:images run of 117 uploads in storage, and half
- * of storage's CPU. The limit at 4x the live heap (the factor V8 otherwise picks between 1.1 and 4
- * by itself) made them 0-6, for 0-27 MB more peak RSS per service. Kept in step with their npm scripts.
- */
-export const IMAGE_SERVICE_NODE_OPTIONS = ['--heap-growing-percent=300'];
 
 // Names and default ports come from each service's config.ts, so the launcher and the service agree.
 export const PLATFORM_SERVICES: PlatformService[] = [
@@ -53,11 +45,11 @@ export const PLATFORM_SERVICES: PlatformService[] = [
   { id: 'events', entry: 'cmd/events.ts', registersAs: EVENTS_SERVICE, defaultPort: EVENTS_DEFAULT_PORT, page: 'events (subscribers, queues, deliveries)', after: ['registry'] },
   { id: 'grades', entry: 'cmd/grades.ts', registersAs: GRADES_SERVICE, defaultPort: GRADES_DEFAULT_PORT, after: ['logservice', 'events'] },
   { id: 'portal', entry: 'cmd/portal.ts', registersAs: PORTAL_SERVICE, defaultPort: PORTAL_DEFAULT_PORT, page: 'teacher portal', after: ['logservice', 'events'] },
-  { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT, nodeOptions: IMAGE_SERVICE_NODE_OPTIONS, after: ['logservice', 'events'] },
-  { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT, nodeOptions: IMAGE_SERVICE_NODE_OPTIONS, after: ['logservice', 'events'] },
+  { id: 'storage', entry: 'cmd/storage.ts', registersAs: STORAGE_SERVICE, defaultPort: STORAGE_DEFAULT_PORT, after: ['logservice', 'events'] },
+  { id: 'master', entry: 'cmd/master.ts', registersAs: MASTER_SERVICE, defaultPort: MASTER_DEFAULT_PORT, after: ['logservice', 'events'] },
   // The worker waits quietly for its first master, so it starts beside it.
-  { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT, nodeOptions: IMAGE_SERVICE_NODE_OPTIONS, after: ['logservice', 'events'] },
-  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend', nodeOptions: IMAGE_SERVICE_NODE_OPTIONS, after: ['logservice', 'events'] },
+  { id: 'worker', entry: 'cmd/worker.ts', registersAs: WORKER_SERVICE, defaultPort: WORKER_DEFAULT_PORT, after: ['logservice', 'events'] },
+  { id: 'frontend', entry: 'cmd/frontend.ts', registersAs: FRONTEND_SERVICE, defaultPort: FRONTEND_DEFAULT_PORT, page: 'image frontend', after: ['logservice', 'events'] },
 ];
 
 export function platformService(id: string): PlatformService {
