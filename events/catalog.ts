@@ -6,6 +6,8 @@ import type { Logger } from 'winston';
 import type { Journal, SubscriberRow } from './journal.ts';
 import { TopicFilter, patternProblem } from './topics.ts';
 import { DEFAULT_EVENT_PATH, METADATA_BALANCED, METADATA_BROADCAST, METADATA_PATH, splitPatterns } from './protocol.ts';
+import type { FollowerSink } from '../registry/follower.ts';
+import type { InstanceView } from '../registry/protocol.ts';
 import {
   AddressSubscriber,
   GroupSubscriber,
@@ -238,4 +240,14 @@ export class SubscriberCatalog {
     this.warned.add(what);
     this.logger.warn(message);
   }
+}
+
+/** The registry's changes as registry/follower.ts brings them, each view cut down to what the subscriptions need. */
+export function catalogSink(catalog: SubscriberCatalog): FollowerSink {
+  const registered = (view: InstanceView): RegisteredInstance => ({ serviceName: view.serviceName, serviceURL: view.serviceURL, state: view.state, metadata: view.metadata });
+  return {
+    reconcile: (instances) => catalog.reconcile(instances.map(registered)),
+    sync: (instance) => catalog.syncInstance(registered(instance)),
+    remove: (instance) => catalog.removeInstance(instance.serviceName, instance.serviceURL),
+  };
 }

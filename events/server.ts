@@ -16,8 +16,8 @@ import { Outbound } from '../registry/outbound.ts';
 import { Journal } from './journal.ts';
 import { Deliverer } from './delivery.ts';
 import { Broker, type BrokerObserver, type Publication } from './broker.ts';
-import { SubscriberCatalog } from './catalog.ts';
-import { RegistryFollower } from './registryFollower.ts';
+import { SubscriberCatalog, catalogSink } from './catalog.ts';
+import { RegistryFollower } from '../registry/follower.ts';
 import { EventTail } from './tail.ts';
 import { panelPage } from './panel.ts';
 import { cspNonce } from '../shared/pageHeaders.ts';
@@ -249,7 +249,7 @@ export async function startEvents(options: EventsOptions): Promise<Service> {
       },
       onStop: stopAll,
     }), journal.housekeepingJobs(options.sqlite ?? sqliteHousekeepingDefaults)));
-    follower = new RegistryFollower(service.registry, catalog, logger);
+    follower = new RegistryFollower(service.registry, catalogSink(catalog), logger);
     follower.start();
     logger.info(`journal at ${options.config.dataDir}; keep-alive ${options.keepAliveMs} ms, retention ${options.retentionMs} ms`);
     return service;

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RegistryClient } from '../registry/client.ts';
 import type { InstanceView } from '../registry/protocol.ts';
+import { RegistryFollower, type FollowerSink } from '../registry/follower.ts';
 import { PLATFORM_SERVICES, platformService, startsAfter, type PlatformService } from './services.ts';
 import { ServiceProcess, type ProcessSpec } from './serviceProcess.ts';
 import { PrefixedOutput } from './output.ts';
@@ -35,9 +36,14 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** Run from dist/ (npm start), the services run compiled too; run through tsx (the tests), they run through tsx. */
 const COMPILED = import.meta.url.endsWith('.js');
 const ROOT = path.resolve(HERE, COMPILED ? '../..' : '..');
-/** How often readiness is polled while services start, and once everything is up. */
-const STARTING_POLL_MS = 25;
-const RUNNING_POLL_MS = 1000;
+/** How often a registry process is asked whether it answers yet, while none does. */
+const REGISTRY_POLL_MS = 25;
+/**
+ * How often the registry processes are asked whether they still answer. Registrations need no polling: they come
+ * on the registry's stream, and each wakes the launcher at once, as does a process that starts or exits. Asking for
+ * the list every 25 ms instead cost the launcher and the registry 0.4-0.5 s of CPU during a start (docs/benchmarks.md).
+ */
+const CHECK_MS = 1000;
 
 /**
  * Starts the platform's services as separate processes, each once the services it needs are up (the registry
@@ -59,6 +65,12 @@ export class Launcher {
   private stopped?: Promise<void>;
   /** The URLs of each registered name's instances started here, as the registry lists them. */
   private readonly registered = new Map<string, string[]>();
+  /** The registry's instances by id, kept current by the follower. */
+  private readonly instances = new Map<string, InstanceView>();
+  private readonly follower: RegistryFollower;
+  /** Set by a change (a registration, a process started or gone); the loop's next turn comes at once. */
+  private woken = false;
+  private wake?: () => void;
 
   constructor(private readonly options: LaunchOptions) {
     for (const id of options.services) platformService(id);
@@ -73,9 +85,26 @@ export class Launcher {
     const events = {
       line: (p: ServiceProcess, line: string) => this.output.line(p.name, line),
       notice: (text: string) => this.output.platform(text),
-      changed: () => this.writeStatus(),
+      changed: () => {
+        this.writeStatus();
+        this.wakeUp();
+      },
     };
     for (const spec of specs) this.processes.push(new ServiceProcess(spec, events));
+    const changed = (update: () => void) => {
+      update();
+      this.wakeUp();
+    };
+    const sink: FollowerSink = {
+      reconcile: (instances) => changed(() => {
+        this.instances.clear();
+        for (const instance of instances) this.instances.set(instance.instanceId, instance);
+      }),
+      sync: (instance) => changed(() => this.instances.set(instance.instanceId, instance)),
+      remove: (instance) => changed(() => this.instances.delete(instance.instanceId)),
+    };
+    const registry = new RegistryClient({ registryUrl: this.registryUrl, timeoutMs: 2000 });
+    this.follower = new RegistryFollower(registry, sink, { warn: (text) => this.output.platform(text), error: (text) => this.output.platform(text) });
   }
 
   private specsFor(service: PlatformService): ProcessSpec[] {
@@ -110,13 +139,13 @@ export class Launcher {
       for (const p of this.processes) p.kill();
     });
     this.writeStatus();
-    const registry = new RegistryClient({ registryUrl: this.registryUrl, timeoutMs: 2000 });
     const deadline = Date.now() + this.options.readyTimeoutMs;
     let announced = false;
     let warned = false;
     while (!this.stopping) {
+      this.woken = false;
       this.startWhatCan();
-      await this.checkReadiness(registry);
+      await this.checkReadiness();
       const pending = this.processes.filter((p) => p.state !== 'up');
       if (!announced && pending.length === 0) {
         announced = true;
@@ -125,7 +154,8 @@ export class Launcher {
         warned = true;
         this.output.platform(`still waiting for: ${pending.map((p) => p.name).join(', ')}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, announced ? RUNNING_POLL_MS : STARTING_POLL_MS));
+      const awaitingRegistry = this.processes.some((p) => p.spec.healthUrl && p.running && p.state !== 'up');
+      await this.nextTurn(awaitingRegistry ? REGISTRY_POLL_MS : CHECK_MS);
     }
     await this.stopped;
     this.writeStatus();
@@ -144,18 +174,35 @@ export class Launcher {
     }
   }
 
-  /** The registry is up when it answers; every other process when it is registered, and up, with its pid. */
-  private async checkReadiness(registry: RegistryClient): Promise<void> {
+  /** Resolves after `ms`, or as soon as something changes. */
+  private nextTurn(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wake?.(), ms);
+      this.wake = () => {
+        this.wake = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private wakeUp(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  /**
+   * The registry is up when it answers; every other process when it is registered, and up, with its pid, as the
+   * registry's stream shows it (followed from the moment a registry answers).
+   */
+  private async checkReadiness(): Promise<void> {
     const registries = this.processes.filter((p) => p.spec.healthUrl && p.running);
     await Promise.all(registries.map(async (p) => p.markUp(await answers(p.spec.healthUrl!))));
+    if (registries.length > 0 && !registries.some((p) => p.state === 'up')) return;
+    this.follower.start();
     const others = this.processes.filter((p) => p.spec.service.registersAs && p.running);
-    if (others.length === 0 || (registries.length > 0 && !registries.some((p) => p.state === 'up'))) return;
-    let instances: InstanceView[];
-    try {
-      instances = await registry.list();
-    } catch {
-      return; // the registry is not answering now; the next round asks again
-    }
+    const instances = [...this.instances.values()];
     this.registered.clear();
     for (const p of others) {
       const mine = instances.filter((i) => i.serviceName === p.spec.service.registersAs && i.state === 'up' && i.metadata?.pid === String(p.pid));
@@ -173,6 +220,7 @@ export class Launcher {
       return this.processes.forEach((p) => p.kill());
     }
     this.stopping = true;
+    this.wakeUp();
     this.output.platform(`${signal}: stopping ${this.processes.filter((p) => p.running).length} processes`);
     // Services first, then the events service (it ships its lines to the log service), then the log service
     // (it receives everyone's last lines), then the registry.
@@ -186,6 +234,8 @@ export class Launcher {
     // Whatever hasn't gone in 30 s is killed.
     const killer = setTimeout(() => this.processes.forEach((p) => p.kill()), 30_000);
     this.stopped = (async () => {
+      // Not following the registry any more: it stops last, and its stream's end is no news.
+      await this.follower.stop();
       for (const stage of stages) await Promise.all(stage.map((p) => p.stop(signal)));
       clearTimeout(killer);
     })();

@@ -103,18 +103,30 @@ export class RegistryClient {
   }
 
   /**
-   * Follows GET /services/stream until the signal aborts, calling onEvent for each event.
-   * Resolves when the stream ends; rejects with a RegistryError when it can't connect.
+   * Follows GET /services/stream until the signal aborts, calling onEvent for each event, from the replica
+   * calls go to, or the next one that answers when it doesn't (as calls move on). Resolves when the stream
+   * ends; rejects with a RegistryError when no replica can be followed, or the stream was lost.
    */
   async watch(onEvent: (event: RegistryEvent) => void, signal: AbortSignal, names?: string[]): Promise<void> {
     const query = names?.length ? `?name=${encodeURIComponent(names.join(','))}` : '';
-    try {
-      await readEventStream(`${this.registryUrl}/services/stream${query}`, (event) => onEvent(JSON.parse(event.data) as RegistryEvent), signal);
-    } catch (err) {
-      if (!(err instanceof EventStreamError)) throw err;
-      if (err.phase === 'connect') throw new RegistryError(0, 'unreachable', `registry at ${this.registryUrl} is unreachable`);
-      if (err.phase === 'status') throw new RegistryError(err.status, 'http_error', err.message);
-      throw new RegistryError(0, 'stream_lost', `lost the registry stream: ${err.message}`);
+    let failure: RegistryError | undefined;
+    for (let tried = 0; tried < this.registryUrls.length; tried++) {
+      const index = (this.current + tried) % this.registryUrls.length;
+      const url = this.registryUrls[index];
+      try {
+        await readEventStream(`${url}/services/stream${query}`, (event) => {
+          this.current = index;
+          onEvent(JSON.parse(event.data) as RegistryEvent);
+        }, signal);
+        return;
+      } catch (err) {
+        if (!(err instanceof EventStreamError)) throw err;
+        if (err.phase === 'stream') throw new RegistryError(0, 'stream_lost', `lost the registry stream: ${err.message}`);
+        failure = err.phase === 'connect' ? new RegistryError(0, 'unreachable', `registry at ${url} is unreachable`) : new RegistryError(err.status, 'http_error', err.message);
+        // Not reached, or a replica that can't serve now (its etcd is away): the next replica may do.
+        if (err.phase === 'status' && err.status !== 503) throw failure;
+      }
     }
+    throw failure!;
   }
 }

@@ -3,6 +3,7 @@
  * off (the one that reads late is told why), the registry's queued bytes stay bounded and it keeps
  * answering, the watchers that read see every registration and every down and up, and routine
  * checks arrive as small summaries at most once a second instead of one entry per check.
+ * A follower given replicas follows the one that answers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { freePort, getJson, startRegistry, waitFor } from './helpers.ts';
 import { RawEventReader } from './rawEventReader.ts';
 import { metric } from './fixtures/logs.ts';
 import { RegistryClient } from '../registry/client.ts';
+import { RegistryFollower } from '../registry/follower.ts';
 import type { InstanceView, RegistryEvent } from '../registry/protocol.ts';
 
 /** A heartbeat endpoint that can refuse connections (down) and come back on the same port (up). */
@@ -186,4 +188,39 @@ test('slow watchers are cut off, the registry stays responsive, and readers see 
   await waitFor(async () => (await metric(registry.url, 'registry_stream_queued_bytes')) < 256 * 1024, 'the cut-off sockets to be let go', 30_000);
   abort.abort();
   await Promise.all(readers.map((r) => r.done));
+});
+
+test('a follower of replicas a, b follows b while a does not answer, and sees each registration as it happens', async (t) => {
+  const registry = await startRegistry({ LOG_LEVEL: 'info' });
+  t.after(() => registry.stop());
+  const flap = await flapper();
+  t.after(() => flap.down().catch(() => {}));
+  // Nothing listens on the first address: the stream comes from the second.
+  const client = new RegistryClient({ registryUrl: `http://127.0.0.1:${await freePort()},${registry.url}` });
+  const instances = new Map<string, InstanceView>();
+  const warnings: string[] = [];
+  const follower = new RegistryFollower(
+    client,
+    {
+      reconcile: (list) => {
+        instances.clear();
+        for (const i of list) instances.set(i.instanceId, i);
+      },
+      sync: (i) => instances.set(i.instanceId, i),
+      remove: (i) => instances.delete(i.instanceId),
+    },
+    { warn: (text) => warnings.push(text), error: (text) => warnings.push(text) },
+  );
+  follower.start();
+  t.after(() => follower.stop());
+  await waitFor(() => follower.snapshots === 1, 'the snapshot');
+  assert.equal(client.registryUrl, registry.url);
+
+  await register(registry.url, { serviceName: 'flapper', serviceURL: flap.url, heartbeatURL: `${flap.url}/heartbeat` });
+  await waitFor(() => [...instances.values()].some((i) => i.serviceName === 'flapper' && i.state === 'up'), 'the registration, up');
+  const [id] = [...instances.keys()];
+  await fetch(`${registry.url}/services/${id}`, { method: 'DELETE' });
+  await waitFor(() => instances.size === 0, 'the deregistration');
+  assert.equal(follower.snapshots, 1, 'one stream throughout');
+  assert.deepEqual(warnings, []);
 });
