@@ -75,24 +75,40 @@ export async function readEventStream(
   /** Sent on every connect (the read token's Authorization, shared/auth.ts authorizationOf). */
   headers: Record<string, string> = {},
 ): Promise<void> {
+  // A connection of its own, closed with the stream. Through fetch's shared pool, a stream ended early (aborted,
+  // or its reader cancelled) left a fresh connection behind that never served a request (nodejs/undici#5845), and
+  // the server's graceful close waited for it until its deadline: the launcher's registry took 1 s more to stop.
+  // undici is loaded here, when a stream is first followed, not by every service that only imports a client. A
+  // CommonJS package: its exports are the default of what import() gives, in node and in the bundles alike.
+  const { Agent, fetch } = (await import('undici')).default;
+  const dispatcher = new Agent({ connections: 1 });
+  const open: Open = (sent, opening) => fetch(url, { headers: sent, signal: opening, dispatcher });
   let lastEventId: string | undefined;
   let retryMs = 1000;
-  for (;;) {
-    let cutOff = false;
-    await followOnce(url, signal, connectTimeoutMs, lastEventId, headers, ({ event, retry }) => {
-      if (retry !== undefined) retryMs = retry;
-      if (!event) return;
-      if (event.id !== undefined) lastEventId = event.id;
-      if (event.event !== 'disconnect') return onEvent(event);
-      cutOff = (JSON.parse(event.data) as { reason?: string }).reason === 'slow_reader';
-    });
-    if (!cutOff || signal.aborted) return;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, 10_000)));
-    if (signal.aborted) return;
+  try {
+    for (;;) {
+      let cutOff = false;
+      await followOnce(open, url, signal, connectTimeoutMs, lastEventId, headers, ({ event, retry }) => {
+        if (retry !== undefined) retryMs = retry;
+        if (!event) return;
+        if (event.id !== undefined) lastEventId = event.id;
+        if (event.event !== 'disconnect') return onEvent(event);
+        cutOff = (JSON.parse(event.data) as { reason?: string }).reason === 'slow_reader';
+      });
+      if (!cutOff || signal.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(retryMs, 10_000)));
+      if (signal.aborted) return;
+    }
+  } finally {
+    void dispatcher.destroy().catch(() => undefined);
   }
 }
 
+/** The stream's request, on its own connection (readEventStream). */
+type Open = (headers: Record<string, string>, signal: AbortSignal) => ReturnType<typeof import('undici').fetch>;
+
 async function followOnce(
+  open: Open,
   url: string,
   signal: AbortSignal,
   connectTimeoutMs: number,
@@ -103,11 +119,11 @@ async function followOnce(
   // The deadline covers connecting and the answer's headers; the stream itself may then last.
   const connecting = new AbortController();
   const timer = setTimeout(() => connecting.abort(new Error(`no answer from ${url} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-  let response: Response;
+  let response: Awaited<ReturnType<Open>>;
   try {
     const headers: Record<string, string> = { ...extraHeaders, accept: 'text/event-stream' };
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    response = await fetch(url, { signal: AbortSignal.any([signal, connecting.signal]), headers });
+    response = await open(headers, AbortSignal.any([signal, connecting.signal]));
   } catch (err) {
     if (signal.aborted) return;
     const cause = (err as { cause?: { code?: string } }).cause?.code;
