@@ -2,7 +2,8 @@
  * The image pipeline benchmark (npm run bench:images): the codecs and their encoder settings on one
  * thread, every op with both codecs, the in-process pool rate, then the whole pipeline as processes
  * (registry, storage, master, one worker, frontend; uploads through the frontend): throughput, CPU
- * seconds per image by service, idle upload-to-done latency, sequential uploads accepted per second.
+ * seconds per image by service, idle upload-to-done latency, sequential uploads accepted per second;
+ * side by side, what the defaults buy and the floor (the same hops in bare node:http, bench/images/bareHop.ts).
  * Seeded inputs: the issue's photo-like RGB images and the RGBA ones used before. Figures go to
  * docs/benchmarks.md.
  */
@@ -12,25 +13,18 @@ import { transformPng } from '../imageservice/worker/transform.ts';
 import { createCodec } from '../imageservice/codecs.ts';
 import { CODECS, type CodecName, type EncoderSettings } from '../imageservice/codec.ts';
 import { OPS } from '../imageservice/ops.ts';
-import { builtEntry, startProcess, tempDir, type Proc } from '../harness/processes.ts';
-import { platformService } from '../platform/services.ts';
 import { IMAGE_HEAP_GROWTH } from '../imageservice/heapGrowth.ts';
-import { writeReport, percentile, procStats } from './report.ts';
+import { writeReport, percentile } from './report.ts';
 import { photoRgb, photoRgba } from './images/inputs.ts';
 import { bulkSection } from './images/bulk.ts';
-import { retried503, upload, uploadAll, uploadToMaster, waitDone, waitOne } from './images/drive.ts';
+import { retried503 } from './images/drive.ts';
+import { BARE, IDLE_SAMPLES, LARGE_UPLOADS, SEQUENTIAL_UPLOADS, UPLOADS_IN_FLIGHT, SERVICE_NAMES, V8_HEAP_GROWTH, pipeline, type Variant } from './images/pipeline.ts';
 
 const SMALL = { width: 1024, height: 768 };
 const LARGE = { width: 4000, height: 3000 };
 const PIPELINE_IMAGES = Number(process.env.BENCH_IMAGES ?? 48);
-const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 25);
-const SEQUENTIAL_UPLOADS = 100;
-/** Large uploads timed in each main pipeline run, one at a time, each after the last one's task is done. */
-const LARGE_UPLOADS = 6;
-/** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services with their heap growth left to V8). */
+/** Rounds of the side-by-side runs (defaults, the worker at nice 0, the image services with their heap growth left to V8, the bare hops). */
 const SIDE_BY_SIDE_ROUNDS = Number(process.env.BENCH_SIDE_ROUNDS ?? 2);
-/** Uploads open at once in the throughput run (48 at once made the registry miss the master's health checks on a loaded machine). */
-const UPLOADS_IN_FLIGHT = 8;
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
@@ -76,69 +70,23 @@ const ENCODER_ROWS: [string, CodecName, EncoderSettings | undefined][] = [
   ['sharp + zlib-direct: Up, level 1, Huffman only (the sharp default)', 'sharp', undefined],
 ];
 
-/** BENCH_CPU_PROF=<dir>: each service of the pipeline writes a V8 CPU profile under <dir>/<service> when it stops. */
-const profiled = (service: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${service}`] : []);
-
-/** A change from the defaults, for the side-by-side rows: the worker's environment, or the image services' heap growth left to V8. */
-interface Variant {
-  workerEnv?: Record<string, string>;
-  v8HeapGrowth?: boolean;
+/** A side-by-side run's figures, for the floor's note. */
+interface SideFigures {
+  others: number;
+  total: number;
+  rate: number;
+  p50: number;
+  sequential: number;
 }
 
-/** On node's command line, this leaves the heap's growth to V8 (imageservice/heapGrowth.ts). */
-const V8_HEAP_GROWTH = '--heap-growing-percent=0';
-const IMAGE_SERVICES = ['storage', 'master', 'worker', 'frontend'];
-
-/** A service as `npm start` runs it: its bundle, with the node options the launcher gives it (platform/services.ts). */
-function startBuilt(id: string, env: Record<string, string>, variant: Variant = {}): Promise<Proc> {
-  const nodeOptions = [...(platformService(id).nodeOptions ?? []), ...(variant.v8HeapGrowth && IMAGE_SERVICES.includes(id) ? [V8_HEAP_GROWTH] : [])];
-  return startProcess(builtEntry(id), { nodeArgs: [...nodeOptions, ...profiled(id)], env: { LOG_LEVEL: 'info', ...env } });
-}
-
-async function pipeline(images: Buffer[], variant: Variant = {}, large?: Buffer) {
-  // The registry at its defaults (heartbeats every second), as npm start runs it, not the tests' fast checks.
-  const registry = await startBuilt('registry', { DATA_DIR: tempDir('bench-registry-') });
-  const procs: Proc[] = [registry];
-  try {
-    const storage = await startBuilt('storage', { REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-storage-') }, variant);
-    const master = await startBuilt('master', { REGISTRY_URL: registry.url, DATA_DIR: tempDir('bench-master-') }, variant);
-    const worker = await startBuilt('worker', { REGISTRY_URL: registry.url, ...variant.workerEnv }, variant);
-    const frontend = await startBuilt('frontend', { REGISTRY_URL: registry.url }, variant);
-    procs.push(storage, master, worker, frontend);
-    // Ready when warm-up images go all the way through (and every path has run once).
-    for (let i = 0; i < 4; i++) await waitOne(master.url, await upload(frontend.url, images[i % images.length]));
-
-    const cpuBefore = procs.map((p) => procStats(p.child.pid!).cpuSeconds);
-    const started = performance.now();
-    await uploadAll(images, UPLOADS_IN_FLIGHT, (png) => upload(frontend.url, png));
-    await waitDone(master.url, 50);
-    const seconds = (performance.now() - started) / 1000;
-    const cpuByService = procs.map((p, i) => procStats(p.child.pid!).cpuSeconds - cpuBefore[i]);
-
-    const latencies: number[] = [];
-    for (let i = 0; i < IDLE_SAMPLES; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const t0 = performance.now();
-      await waitOne(master.url, await upload(frontend.url, images[i % images.length]));
-      latencies.push(performance.now() - t0);
-    }
-    await waitDone(master.url, 50);
-    const t0 = performance.now();
-    for (let i = 0; i < SEQUENTIAL_UPLOADS; i++) await upload(frontend.url, images[i % images.length]);
-    const sequentialRate = SEQUENTIAL_UPLOADS / ((performance.now() - t0) / 1000);
-    await waitDone(master.url, 50);
-    // A large image straight to the master (as the CLI sends it): the master streams it into storage as it arrives.
-    const largeMs: number[] = [];
-    for (let i = 0; large && i < LARGE_UPLOADS; i++) {
-      const started = performance.now();
-      const id = await uploadToMaster(master.url, large);
-      largeMs.push(performance.now() - started);
-      await waitOne(master.url, id);
-    }
-    return { rate: images.length / seconds, cpuByService, p50: percentile(latencies, 50), p99: percentile(latencies, 99), sequentialRate, largeMs };
-  } finally {
-    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  }
+/** What the floor says of the targets, from the side-by-side rounds: the bare hops against the targets and the services. */
+function floorNote(runs: Map<string, SideFigures[]>): string {
+  const ours = runs.get('defaults') ?? [];
+  const bare = runs.get(BARE) ?? [];
+  const span = (values: number[], digits: number) => `${fmt(Math.min(...values), digits)}-${fmt(Math.max(...values), digits)}`;
+  const range = (pick: (f: SideFigures) => number, list = bare, digits = 1) => span(list.map(pick), digits);
+  const ratios = span(ours.map((f, i) => f.others / bare[i].others), 1);
+  return `The floor: the same hops in bare node:http (bench/images/bareHop.ts: storage writes, fdatasyncs and renames each image and fsyncs its folder before the 201; the master streams the upload into storage and keeps its tasks in a Map; the frontend finds the form's file with Buffer.indexOf; the worker transforms with the same pool; no framework, registry, logging, validation, metrics or task database). Round by round, it cost ${range((f) => f.others)} CPU ms per image outside the worker (target 15; the services ${range((f) => f.others, ours)}, ${ratios}× the floor) and ${range((f) => f.total)} in all (target 50); it ran ${range((f) => f.rate, bare, 2)} images/s (target 24), idle p50 ${range((f) => f.p50, bare, 0)} ms (target 80) and ${range((f) => f.sequential)} sequential uploads/s (target 50).`;
 }
 
 async function main() {
@@ -198,7 +146,6 @@ async function main() {
   const reference = row('pngjs: Sub');
   const why = `Why the sharp codec encodes with zlib-direct (Up filter, level 1, Huffman only): on the RGB image it takes ${fmt(chosen.cpuMs, 0)} CPU ms for ${mib(chosen.bytes)} MiB, against pngjs's ${fmt(reference.cpuMs, 0)} ms for ${mib(reference.bytes)} MiB. libvips's writer, as sharp offers it, has no such point: level 1 (zlib-ng's fixed Huffman codes) costs ${fmt(vips1.cpuMs, 0)} ms for ${mib(vips1.bytes)} MiB, ${vips1.bytes >= stored.bytes ? 'more than' : 'about as much as'} storing (${fmt(stored.cpuMs, 0)} ms, ${mib(stored.bytes)} MiB); compressing takes level 2 with adaptive filters, ${fmt(vips2.cpuMs, 0)} ms for ${mib(vips2.bytes)} MiB. Storing is the cheapest transform but ${fmt(stored.bytes / chosen.bytes, 2)}× the bytes, which storage, the worker's upload and every download then pay for. Decoding is libvips's in every sharp row: libpng and zlib-ng unfilter and inflate natively, where pngjs's JavaScript decoder is most of its cost.`;
 
-  const names = ['registry', 'imagestorage', 'imagemaster', 'imageworker', 'imagefrontend'];
   const pipelineRows: string[] = [];
   const cpuNotes: string[] = [];
   const largeNotes: string[] = [];
@@ -217,7 +164,7 @@ async function main() {
       `| ${label} | ${SEQUENTIAL_UPLOADS} sequential uploads through the frontend | ${fmt(run.sequentialRate, 1)} accepted/s | ≥ 50/s | ${check(run.sequentialRate >= 50)} |`,
     );
     process.stdout.write(`  ${pipelineRows.slice(-5).join('\n  ')}\n`);
-    cpuNotes.push(`${label}: ${names.map((n, i) => `${n} ${fmt(perImage[i] * 1000, 1)}`).join(', ')} ms`);
+    cpuNotes.push(`${label}: ${SERVICE_NAMES.map((n, i) => `${n} ${fmt(perImage[i] * 1000, 1)}`).join(', ')} ms`);
     largeNotes.push(`${fmt(percentile(run.largeMs, 50), 0)} ms (fastest ${fmt(Math.min(...run.largeMs), 0)}) in the ${label} run`);
   }
 
@@ -226,14 +173,17 @@ async function main() {
     ['defaults', {}],
     ['worker at nice 0 (WORKER_NICE=0)', { workerEnv: { WORKER_NICE: '0' } }],
     [`image services without \`${IMAGE_HEAP_GROWTH}\` (\`${V8_HEAP_GROWTH}\`)`, { v8HeapGrowth: true }],
+    [BARE, { bare: true }],
   ];
   const sideRows: string[] = [];
+  const sideRuns = new Map<string, SideFigures[]>();
   for (let round = 1; round <= SIDE_BY_SIDE_ROUNDS; round++) {
     for (const [name, variant] of variants) {
       process.stdout.write(`side by side, round ${round}: ${name}...\n`);
       const run = await pipeline(sets.RGB, variant);
       const perImage = run.cpuByService.map((cpu) => (cpu / sets.RGB.length) * 1000);
       const others = perImage.reduce((a, b) => a + b, 0) - perImage[3];
+      sideRuns.set(name, [...(sideRuns.get(name) ?? []), { others, total: others + perImage[3], rate: run.rate, p50: run.p50, sequential: run.sequentialRate }]);
       sideRows.push(`| ${round} | ${name} | ${fmt(run.rate)} | ${fmt(others, 1)} | ${fmt(perImage[1], 1)} | ${fmt(perImage[3], 1)} | ${fmt(run.p50, 0)} / ${fmt(run.p99, 0)} | ${fmt(run.sequentialRate, 1)} |`);
       process.stdout.write(`  ${sideRows.at(-1)}\n`);
     }
@@ -276,11 +226,13 @@ CPU per image by service over the throughput run: ${cpuNotes.join('; ')}. Upload
 
 A 4000x3000 RGB image (${mib(large[0].length)} MiB) uploaded straight to the master, ${LARGE_UPLOADS} times one at a time (each after the last one's task was done), median time to its 201: ${largeNotes.join(', ')}.
 
-### What the defaults buy: side by side (RGB, the runs above again, ${SIDE_BY_SIDE_ROUNDS} rounds alternating)
+### What the defaults buy, and the floor: side by side (RGB, the runs above again, ${SIDE_BY_SIDE_ROUNDS} rounds alternating)
 
 | round | run | images/s | CPU ms per image, all but the worker | storage | worker | idle p50 / p99 ms | sequential uploads/s |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${sideRows.join('\n')}
+
+${floorNote(sideRuns)}
 `;
   writeReport('images', 'Image pipeline', 'npm run bench:images', report);
   process.stdout.write('bulk submit of a folder...\n');
