@@ -1,5 +1,5 @@
 /**
- * The pipeline's floor, for bench:images' side-by-side row "bare hops": one role of the pipeline
+ * The pipeline's floor, for bench:images' side-by-side row of the bare hops: one role of the pipeline
  * (`bareHop.ts storage|master|worker|frontend`), doing only what moves an image along the same hops in
  * bare node:http: no framework, registry, logging, validation, metrics or task database. Storage keeps
  * the promise (the file written, fdatasynced and renamed, its directory fsynced before the 201); the
@@ -44,9 +44,10 @@ async function gather(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 /** One request with a whole body; resolves with the status and the answer's body. */
 function send(url: string, method: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: body ? { 'content-length': body.length } : {} }, (res) => {
+    const req = http.request(url, { method, headers: body ? { 'content-length': body.length } : {}, timeout: 60_000 }, (res) => {
       gather(res).then((bytes) => resolve({ status: res.statusCode!, body: bytes }), reject);
     });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 60 s`)));
     req.on('error', reject);
     req.end(body);
   });
@@ -61,6 +62,7 @@ async function storage(): Promise<void> {
   let written = 0;
   serve(async (req, res) => {
     const [, state, id] = req.url!.split('/');
+    if (!['working', 'finished'].includes(state) || !/^\d+$/.test(id ?? '')) return json(res, 404, { error: { code: 'not_found', message: 'no such image' } });
     const file = path.join(dir, state, `${id}.png`);
     if (req.method !== 'PUT') {
       const handle = await fsp.open(file, 'r');
@@ -120,7 +122,15 @@ function master(): void {
       put.on('error', (err) => json(res, 502, { error: { code: 'storage_unavailable', message: err.message } }));
       req.pipe(put);
     } else if (pathname === '/claim') {
+      // A claim waits for a task up to 20 s, then is answered 204 and made again, as the worker's are.
       claims.push(res);
+      const timer = setTimeout(() => {
+        const waiting = claims.indexOf(res);
+        if (waiting < 0) return; // handed a task meanwhile
+        claims.splice(waiting, 1);
+        res.writeHead(204).end();
+      }, 20_000);
+      res.on('finish', () => clearTimeout(timer));
       hand();
     } else if (action === 'done') {
       states.set(Number(id), 'done');
@@ -143,7 +153,9 @@ async function worker(): Promise<void> {
   lowerPriority(10);
   const slot = async () => {
     for (;;) {
-      const { id } = JSON.parse((await send(`${masterUrl}/claim`, 'GET')).body.toString()) as { id: number };
+      const claim = await send(`${masterUrl}/claim`, 'GET');
+      if (claim.status === 204) continue;
+      const { id } = JSON.parse(claim.body.toString()) as { id: number };
       const { body } = await send(`${storageUrl}/working/${id}`, 'GET');
       const result = await pool.run(body, 'swap-rg');
       if (!result.ok) throw new Error(result.error);
@@ -170,6 +182,7 @@ function frontend(): void {
     const form = await gather(req as AsyncIterable<Buffer>);
     const start = form.indexOf('\r\n\r\n') + 4;
     const end = form.indexOf(`\r\n--${boundary[1] ?? boundary[2]}`, start);
+    if (start < 4 || end < 0) return json(res, 400, { error: { code: 'bad_multipart', message: 'the form has no file part' } });
     const answer = await send(`${masterUrl}/tasks`, 'POST', form.subarray(start, end));
     res.writeHead(answer.status, { 'content-type': 'application/json', 'content-length': answer.body.length }).end(answer.body);
   });

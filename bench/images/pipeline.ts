@@ -20,7 +20,7 @@ export const UPLOADS_IN_FLIGHT = 8;
 /** BENCH_CPU_PROF=<dir>: each service of the pipeline writes a V8 CPU profile under <dir>/<service> when it stops. */
 const profiled = (service: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${service}`] : []);
 
-/** A change from the defaults, for the side-by-side rows: the worker's environment, or the image services' heap growth left to V8. */
+/** A change from the defaults, for the side-by-side rows: the worker's environment, the image services' heap growth left to V8, or the bare hops. */
 export interface Variant {
   workerEnv?: Record<string, string>;
   v8HeapGrowth?: boolean;
