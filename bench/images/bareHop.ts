@@ -2,18 +2,18 @@
  * The pipeline's floor, for bench:images' side-by-side row of the bare hops: one role of the pipeline
  * (`bareHop.ts storage|master|worker|frontend`), doing only what moves an image along the same hops in
  * bare node:http: no framework, registry, logging, validation, metrics or task database. Storage keeps
- * the promise (the file written, fdatasynced and renamed, its directory fsynced before the 201); the
- * master keeps its tasks in a Map. What the real services cost above these is their own.
+ * the promise with the storage service's own ImageStore (the file written, fdatasynced and renamed, its
+ * directory fsynced before the 201); the master keeps its tasks in a Map. What the real services cost above these is their own.
  * Each server prints "listening on <url>" (the worker "ready") and finds the others through STORAGE_URL and MASTER_URL.
  */
 import http from 'node:http';
-import fsp from 'node:fs/promises';
+import { buffer } from 'node:stream/consumers';
 import os from 'node:os';
-import path from 'node:path';
 import { TransformPool } from '../../imageservice/worker/pool.ts';
 import { lowerPriority } from '../../imageservice/worker/priority.ts';
-import { GroupSync } from '../../imageservice/storage/groupSync.ts';
-import { syncDirectory } from '../../shared/files.ts';
+import { ImageStore } from '../../imageservice/storage/store.ts';
+import { imagePathParams } from '../../imageservice/protocol.ts';
+import { storageDefaults } from '../../imageservice/storage/config.ts';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
 
@@ -35,17 +35,11 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }
 
-async function gather(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 /** One request with a whole body; resolves with the status and the answer's body. */
 function send(url: string, method: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: body ? { 'content-length': body.length } : {}, timeout: 60_000 }, (res) => {
-      gather(res).then((bytes) => resolve({ status: res.statusCode!, body: bytes }), reject);
+      buffer(res).then((bytes) => resolve({ status: res.statusCode!, body: bytes }), reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 60 s`)));
     req.on('error', reject);
@@ -53,43 +47,24 @@ function send(url: string, method: string, body?: Buffer): Promise<{ status: num
   });
 }
 
-/** Files by state and id, each written whole before its answer: gathered about 1 MiB per writev, fdatasync, rename, the folder's fsync (shared by the renames that wait for it); read in one call. */
+/** The storage service's own ImageStore (each image written, fdatasynced and renamed, its folder fsynced before the 201), behind bare node:http. */
 async function storage(): Promise<void> {
-  const dir = process.env.DATA_DIR!;
-  for (const state of ['working', 'finished', 'tmp']) await fsp.mkdir(path.join(dir, state), { recursive: true });
-  const syncs = new Map<string, GroupSync>();
-  const folderSync = (state: string) => syncs.get(state) ?? syncs.set(state, new GroupSync(() => syncDirectory(path.join(dir, state)))).get(state)!;
-  let written = 0;
+  const store = new ImageStore(process.env.DATA_DIR!);
+  await store.open();
   serve(async (req, res) => {
     const [, state, id] = req.url!.split('/');
-    if (!['working', 'finished'].includes(state) || !/^\d+$/.test(id ?? '')) return json(res, 404, { error: { code: 'not_found', message: 'no such image' } });
-    const file = path.join(dir, state, `${id}.png`);
-    if (req.method !== 'PUT') {
-      const handle = await fsp.open(file, 'r');
-      const bytes = Buffer.allocUnsafe((await handle.stat()).size);
-      await handle.read(bytes, 0, bytes.length, 0);
-      await handle.close();
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length }).end(bytes);
+    const address = imagePathParams.safeParse({ state, id });
+    if (!address.success) return json(res, 404, { error: { code: 'not_found', message: 'no such image' } });
+    if (req.method === 'PUT') {
+      await store.write(address.data.state, address.data.id, req, storageDefaults.maxImageBytes);
+      res.writeHead(201).end();
       return;
     }
-    const tmp = path.join(dir, 'tmp', `${id}.${written++}`);
-    const handle = await fsp.open(tmp, 'wx');
-    let chunks: Buffer[] = [];
-    let pending = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      pending += chunk.length;
-      if (pending < 1 << 20) continue;
-      await handle.writev(chunks);
-      chunks = [];
-      pending = 0;
-    }
-    if (chunks.length) await handle.writev(chunks);
-    await handle.datasync();
-    await handle.close();
-    await fsp.rename(tmp, file);
-    await folderSync(state).request();
-    res.writeHead(201).end();
+    const found = await store.read(address.data.state, address.data.id);
+    if (!found) return json(res, 404, { error: { code: 'not_found', message: 'no such image' } });
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': found.size });
+    if ('bytes' in found) res.end(found.bytes);
+    else found.stream.pipe(res);
   });
 }
 
@@ -112,13 +87,15 @@ function master(): void {
     const [, , id, action] = pathname.split('/');
     if (req.method === 'POST' && pathname === '/tasks') {
       const task = ++next;
-      const put = http.request(`${storageUrl}/working/${task}`, { method: 'PUT', headers: { 'content-length': req.headers['content-length'] } }, (answer) => {
+      const put = http.request(`${storageUrl}/working/${task}`, { method: 'PUT', headers: { 'content-length': req.headers['content-length'] }, timeout: 60_000 }, (answer) => {
         answer.resume();
+        if (answer.statusCode !== 201) return json(res, 502, { error: { code: 'storage_refused', message: `storage answered ${answer.statusCode}` } });
         states.set(task, 'pending');
         pending.push(task);
         hand();
         json(res, 201, { id: task });
       });
+      put.on('timeout', () => put.destroy(new Error('storage did not answer within 60 s')));
       put.on('error', (err) => json(res, 502, { error: { code: 'storage_unavailable', message: err.message } }));
       req.pipe(put);
     } else if (pathname === '/claim') {
@@ -179,7 +156,7 @@ function frontend(): void {
   serve(async (req, res) => {
     const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(req.headers['content-type'] ?? '');
     if (!boundary) return json(res, 400, { error: { code: 'bad_request', message: 'a multipart form is required' } });
-    const form = await gather(req as AsyncIterable<Buffer>);
+    const form = await buffer(req);
     const start = form.indexOf('\r\n\r\n') + 4;
     const end = form.indexOf(`\r\n--${boundary[1] ?? boundary[2]}`, start);
     if (start < 4 || end < 0) return json(res, 400, { error: { code: 'bad_multipart', message: 'the form has no file part' } });
